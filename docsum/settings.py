@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_archive_ratio: float = Field(default=200.0, description="Limit on expanded/compressed size of an archive member.")
     max_archive_members: int = Field(default=100_000, description="Limit on the number of members in one archive.")
     max_pdf_pages: int = Field(default=2000, description="PDF pages beyond this are not extracted.")
+    max_extract_seconds: float = Field(
+        default=120.0, description="Time limit of one PDF's extraction; beyond it the document fails (pathological files)."
+    )
 
     # --- workers -----------------------------------------------------------------------------
     chunk_size: int = Field(default=64, description="Documents per summarize task.")
