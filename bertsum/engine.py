@@ -1,0 +1,354 @@
+"""Batched inference: many documents -> sentence scores and summaries, with token-budget encoder batches.
+
+The pipeline, per buffer of documents (a buffer holds about `buffer_batches` encoder batches' worth of tokens):
+1. prepare each document on the CPU (tokenize, pack into windows: bertsum.preprocess);
+2. sort every window of every document in the buffer by length and pack encoder batches by a padded-token budget
+   (count x longest-rounded-up-to-8 <= max_batch_tokens), as PreSumm and text-embeddings-inference batch;
+3. run the encoder per batch and keep each window's [CLS] vectors;
+4. gather each document's sentence vectors across its windows, in order, and run the inter-sentence head over
+   groups of documents of similar sentence count (bounded padding); sigmoid; map back to input sentence indices.
+Steps 1-2 for the next batch run in a background thread while the device works on the current one (CUDA only:
+on the CPU the thread would just compete with the encoder for cores). On CUDA the encoder runs under bf16
+autocast from pinned host memory; a CUDA out-of-memory error halves the batch and carries on (counted in `stats`).
+Padding is masked everywhere, so scores equal scoring each document alone (up to floating-point rounding).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from bertsum.batching import pad_windows
+from bertsum.preprocess import PreparedDoc, prepare
+from bertsum.select import select_summary
+
+if TYPE_CHECKING:
+    from bertsum.model import ExtSummarizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    indices: list[int]  # selected sentences, document order
+    scores: list[float]  # their scores, same order
+    text: str  # the selected sentences joined by a space
+
+
+@dataclass
+class EngineStats:
+    documents: int = 0
+    windows: int = 0
+    batches: int = 0  # encoder batches actually run (an OOM split adds one)
+    ext_groups: int = 0  # inter-sentence head calls
+    real_tokens: int = 0  # tokens of the windows themselves
+    padded_tokens: int = 0  # tokens computed by the encoder, padding included
+    oom_splits: int = 0  # batches halved after a CUDA out-of-memory error
+
+    @property
+    def padding_waste(self) -> float:
+        """Share of computed encoder tokens that were padding."""
+        return 1.0 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "padding_waste": self.padding_waste}
+
+
+@dataclass
+class _EncoderBatch:
+    keys: list[tuple[int, int]]  # (document slot in the buffer, window index) per row
+    input_ids: torch.Tensor  # (W, L)
+    token_type_ids: torch.Tensor  # (W, L)
+    attention_mask: torch.Tensor  # (W, L)
+    cls_rows: torch.Tensor  # (C,) row of each [CLS] to keep, rows ascending
+    cls_cols: torch.Tensor  # (C,) its position in the row
+    cls_counts: list[int]  # [CLS] per row
+    real_tokens: int
+
+
+@dataclass
+class _BufferDone:
+    docs: list[tuple[int, PreparedDoc]]  # (caller's document index, prepared document)
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+def _round_up(n: int, multiple: int = 8) -> int:
+    return -(-n // multiple) * multiple
+
+
+@dataclass(eq=False)
+class InferenceEngine:
+    model: ExtSummarizer = field(repr=False)
+    max_batch_tokens: int | None = None  # padded-token budget per encoder batch; None: settings.max_batch_tokens
+    max_group_sentences: int = 8192  # padded sentence slots per head call (documents x most sentences)
+    buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
+    prefetch: bool | None = None  # prepare the next batch in a thread; None: on CUDA only
+    amp_dtype: torch.dtype | None | str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; None: always fp32
+    stats: EngineStats = field(default_factory=EngineStats)
+
+    def __post_init__(self) -> None:
+        if self.max_batch_tokens is None:
+            from docsum.settings import get_settings
+
+            self.max_batch_tokens = get_settings().max_batch_tokens
+        if self.max_batch_tokens < 8:
+            raise ValueError(f"max_batch_tokens must be >= 8, got {self.max_batch_tokens}")
+
+    # ---- public ------------------------------------------------------------------------------------------------
+    def score(self, docs: Sequence[Sequence[str]]) -> list[list[float]]:
+        """One probability per input sentence; 0.0 for sentences preprocessing dropped."""
+        return self._score(docs)[0]
+
+    def summarize(
+        self, docs: Sequence[Sequence[str]], k: int = 3, block_trigrams: bool = True, max_words: int | None = None
+    ) -> list[Summary]:
+        scores, usable = self._score(docs)
+        summaries = []
+        for sentences, doc_scores, doc_usable in zip(docs, scores, usable):
+            indices = select_summary(sentences, doc_scores, k, block_trigrams, max_words, eligible=doc_usable)
+            summaries.append(
+                Summary(indices, [doc_scores[i] for i in indices], " ".join(sentences[i].strip() for i in indices))
+            )
+        return summaries
+
+    def reset_stats(self) -> None:
+        self.stats = EngineStats()
+
+    # ---- scoring -----------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = self.amp_dtype
+        if dtype == "auto":
+            dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        if dtype is None or dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _score(self, docs: Sequence[Sequence[str]]) -> tuple[list[list[float]], list[list[bool]]]:
+        _check_docs(docs)
+        scores = [[0.0] * len(d) for d in docs]
+        usable = [[False] * len(d) for d in docs]
+        was_training = self.model.training
+        self.model.eval()  # dropout off: inference is deterministic even if called mid-training
+        try:
+            with torch.inference_mode():
+                vectors: dict[tuple[int, int], torch.Tensor] = {}
+                for item in self._items(docs):
+                    if isinstance(item, _EncoderBatch):
+                        cls = self._encode(item)
+                        for key, chunk in zip(item.keys, cls.split(item.cls_counts)):
+                            vectors[key] = chunk
+                    else:
+                        self._score_buffer(item.docs, vectors, scores, usable)
+                        vectors.clear()
+        finally:
+            self.model.train(was_training)
+        return scores, usable
+
+    def _encode(self, batch: _EncoderBatch) -> torch.Tensor:
+        """[CLS] vectors (C, H) of one encoder batch, on the device."""
+        dev = self.device
+        pinned = dev.type == "cuda"
+        tensors = [
+            t.to(dev, non_blocking=pinned)
+            for t in (batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.cls_rows, batch.cls_cols)
+        ]
+        self.stats.real_tokens += batch.real_tokens
+        return self._encode_or_split(*tensors)
+
+    def _encode_or_split(
+        self, ids: torch.Tensor, segs: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
+        out_of_memory = False
+        try:
+            with self._autocast():
+                hidden = self.model.encode_windows(ids, segs, mask)  # (W, L, H)
+            self.stats.batches += 1
+            self.stats.padded_tokens += ids.numel()
+            return hidden[rows, cols]
+        except torch.OutOfMemoryError:
+            if ids.size(0) == 1:
+                raise
+            out_of_memory = True  # split outside the handler, so the failed attempt's tensors are freed first
+        assert out_of_memory
+        self.stats.oom_splits += 1
+        log.warning("CUDA out of memory on an encoder batch of %d x %d tokens: halving it", ids.size(0), ids.size(1))
+        if ids.is_cuda:
+            torch.cuda.empty_cache()
+        half = ids.size(0) // 2
+        cut = int((rows < half).sum())
+        # The first half holds the shorter windows (rows are length-sorted): trim its padding too.
+        length = min(ids.size(1), _round_up(int(mask[:half].sum(1).max())))
+        first = self._encode_or_split(ids[:half, :length], segs[:half, :length], mask[:half, :length], rows[:cut], cols[:cut])
+        second = self._encode_or_split(ids[half:], segs[half:], mask[half:], rows[cut:] - half, cols[cut:])
+        return torch.cat([first, second])
+
+    def _score_buffer(
+        self,
+        docs: list[tuple[int, PreparedDoc]],
+        vectors: dict[tuple[int, int], torch.Tensor],
+        scores: list[list[float]],
+        usable: list[list[bool]],
+    ) -> None:
+        """Run the inter-sentence head over the buffer's documents, in groups of similar sentence count."""
+        sents = {
+            slot: torch.cat([vectors[(slot, w)] for w in range(len(doc.windows))])
+            for slot, (_, doc) in enumerate(docs)
+            if doc.windows
+        }
+        order = sorted(sents, key=lambda slot: sents[slot].size(0))
+        group: list[int] = []
+        for slot in order + [None]:
+            if slot is not None and (len(group) + 1) * sents[slot].size(0) <= self.max_group_sentences:
+                group.append(slot)
+                continue
+            if group:
+                self._score_group([sents[s] for s in group], [docs[s] for s in group], scores, usable)
+            group = [slot] if slot is not None else []
+
+    def _score_group(
+        self,
+        group: list[torch.Tensor],
+        docs: list[tuple[int, PreparedDoc]],
+        scores: list[list[float]],
+        usable: list[list[bool]],
+    ) -> None:
+        longest = max(v.size(0) for v in group)
+        first = group[0]
+        sents = first.new_zeros((len(group), longest, first.size(1)))  # (D, S, H)
+        mask = torch.zeros((len(group), longest), dtype=torch.bool, device=first.device)
+        for i, v in enumerate(group):
+            sents[i, : v.size(0)] = v
+            mask[i, : v.size(0)] = True
+        with self._autocast():
+            logits = self.model.ext_layer(sents, mask)  # (D, S)
+        probs = (torch.sigmoid(logits.float()) * mask).cpu().tolist()
+        self.stats.ext_groups += 1
+        for (doc_index, doc), p in zip(docs, probs):
+            for j, sentence_index in enumerate(doc.kept):
+                scores[doc_index][sentence_index] = p[j]
+                usable[doc_index][sentence_index] = True
+
+    # ---- batch production (CPU; a background thread on CUDA) ---------------------------------------------------
+    def _items(self, docs: Sequence[Sequence[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
+        produced = self._produce(docs)
+        prefetch = self.prefetch if self.prefetch is not None else self.device.type == "cuda"
+        if not prefetch:
+            yield from produced
+            return
+        items: queue.Queue = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    items.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def run() -> None:
+            try:
+                for item in produced:
+                    if not put(item):
+                        return
+                put(_END)
+            except BaseException as error:  # handed to the consumer, raised there
+                put(_Failed(error))
+
+        thread = threading.Thread(target=run, name="bertsum-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = items.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+    def _produce(self, docs: Sequence[Sequence[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
+        buffer_tokens = self.buffer_batches * self.max_batch_tokens
+        buffer: list[tuple[int, PreparedDoc]] = []
+        tokens = 0
+        for index, sentences in enumerate(docs):
+            doc = prepare(list(sentences), self.model.tokenizer, self.model.config)
+            buffer.append((index, doc))
+            tokens += doc.n_tokens
+            if tokens >= buffer_tokens:
+                yield from self._buffer_batches(buffer)
+                buffer, tokens = [], 0
+        if buffer:
+            yield from self._buffer_batches(buffer)
+
+    def _buffer_batches(self, buffer: list[tuple[int, PreparedDoc]]) -> Iterator[_EncoderBatch | _BufferDone]:
+        self.stats.documents += len(buffer)
+        entries = sorted(
+            (len(window.input_ids), slot, w)
+            for slot, (_, doc) in enumerate(buffer)
+            for w, window in enumerate(doc.windows)
+        )
+        self.stats.windows += len(entries)
+        batch: list[tuple[int, int, int]] = []
+        for entry in entries + [None]:
+            # Ascending lengths: the newest window is the longest, so the padded size is count x its rounded length.
+            if entry is not None and (len(batch) + 1) * _round_up(entry[0]) <= self.max_batch_tokens:
+                batch.append(entry)
+                continue
+            if batch:
+                yield self._make_batch(buffer, batch)
+            batch = [entry] if entry is not None else []
+        yield _BufferDone(buffer)
+
+    def _make_batch(self, buffer: list[tuple[int, PreparedDoc]], batch: list[tuple[int, int, int]]) -> _EncoderBatch:
+        windows = [buffer[slot][1].windows[w] for _, slot, w in batch]
+        ids, segs, mask = pad_windows(windows, self.model.tokenizer.pad_token_id)
+        counts = [len(window.cls_positions) for window in windows]
+        rows = torch.repeat_interleave(torch.arange(len(windows)), torch.tensor(counts))
+        cols = torch.tensor([p for window in windows for p in window.cls_positions], dtype=torch.long)
+        tensors = [ids, segs, mask, rows, cols]
+        if self.device.type == "cuda":
+            tensors = [t.pin_memory() for t in tensors]
+        return _EncoderBatch(
+            keys=[(slot, w) for _, slot, w in batch],
+            input_ids=tensors[0],
+            token_type_ids=tensors[1],
+            attention_mask=tensors[2],
+            cls_rows=tensors[3],
+            cls_cols=tensors[4],
+            cls_counts=counts,
+            real_tokens=sum(length for length, _, _ in batch),
+        )
+
+
+def _check_docs(docs: Sequence[Sequence[str]]) -> None:
+    """A clear error for the common mistakes (one document passed as a list of strings, non-string sentences)."""
+    if isinstance(docs, str):
+        raise TypeError("docs must be a list of documents, each a list of sentence strings; got a string")
+    for i, doc in enumerate(docs):
+        if isinstance(doc, str):
+            raise TypeError(f"docs[{i}] is a string: pass each document as a list of sentence strings")
+        for j, sentence in enumerate(doc):
+            if not isinstance(sentence, str):
+                raise TypeError(f"docs[{i}][{j}] is {type(sentence).__name__}, not a sentence string")
