@@ -96,6 +96,7 @@ def _conditional_update(
 
 def _ensure_id(session: Session, obj: Job | Batch) -> int:
     if obj.id is None:
+        session.add(obj)
         session.flush()  # a new row needs its id before an UPDATE can name it
     return obj.id
 
