@@ -1,0 +1,54 @@
+"""Bytes of one document → Extracted (text, sentences, metadata), choosing the extractor by sniffed content."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from docsum.settings import Settings
+from ingest.document import Extracted
+from ingest.errors import ExtractionError
+from ingest.language import detect_language
+from ingest.sentences import split_sentences
+from ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
+
+# What an extension promises, to say so when the content disagrees ("report.pdf" full of random bytes).
+_EXTENSION_TYPES = {".pdf": PDF, ".html": HTML, ".htm": HTML, ".txt": TEXT, ".md": MARKDOWN}
+
+
+def _unsupported(media_type: str, name: str) -> ExtractionError:
+    suffix = PurePosixPath(name).suffix.lower()
+    what = "binary data" if media_type == "application/octet-stream" else media_type
+    reason = f"unsupported content: {what}"
+    if suffix in _EXTENSION_TYPES:
+        reason += f" (named {suffix}, but the content is not {_EXTENSION_TYPES[suffix]})"
+    return ExtractionError(reason)
+
+
+def extract_document(data: bytes, name: str, settings: Settings) -> Extracted:
+    """Extract one document; raises ExtractionError with the reason to store when it cannot be read."""
+    if not data:
+        raise ExtractionError("empty file (0 bytes)")
+    media_type = sniff_media_type(data[:HEAD_BYTES], name)
+    if media_type == PDF:
+        from ingest.pdf import extract_pdf  # pdfminer import only when a PDF comes
+
+        doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds)
+    elif media_type == HTML:
+        from ingest.html import extract_html  # trafilatura import only when HTML comes
+
+        doc = extract_html(data)
+    elif media_type in (TEXT, MARKDOWN):
+        from ingest.text import extract_text_file
+
+        doc = extract_text_file(data, media_type)
+    elif is_archive(media_type):
+        raise ExtractionError(f"nested archive ({media_type}) not ingested: extract it and ingest its contents")
+    else:
+        raise _unsupported(media_type, name)
+    if not doc.text.strip():
+        raise ExtractionError("no text")
+    doc.language = doc.language or detect_language(doc.text)
+    doc.sentences = split_sentences(doc.text, doc.language)
+    if not doc.sentences:
+        raise ExtractionError("no text")
+    return doc

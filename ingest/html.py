@@ -1,0 +1,30 @@
+"""HTML → main content (no navigation, ads or comments) with trafilatura, from a str we decoded ourselves."""
+
+from __future__ import annotations
+
+from trafilatura import bare_extraction
+
+from ingest.decode import decode_html
+from ingest.document import Extracted
+from ingest.errors import ExtractionError
+from ingest.sniff import HTML
+
+
+def extract_html(data: bytes) -> Extracted:
+    page, _encoding = decode_html(data)
+    try:
+        doc = bare_extraction(page, include_comments=False, include_tables=True, with_metadata=True)
+    except (ValueError, TypeError, RecursionError) as err:  # malformed markup lxml cannot build a tree from
+        raise ExtractionError(f"unreadable HTML: {type(err).__name__}: {err}") from err
+    if doc is None or not (doc.text or "").strip():
+        raise ExtractionError("no text: no main content found in the HTML page")
+    # trafilatura keeps one paragraph (or list item, table row) per line.
+    text = "\n".join(line.strip() for line in doc.text.splitlines() if line.strip())
+    return Extracted(
+        media_type=HTML,
+        text=text,
+        title=doc.title or None,
+        author=doc.author or None,
+        published=doc.date or None,
+        language=doc.language or None,
+    )

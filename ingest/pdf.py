@@ -1,0 +1,239 @@
+"""PDF → text with pdfminer.six: reading order, pages kept (joined with "\f"), info-dict metadata.
+
+Guards: the empty password is tried (as pdfminer does) and anything else fails as encrypted; pages are
+capped; a deadline is checked inside pdfminer's rendering callbacks, so a pathological file fails instead
+of hanging a worker; any exception pdfminer raises (RecursionError included) becomes a readable reason.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from io import BytesIO
+from typing import Any
+
+from pdfminer.converter import PDFPageAggregator
+from pdfminer.layout import LAParams, LTFigure, LTImage, LTLayoutContainer, LTPage, LTTextBox, LTTextLine
+from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+from pdfminer.pdfpage import PDFPage
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
+from pdfminer.psparser import PSLiteral
+from pdfminer.utils import decode_text
+
+from ingest.document import Extracted
+from ingest.errors import ExtractionError
+from ingest.reflow import reflow_lines
+from ingest.sniff import PDF
+
+_CID = re.compile(r"\(cid:\d+\)")
+MAX_CID_SHARE = 0.3  # above this share of glyphs unmapped, the text layer is unreadable
+_MAX_REASON_CHARS = 300
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+class _GuardedAggregator(PDFPageAggregator):
+    """PDFPageAggregator that checks a deadline on every glyph, path, image and figure it is handed."""
+
+    def __init__(self, rsrcmgr: PDFResourceManager, laparams: LAParams, deadline: float) -> None:
+        super().__init__(rsrcmgr, laparams=laparams)
+        self.deadline = deadline
+        self.images = 0
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _DeadlineExceeded
+
+    def begin_page(self, page: PDFPage, ctm: Any) -> None:
+        self._stack = []  # a page that raised mid-figure must not poison the next one
+        super().begin_page(page, ctm)
+
+    def render_char(self, *args: Any, **kwargs: Any) -> float:
+        self.check_deadline()
+        return super().render_char(*args, **kwargs)
+
+    def begin_figure(self, *args: Any, **kwargs: Any) -> None:
+        self.check_deadline()
+        super().begin_figure(*args, **kwargs)
+
+    def paint_path(self, *args: Any, **kwargs: Any) -> None:
+        self.check_deadline()
+        super().paint_path(*args, **kwargs)
+
+    def render_image(self, *args: Any, **kwargs: Any) -> None:
+        self.check_deadline()
+        self.images += 1
+        super().render_image(*args, **kwargs)
+
+
+class _GuardedInterpreter(PDFPageInterpreter):
+    """Checks the deadline before every content stream, including nested form XObjects (dup() keeps the class)."""
+
+    device: _GuardedAggregator
+
+    def render_contents(self, *args: Any, **kwargs: Any) -> None:
+        self.device.check_deadline()
+        super().render_contents(*args, **kwargs)
+
+
+def _short(err: BaseException) -> str:
+    message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return message if len(message) <= _MAX_REASON_CHARS else message[: _MAX_REASON_CHARS - 1] + "…"
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+_PDF_DATE = re.compile(
+    r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*(?:(Z)|([+\-])(\d{2})'?(\d{2})?'?)?"
+)
+
+
+def parse_pdf_date(raw: str) -> str:
+    """'D:20240115103000+01'00'' → '2024-01-15T10:30:00+01:00'; unparseable values come back as found."""
+    value = raw.strip()
+    match = _PDF_DATE.match(value)
+    if not match:
+        return value
+    year, month, day, hour, minute, second, zulu, sign, tz_h, tz_m = match.groups()
+    try:
+        if hour is None:
+            datetime(int(year), int(month or 1), int(day or 1))  # validates
+            return "-".join(part for part in (year, month, day) if part)
+        tz = None
+        if zulu:
+            tz = timezone.utc
+        elif sign:
+            offset = timedelta(hours=int(tz_h), minutes=int(tz_m or 0))
+            tz = timezone(-offset if sign == "-" else offset)
+        moment = datetime(
+            int(year), int(month or 1), int(day or 1), int(hour), int(minute or 0), int(second or 0), tzinfo=tz
+        )
+        return moment.isoformat()
+    except ValueError:
+        return value
+
+
+def _info_value(infos: list[dict[str, Any]], key: str) -> str | None:
+    """First non-empty string value for `key` across the document's info dicts."""
+    for info in infos:
+        try:
+            value = resolve1(info.get(key))
+        except Exception:  # noqa: BLE001 - a broken reference in metadata is no reason to lose the text
+            continue
+        if isinstance(value, bytes):
+            value = decode_text(value)
+        elif isinstance(value, PSLiteral):
+            value = str(value.name)
+        if isinstance(value, str):
+            value = " ".join(value.replace("\x00", "").split())
+            if value:
+                return value
+    return None
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _page_paragraphs(item: LTLayoutContainer) -> list[str]:
+    """Text of a laid-out page in pdfminer's reading order, one paragraph per element (lines reflowed)."""
+    paragraphs: list[str] = []
+    for child in item:
+        if isinstance(child, LTTextBox):
+            paragraphs.extend(reflow_lines(line.get_text() for line in child if isinstance(line, LTTextLine)))
+        elif isinstance(child, LTTextLine):
+            paragraphs.extend(reflow_lines([child.get_text()]))
+        elif isinstance(child, LTFigure):
+            paragraphs.extend(_page_paragraphs(child))
+    return paragraphs
+
+
+def _remove_unmapped_glyphs(text: str) -> str:
+    """Fail if most glyphs are (cid:N) (no ToUnicode map); otherwise drop the few that are."""
+    unmapped = len(_CID.findall(text))
+    if not unmapped:
+        return text
+    mapped = sum(1 for ch in _CID.sub("", text) if not ch.isspace())
+    if unmapped / (unmapped + mapped) > MAX_CID_SHARE:
+        raise ExtractionError(
+            f"unmapped glyphs: text layer unreadable (cid:N) ({unmapped} of {unmapped + mapped} glyphs)"
+        )
+    return re.sub(r"[ \t]+(?=[\n\f]|$)|(?<=[\n\f])[ \t]+", "", re.sub(r"[ \t]{2,}", " ", _CID.sub("", text)))
+
+
+def _open(data: bytes) -> PDFDocument:
+    try:
+        return PDFDocument(PDFParser(BytesIO(data)), password="")
+    except PDFPasswordIncorrect as err:
+        raise ExtractionError("encrypted (password required)") from err
+    except PDFEncryptionError as err:
+        raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})") from err
+    except RecursionError as err:
+        raise ExtractionError("corrupt PDF: recursion too deep (self-referencing objects)") from err
+    except MemoryError as err:
+        raise ExtractionError("corrupt PDF: out of memory while parsing") from err
+    except Exception as err:  # noqa: BLE001 - pdfminer raises many unrelated types on broken files
+        raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
+
+
+def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
+    """Extract one PDF given as bytes; raises ExtractionError with a readable reason."""
+    deadline = time.monotonic() + time_limit_s
+    doc = _open(data)
+    laparams = LAParams(all_texts=True)  # lay out text inside form XObjects too, not as loose glyphs
+    device = _GuardedAggregator(PDFResourceManager(caching=True), laparams, deadline)
+    interpreter = _GuardedInterpreter(device.rsrcmgr, device)
+
+    pages: list[str] = []
+    page_errors: list[str] = []
+    try:
+        for page in PDFPage.create_pages(doc):
+            if len(pages) >= max_pages:
+                break
+            device.check_deadline()
+            try:
+                interpreter.process_page(page)
+                layout = device.get_result()
+                pages.append("\n".join(_page_paragraphs(layout)) if isinstance(layout, LTPage) else "")
+            except _DeadlineExceeded:
+                raise
+            except RecursionError:
+                page_errors.append("recursion too deep (self-referencing objects)")
+                pages.append("")
+            except Exception as err:  # noqa: BLE001 - keep the pages that do extract
+                page_errors.append(_short(err))
+                pages.append("")
+    except _DeadlineExceeded as err:
+        raise ExtractionError(f"extraction time limit exceeded ({time_limit_s:g} s)") from err
+    except RecursionError as err:
+        page_errors.append("recursion too deep (self-referencing objects)")
+        if not pages:
+            raise ExtractionError("corrupt PDF: recursion too deep in the page tree") from err
+    except Exception as err:  # noqa: BLE001 - a broken page tree: keep what was read
+        page_errors.append(_short(err))
+        if not pages:
+            raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
+
+    if not pages:
+        raise ExtractionError("corrupt PDF: no pages found")
+    if page_errors and len(page_errors) == len(pages):
+        raise ExtractionError(f"corrupt PDF: no page could be read ({page_errors[0]})")
+    text = _remove_unmapped_glyphs("\f".join(pages))
+    if not text.replace("\f", "").strip():
+        detail = "image-only pages; OCR is not supported" if device.images else "no text objects"
+        raise ExtractionError(f"no text layer ({detail})")
+
+    infos = [info for info in doc.info if isinstance(info, dict)]
+    created = _info_value(infos, "CreationDate") or _info_value(infos, "ModDate")
+    return Extracted(
+        media_type=PDF,
+        text=text,
+        title=_info_value(infos, "Title"),
+        author=_info_value(infos, "Author"),
+        published=parse_pdf_date(created) if created else None,
+        page_count=len(pages),
+    )

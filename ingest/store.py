@@ -1,0 +1,147 @@
+"""One Source → one stored document (or a duplicate of one), committed on its own.
+
+Dedupe: by content SHA-256 when there are bytes (the unique column decides races between workers: the
+loser's IntegrityError means "duplicate"); by (source_uri, error) when there are none. A stored failed
+document whose bytes now extract (a better extractor) moves to extracted, as db.status allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Document, DocumentStatus
+from db.session import session_scope
+from db.status import set_document_extracted, set_document_failed
+from docsum.settings import Settings
+from ingest.document import Extracted
+from ingest.errors import ExtractionError
+from ingest.extract import extract_document
+from ingest.sniff import HEAD_BYTES, sniff_media_type
+from ingest.sources import Source
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["ingested", "duplicate", "failed"]
+
+
+@dataclass
+class IngestItem:
+    source_uri: str
+    outcome: Outcome
+    document_id: int | None
+    reason: str | None = None
+
+
+def _clean(value: str | None, max_len: int | None = None) -> str | None:
+    """PostgreSQL text cannot hold NUL; bounded columns get a truncated value instead of an error."""
+    if value is None:
+        return None
+    value = value.replace("\x00", "")
+    return value[:max_len] if max_len else value
+
+
+def _fill(document: Document, doc: Extracted) -> None:
+    document.media_type = _clean(doc.media_type, 100)
+    document.title = _clean(doc.title)
+    document.author = _clean(doc.author)
+    document.published = _clean(doc.published, 64)
+    document.language = _clean(doc.language, 16)
+    document.page_count = doc.page_count
+    document.text = _clean(doc.text)
+    document.sentences = [_clean(s) or "" for s in doc.sentences]
+
+
+def _extract(source: Source, settings: Settings) -> Extracted | str:
+    """The extracted document, or the reason it failed (never raises for a bad document)."""
+    assert source.data is not None
+    try:
+        return extract_document(source.data, source.name, settings)
+    except ExtractionError as err:
+        return err.reason
+    except Exception as err:  # noqa: BLE001 - a library bug on one document must not stop the run
+        log.exception("extraction crashed on %s", source.uri)
+        return f"extraction error: {type(err).__name__}: {err}"[:1000]
+
+
+def _duplicate(uri: str, existing: Document) -> IngestItem:
+    detail = f"same content as document {existing.id} ({existing.source_uri})"
+    if existing.status == DocumentStatus.failed:
+        detail += f", which failed: {existing.error}"
+    return IngestItem(uri, "duplicate", existing.id, detail)
+
+
+def _store_unreadable(factory: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
+    error = _clean(source.error) or "unreadable"
+    with session_scope(factory) as session:
+        existing = session.scalars(
+            select(Document)
+            .where(Document.content_sha256.is_(None), Document.source_uri == uri, Document.error == error)
+            .order_by(Document.id)
+            .limit(1)
+        ).first()
+        if existing is not None:
+            return _duplicate(uri, existing)
+        document = Document(source_uri=uri, content_sha256=None, byte_size=source.byte_size)
+        set_document_failed(session, document, error)
+        session.flush()
+        return IngestItem(uri, "failed", document.id, error)
+
+
+def _by_hash(factory: sessionmaker[Session], sha: str) -> Document | None:
+    with session_scope(factory) as session:
+        return session.scalars(select(Document).where(Document.content_sha256 == sha)).first()
+
+
+def _retry_failed(factory: sessionmaker[Session], existing: Document, result: Extracted, uri: str) -> IngestItem:
+    with session_scope(factory) as session:
+        document = session.get(Document, existing.id)
+        if document is None or document.status != DocumentStatus.failed:  # another worker got there first
+            return _duplicate(uri, document or existing)
+        _fill(document, result)
+        set_document_extracted(session, document)
+        return IngestItem(uri, "ingested", document.id, f"re-extracted (previously failed: {existing.error})")
+
+
+def store_source(factory: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
+    """Store one source as a document and commit; returns what happened to it."""
+    uri = _clean(source.uri, 2048) or ""
+    if source.data is None:
+        if not source.store:
+            return IngestItem(uri, "failed", None, source.error)
+        return _store_unreadable(factory, source, uri)
+
+    sha = hashlib.sha256(source.data).hexdigest()
+    existing = _by_hash(factory, sha)
+    if existing is not None and existing.status == DocumentStatus.extracted:
+        return _duplicate(uri, existing)
+    # Extract outside any transaction: it can take seconds, and holds no database connection meanwhile.
+    result = _extract(source, settings)
+    if existing is not None:
+        return _duplicate(uri, existing) if isinstance(result, str) else _retry_failed(factory, existing, result, uri)
+
+    document = Document(source_uri=uri, content_sha256=sha, byte_size=source.byte_size)
+    try:
+        with session_scope(factory) as session:
+            if isinstance(result, str):
+                document.media_type = sniff_media_type(source.data[:HEAD_BYTES], source.name)
+                set_document_failed(session, document, _clean(result) or "failed")
+            else:
+                _fill(document, result)
+                set_document_extracted(session, document)
+            session.flush()
+    except IntegrityError:
+        # Another worker inserted the same bytes between our lookup and our insert.
+        winner = _by_hash(factory, sha)
+        if winner is None:
+            raise
+        return _duplicate(uri, winner)
+    if isinstance(result, str):
+        return IngestItem(uri, "failed", document.id, result)
+    return IngestItem(uri, "ingested", document.id, None)
