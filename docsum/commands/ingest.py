@@ -1,9 +1,76 @@
-"""ingest commands of the `docsum` CLI."""
+"""`docsum ingest PATH...`: store files, directories and archives as documents, with a progress bar and a report."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files, directories (recursive) and .zip/.tar/.tar.gz archives.")],
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="SQLAlchemy URL; default: DOCSUM_DATABASE_URL or ./var/docsum.db.")
+    ] = None,
+) -> None:
+    """Extract text, sentences and metadata from PATHs and store them. Failed documents are recorded with
+    their reason; the exit code is 0 unless nothing could run (no database, or none of the paths exists)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from db.migrate import upgrade
+    from db.session import make_session_factory
+    from docsum.settings import get_settings
+    from ingest.pipeline import IngestItem, expand_paths, ingest_paths
+
+    console = Console()
+    settings = get_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    # pdfminer logs a warning per odd object; the report below carries what matters.
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)
+
+    if not any(p.exists() for p in paths):
+        console.print(f"[red]nothing to ingest: none of {', '.join(map(str, paths))} exists[/red]")
+        raise typer.Exit(2)
+    try:
+        upgrade(settings.database_url)
+        factory = make_session_factory(settings.database_url)
+    except Exception as err:  # noqa: BLE001 - no database: nothing can run
+        console.print(f"[red]cannot open the database {settings.database_url}: {type(err).__name__}: {err}[/red]")
+        raise typer.Exit(1) from err
+
+    files = expand_paths(list(paths))
+    with Progress(
+        TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), console=console,
+    ) as bar:
+        task = bar.add_task("", total=len(files))
+
+        def advance(path: Path, _items: list[IngestItem]) -> None:
+            bar.update(task, advance=1, description=path.name[-40:])
+
+        report = ingest_paths(factory, paths, settings, progress=advance)
+
+    counts = Table(title="ingest")
+    for outcome in ("ingested", "duplicate", "failed"):
+        counts.add_column(outcome, justify="right")
+    c = report.counts()
+    counts.add_row(str(c["ingested"]), str(c["duplicate"]), f"[red]{c['failed']}[/red]" if c["failed"] else "0")
+    console.print(counts)
+    if report.failures:
+        failures = Table(title="failed documents")
+        failures.add_column("source", overflow="fold")
+        failures.add_column("document", justify="right")
+        failures.add_column("reason", overflow="fold")
+        for item in report.failures:
+            failures.add_row(item.source_uri, str(item.document_id or "-"), item.reason or "")
+        console.print(failures)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the top-level app."""
+    app.command("ingest")(ingest_command)
