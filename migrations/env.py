@@ -1,7 +1,8 @@
 """Alembic environment. Configured from code by db.migrate.alembic_config (no alembic.ini needed).
 
 The URL comes from `config.attributes["url"]` (never parsed by configparser, so passwords with % survive), or a
-caller hands over an open connection in `config.attributes["connection"]`.
+caller hands over an open connection in `config.attributes["connection"]`; the plain `alembic` command with the
+repo-root alembic.ini falls back to the settings (DOCSUM_DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ def _configure(**kwargs: object) -> None:
 
 def _url() -> str:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("no database URL: pass one to db.migrate.alembic_config(url)")
-    return str(url)
+    if url:
+        return str(url)
+    # The plain `alembic` command (repo-root alembic.ini, e.g. `alembic revision --autogenerate`): DOCSUM_DATABASE_URL.
+    from docsum.settings import get_settings
+
+    return get_settings().database_url
 
 
 def run_migrations_offline() -> None:
