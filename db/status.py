@@ -74,16 +74,15 @@ def _conditional_update(
     where: Sequence[ColumnElement[bool]],
     sources: Sequence[Any],
     values: dict[str, Any],
-    returning: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """UPDATE rows matching `where` whose status is one of `sources`; returns the new values of the rows changed and
     copies them onto any of those objects the session holds."""
-    cols = ["id", *values.keys(), *returning]
+    cols = ["id", *values.keys()]
     stmt = (
         update(model)
         .where(*where, model.status.in_(sources))
         .values(**values)
-        .returning(*(getattr(model, c) for c in dict.fromkeys(cols)))
+        .returning(*(getattr(model, c) for c in cols))
         .execution_options(synchronize_session=False)
     )
     rows = [dict(r._mapping) for r in session.execute(stmt)]
@@ -105,13 +104,11 @@ def _kind(model: type[Base]) -> str:
     return {Job: "job", Batch: "batch", Document: "document"}[model]
 
 
-def _transition_one(
-    session: Session, obj: Job | Batch, target: JobStatus | BatchStatus, values: dict[str, Any], returning: Sequence[str] = ()
-) -> None:
+def _transition_one(session: Session, obj: Job | Batch, target: JobStatus | BatchStatus, values: dict[str, Any]) -> None:
     model = type(obj)
     table: Mapping[Any, frozenset[Any]] = JOB_TRANSITIONS if model is Job else BATCH_TRANSITIONS
     row_id = _ensure_id(session, obj)
-    rows = _conditional_update(session, model, [model.id == row_id], allowed_sources(table, target), {"status": target, **values}, returning)
+    rows = _conditional_update(session, model, [model.id == row_id], allowed_sources(table, target), {"status": target, **values})
     if not rows:
         current = session.scalar(select(model.status).where(model.id == row_id))
         if current is None:
