@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trafilatura import bare_extraction
+from trafilatura.settings import set_date_params
 
 from ingest.decode import decode_html
 from ingest.document import Extracted
@@ -13,7 +14,14 @@ from ingest.sniff import HTML
 def extract_html(data: bytes) -> Extracted:
     page, _encoding = decode_html(data)
     try:
-        doc = bare_extraction(page, include_comments=False, include_tables=True, with_metadata=True)
+        doc = bare_extraction(
+            page,
+            include_comments=False,
+            include_tables=True,
+            with_metadata=True,
+            # No guessing from free text: "since 2009" or a copyright footer is not a publication date.
+            date_extraction_params={**set_date_params(extensive=False)},
+        )
     except (ValueError, TypeError, RecursionError) as err:  # malformed markup lxml cannot build a tree from
         raise ExtractionError(f"unreadable HTML: {type(err).__name__}: {err}") from err
     if doc is None or not (doc.text or "").strip():

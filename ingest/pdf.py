@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from typing import Any
 
 from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LAParams, LTFigure, LTImage, LTLayoutContainer, LTPage, LTTextBox, LTTextLine
+from pdfminer.layout import LAParams, LTChar, LTFigure, LTLayoutContainer, LTPage, LTTextBox, LTTextLine
 from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
 from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
@@ -25,10 +27,11 @@ from pdfminer.utils import decode_text
 
 from ingest.document import Extracted
 from ingest.errors import ExtractionError
-from ingest.reflow import reflow_lines
+from ingest.reflow import ends_sentence, join_lines
 from ingest.sniff import PDF
 
 _CID = re.compile(r"\(cid:\d+\)")
+_LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 MAX_CID_SHARE = 0.3  # above this share of glyphs unmapped, the text layer is unreadable
 _MAX_REASON_CHARS = 300
 
@@ -139,16 +142,76 @@ def _info_value(infos: list[dict[str, Any]], key: str) -> str | None:
 # --- text -------------------------------------------------------------------------------------
 
 
-def _page_paragraphs(item: LTLayoutContainer) -> list[str]:
-    """Text of a laid-out page in pdfminer's reading order, one paragraph per element (lines reflowed)."""
-    paragraphs: list[str] = []
+@dataclass
+class _Line:
+    text: str
+    box: int  # index of the text box it came from
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    font: tuple[str, int]  # (most common font name, rounded median size): a change means a new block
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+def _font_signature(line: LTTextLine) -> tuple[str, int]:
+    chars = [c for c in line if isinstance(c, LTChar)]
+    if not chars:
+        return ("", 0)
+    names = Counter(c.fontname for c in chars).most_common(1)[0][0]
+    sizes = sorted(c.size for c in chars)
+    return (names, round(sizes[len(sizes) // 2]))
+
+
+def _page_lines(item: LTLayoutContainer, lines: list[_Line], box: list[int]) -> None:
+    """Text lines of a laid-out page in pdfminer's reading order (boxes in order, lines within each box)."""
     for child in item:
         if isinstance(child, LTTextBox):
-            paragraphs.extend(reflow_lines(line.get_text() for line in child if isinstance(line, LTTextLine)))
-        elif isinstance(child, LTTextLine):
-            paragraphs.extend(reflow_lines([child.get_text()]))
+            box[0] += 1
+            for line in child:
+                if isinstance(line, LTTextLine) and line.get_text().strip():
+                    lines.append(_Line(line.get_text(), box[0], line.x0, line.x1, line.y0, line.y1, _font_signature(line)))
+        elif isinstance(child, LTTextLine) and child.get_text().strip():
+            box[0] += 1
+            lines.append(_Line(child.get_text(), box[0], child.x0, child.x1, child.y0, child.y1, _font_signature(child)))
         elif isinstance(child, LTFigure):
-            paragraphs.extend(_page_paragraphs(child))
+            _page_lines(child, lines, box)
+
+
+def _continues(prev: _Line, line: _Line) -> bool:
+    """Whether `line` continues the paragraph that `prev` ends: same font, and the same text box or a box
+    right below it (pdfminer splits widely spaced lines into separate boxes)."""
+    if prev.font != line.font:
+        return False
+    if prev.box == line.box:
+        return True
+    gap = prev.y0 - line.y1
+    overlaps = min(prev.x1, line.x1) - max(prev.x0, line.x0) > 0
+    return overlaps and -0.1 * line.height <= gap <= 1.0 * max(line.height, 1.0)
+
+
+def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
+    """One paragraph per element: wrapped lines joined, broken after sentence ends and at font or block changes."""
+    lines: list[_Line] = []
+    _page_lines(page, lines, [0])
+    paragraphs: list[str] = []
+    current = ""
+    prev: _Line | None = None
+    for line in lines:
+        text = " ".join(line.text.split())
+        if current and prev is not None and not _continues(prev, line):
+            paragraphs.append(current)
+            current = ""
+        current = join_lines(current, text)
+        if ends_sentence(current):
+            paragraphs.append(current)
+            current = ""
+        prev = line
+    if current:
+        paragraphs.append(current)
     return paragraphs
 
 
@@ -222,7 +285,7 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         raise ExtractionError("corrupt PDF: no pages found")
     if page_errors and len(page_errors) == len(pages):
         raise ExtractionError(f"corrupt PDF: no page could be read ({page_errors[0]})")
-    text = _remove_unmapped_glyphs("\f".join(pages))
+    text = _remove_unmapped_glyphs("\f".join(pages)).translate(_LIGATURES)
     if not text.replace("\f", "").strip():
         detail = "image-only pages; OCR is not supported" if device.images else "no text objects"
         raise ExtractionError(f"no text layer ({detail})")

@@ -13,8 +13,23 @@ _SENTENCE_END = re.compile(r"""[.!?:;…。！？:;"'”’»)\]]$""")
 _HYPHENATED = re.compile(r"[^\W\d_]-$")  # "infor-" + "mation": a word split by hyphenation
 
 
+def ends_sentence(text: str) -> bool:
+    """Whether a line ends where a sentence (or heading with punctuation) could end."""
+    return bool(_SENTENCE_END.search(text))
+
+
+def join_lines(current: str, line: str) -> str:
+    """Append a wrapped line to a paragraph, undoing hyphenation ("infor-" + "mation")."""
+    if not current:
+        return line
+    if _HYPHENATED.search(current) and line[:1].islower():
+        return current[:-1] + line
+    return f"{current} {line}"
+
+
 def reflow_lines(lines: Iterable[str]) -> list[str]:
-    """Join the lines of one block (no blank lines inside) into paragraphs."""
+    """Join the lines of one block into paragraphs, breaking only after a line that ends a sentence
+    (or at an empty line)."""
     paragraphs: list[str] = []
     current = ""
     for raw in lines:
@@ -24,13 +39,8 @@ def reflow_lines(lines: Iterable[str]) -> list[str]:
                 paragraphs.append(current)
                 current = ""
             continue
-        if not current:
-            current = line
-        elif _HYPHENATED.search(current) and line[:1].islower():
-            current = current[:-1] + line
-        else:
-            current = f"{current} {line}"
-        if _SENTENCE_END.search(current):
+        current = join_lines(current, line)
+        if ends_sentence(current):
             paragraphs.append(current)
             current = ""
     if current:
