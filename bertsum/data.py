@@ -1,0 +1,65 @@
+"""Summarization datasets as JSONL(.gz) records with `article` and `highlights`, read from ../shared/data at run time.
+
+Articles are split with the ingest splitter, so training and evaluation see sentences exactly as users' documents do.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.sentences import split_sentences
+
+# PreSumm's `clean`: PTB bracket tokens and quotes back to characters (DailyMail train/ptb files are tokenized).
+_PTB_REMAP = {"-lrb-": "(", "-rrb-": ")", "-lcb-": "{", "-rcb-": "}", "-lsb-": "[", "-rsb-": "]", "``": '"', "''": '"'}
+_PTB_TOKEN = re.compile("|".join(re.escape(k) for k in _PTB_REMAP), re.IGNORECASE)
+
+
+def undo_ptb(text: str) -> str:
+    return _PTB_TOKEN.sub(lambda m: _PTB_REMAP[m.group(0).lower()], text)
+
+
+def normalized_hash(article: str) -> str:
+    """Hash of the article's lowercased alphanumerics: the same story raw or PTB-tokenized hashes the same."""
+    norm = re.sub(r"[^a-z0-9]", "", undo_ptb(article).lower())
+    return hashlib.sha1(norm.encode()).hexdigest()
+
+
+@dataclass
+class Example:
+    id: str
+    sentences: list[str]  # article sentences, from the ingest splitter
+    reference: list[str]  # highlight sentences
+    article: str
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict]:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def to_example(record: dict) -> Example:
+    article = undo_ptb(record["article"])
+    highlights = record["highlights"]
+    reference = [undo_ptb(h).strip() for h in (highlights if isinstance(highlights, list) else highlights.split("\n"))]
+    return Example(
+        id=str(record.get("id", "")),
+        sentences=split_sentences(article),
+        reference=[h for h in reference if h],
+        article=record["article"],
+    )
+
+
+def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
+    for i, record in enumerate(read_jsonl(path)):
+        if limit is not None and i >= limit:
+            return
+        yield to_example(record)
