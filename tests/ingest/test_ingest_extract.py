@@ -1,0 +1,192 @@
+"""Extraction without a database: sniffing, decoding, the sentence splitter, PDF/HTML/text extractors on built files."""
+
+from __future__ import annotations
+
+import pytest
+from ingest_helpers import ARTICLE, html_page, image_only_pdf, make_pdf
+
+from docsum.settings import Settings
+from ingest.decode import decode_bytes, decode_html, declared_html_charset
+from ingest.errors import ExtractionError
+from ingest.extract import extract_document
+from ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date
+from ingest.reflow import reflow_text
+from ingest.sentences import split_sentences
+from ingest.sniff import sniff_media_type
+
+SETTINGS = Settings(database_url="sqlite://")
+
+
+def extract(data: bytes, name: str, settings: Settings = SETTINGS):
+    return extract_document(data, name, settings)
+
+
+def failure(data: bytes, name: str, settings: Settings = SETTINGS) -> str:
+    with pytest.raises(ExtractionError) as info:
+        extract_document(data, name, settings)
+    return info.value.reason
+
+
+# --- the splitter -------------------------------------------------------------------------------
+
+
+def test_split_sentences_paragraphs_first_then_sentences() -> None:
+    text = "Dr. Smith arrived at 5 p.m. on Monday. He left early!\n\n  A heading without a stop  \nLast one? Yes."
+    assert split_sentences(text, "en") == [
+        "Dr. Smith arrived at 5 p.m. on Monday.",
+        "He left early!",
+        "A heading without a stop",
+        "Last one?",
+        "Yes.",
+    ]
+
+
+def test_split_sentences_is_deterministic_and_robust() -> None:
+    text = "\f".join(ARTICLE) + "\n\n\n \t \n"
+    first = split_sentences(text, None)
+    assert first == split_sentences(text, "en") == split_sentences(text, "xx-unknown") == ARTICLE
+    assert split_sentences("", None) == [] and split_sentences(" \n\f\t", "de") == []
+    assert all(s == s.strip() and s for s in first)
+    assert split_sentences("Erster  Satz.\tZweiter Satz.", "de_DE") == ["Erster Satz.", "Zweiter Satz."]
+
+
+def test_split_sentences_other_scripts() -> None:
+    assert split_sentences("你好。我很好！谢谢", "zh") == ["你好。", "我很好！", "谢谢"]
+
+
+# --- sniffing and decoding -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "expected"),
+    [
+        (b"%PDF-1.7\n", "report.txt", "application/pdf"),
+        (b"\n<!-- c -->\n<!DOCTYPE html><html>", "page.txt", "text/html"),
+        ("<html><body>x".encode("utf-16"), "u16", "text/html"),
+        (b"<p>only a fragment</p>", "frag.htm", "text/html"),
+        (b"<p>only a fragment</p>", "frag.txt", "text/plain"),
+        (b"# Title\n\ntext", "notes.md", "text/markdown"),
+        (bytes(range(256)) * 4, "junk.pdf", "application/octet-stream"),
+        (b"PK\x03\x04" + b"\x00" * 300, "a.bin", "application/zip"),
+    ],
+)
+def test_sniff_by_content(head: bytes, name: str, expected: str) -> None:
+    assert sniff_media_type(head, name) == expected
+
+
+def test_decode_bom_then_declaration_then_detector() -> None:
+    assert decode_bytes("\ufeffCafé".encode()) == ("Café", "utf-8")
+    assert decode_bytes("Café".encode("utf-16")) == ("Café", "utf-16-le")
+    page = '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"><p>Zürich – café</p>'
+    assert declared_html_charset(page.encode("cp1252")) == "cp1252"  # WHATWG: latin-1 labels mean windows-1252
+    assert decode_html(page.encode("cp1252"))[0] == page
+    japanese = '<meta charset="shift_jis"><p>東京で会議が開かれた。</p>'
+    assert decode_html(japanese.encode("shift_jis"))[0] == japanese
+    # An undeclared legacy page is left to the detector, which must not produce mojibake here.
+    german = "Die Straße in München wurde für den Verkehr gesperrt, weil die Brücke repariert wird."
+    assert decode_bytes(german.encode("cp1252"))[0] == german
+
+
+# --- text and markdown -----------------------------------------------------------------------------
+
+
+def test_plain_text_reflows_hard_wrapped_lines() -> None:
+    wrapped = "The council met on Tuesday and voted to\nrebuild the old bridge. Work starts in\nMay.\n\nA second paragraph\nfollows here."
+    assert reflow_text(wrapped) == (
+        "The council met on Tuesday and voted to rebuild the old bridge. Work starts in May.\n"
+        "A second paragraph follows here."
+    )
+    doc = extract(wrapped.encode("cp1252"), "story.txt")
+    assert doc.media_type == "text/plain" and doc.language == "en"
+    assert doc.sentences[1] == "Work starts in May."
+
+
+def test_markdown_markup_stripped() -> None:
+    md = "# Big *news* today\n\nThe [mayor](http://x.org) said **no**,\nwrapped here. Then `code`.\n\n- one item\n"
+    doc = extract(md.encode(), "a.md")
+    assert doc.media_type == "text/markdown" and doc.title == "Big news today"
+    assert doc.sentences == ["Big news today", "The mayor said no, wrapped here.", "Then code.", "one item"]
+
+
+# --- HTML --------------------------------------------------------------------------------------------
+
+
+def test_html_main_content_without_nav_ads_comments_in_legacy_charset() -> None:
+    paragraphs = [p.replace("Monday", "Montag in Zürich") for p in ARTICLE]
+    doc = extract(html_page(paragraphs, title="Stauseen erholen sich – endlich", charset="windows-1252"), "page.html")
+    assert doc.media_type == "text/html"
+    assert doc.title == "Stauseen erholen sich – endlich"
+    assert "Montag in Zürich" in doc.text
+    for boilerplate in ("Home", "mattresses", "First comment", "Copyright"):
+        assert boilerplate not in doc.text
+    # paragraph structure kept: one paragraph per line
+    assert doc.text.splitlines()[-len(paragraphs):] == paragraphs
+    assert doc.sentences[-len(paragraphs):] == paragraphs
+
+
+def test_html_without_content_fails_as_no_text() -> None:
+    page = b'<html><head><title>Gallery</title></head><body><img src="a.png"><img src="b.png"></body></html>'
+    assert failure(page, "gallery.html").startswith("no text")
+
+
+# --- PDF ---------------------------------------------------------------------------------------------
+
+
+def test_pdf_pages_metadata_and_sentences() -> None:
+    doc = extract(make_pdf([ARTICLE, ARTICLE[:2]]), "water.pdf")
+    assert doc.media_type == "application/pdf" and doc.page_count == 2
+    pages = doc.text.split("\f")
+    assert len(pages) == 2 and pages[1].splitlines() == ARTICLE[:2]
+    assert (doc.title, doc.author, doc.published, doc.language) == (
+        "Reservoirs recover", "Desk", "2024-01-15T10:30:00+00:00", "en")
+    assert doc.sentences == ARTICLE + ARTICLE[:2]
+
+
+def test_pdf_page_cap() -> None:
+    capped = SETTINGS.model_copy(update={"max_pdf_pages": 2})
+    doc = extract(make_pdf([[f"This is page {i}."] for i in range(1, 6)]), "long.pdf", capped)
+    assert doc.page_count == 2 and doc.sentences == ["This is page 1.", "This is page 2."]
+
+
+def test_pdf_named_txt_is_a_pdf() -> None:
+    assert extract(make_pdf([ARTICLE]), "notes.txt").media_type == "application/pdf"
+
+
+def test_bad_pdfs_fail_with_reasons() -> None:
+    assert failure(image_only_pdf(), "scan.pdf").startswith("no text layer")
+    assert failure(make_pdf([ARTICLE], password="secret"), "locked.pdf") == "encrypted (password required)"
+    assert failure(make_pdf([ARTICLE])[:300], "cut.pdf").startswith("corrupt PDF")
+    assert failure(b"", "empty.pdf") == "empty file (0 bytes)"
+    junk = bytes((i * 7919) % 256 for i in range(5000))
+    assert failure(junk, "junk.pdf") == (
+        "unsupported content: binary data (named .pdf, but the content is not application/pdf)")
+
+
+def test_encrypted_pdf_with_empty_user_password_opens() -> None:
+    # Only an owner password (permissions): readers open it with the empty password, and so do we.
+    doc = extract(make_pdf([ARTICLE], password=""), "perm.pdf")
+    assert doc.sentences == ARTICLE
+
+
+def test_unmapped_glyphs() -> None:
+    garbage = " ".join(f"(cid:{i})" for i in range(40)) + " ok"
+    with pytest.raises(ExtractionError, match=r"unmapped glyphs: text layer unreadable \(cid:N\)"):
+        _remove_unmapped_glyphs(garbage)
+    assert _remove_unmapped_glyphs("Hello (cid:3) world, this is readable.\fPage two") == (
+        "Hello world, this is readable.\fPage two")
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("D:20240115103000+01'00'", "2024-01-15T10:30:00+01:00"),
+        ("D:20240115103000Z", "2024-01-15T10:30:00+00:00"),
+        ("D:20091231235959-05'30", "2009-12-31T23:59:59-05:30"),
+        ("D:20240115", "2024-01-15"),
+        ("D:2024", "2024"),
+        ("D:00000101000000Z", "D:00000101000000Z"),  # not a date: kept as found
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_pdf_dates(raw: str, iso: str) -> None:
+    assert parse_pdf_date(raw) == iso
