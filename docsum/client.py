@@ -91,26 +91,15 @@ def _is_id(item: object) -> bool:
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
-    """Files named, or found under named directories (sorted, hidden entries skipped), as absolute paths.
+    """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
+    absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
+    from ingest.sources import expand_paths
 
-    Raises FileNotFoundError naming every missing path, before anything is submitted.
-    """
-    files: list[str] = []
-    missing: list[str] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_file():
-            files.append(str(path.resolve()))
-        elif path.is_dir():
-            for found in sorted(path.rglob("*")):
-                rel = found.relative_to(path)
-                if found.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    files.append(str(found.resolve()))
-        else:
-            missing.append(str(raw))
+    given = [Path(p).expanduser() for p in paths]
+    missing = [str(p) for p in given if not p.exists()]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    return list(dict.fromkeys(files))
+    return list(dict.fromkeys(str(p.resolve()) for p in expand_paths(list(given)) if p.is_file()))
 
 
 class Client:

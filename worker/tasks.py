@@ -70,7 +70,7 @@ def _hostname(request_hostname: str | None) -> str:
 def register_tasks(app: DocsumCelery) -> None:
     """Register the docsum tasks on `app` (each app gets its own task objects bound to its settings)."""
 
-    @app.task(name="docsum.ingest_files", bind=True, **RETRY_OPTIONS)
+    @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
         outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
         enqueue_summarize(app, outcome.to_summarize)
@@ -80,7 +80,7 @@ def register_tasks(app: DocsumCelery) -> None:
             batch_id, len(paths), outcome.ingested, outcome.duplicates, outcome.failed, len(outcome.to_summarize),
         )
 
-    @app.task(name="docsum.summarize_chunk", bind=True, **RETRY_OPTIONS)
+    @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
     def summarize_chunk(self, job_ids: list[int]) -> None:
         outcome = jobs.summarize_chunk(
             app.session_factory, app.docsum_settings, job_ids, get_summarizer, _hostname(self.request.hostname)
@@ -93,7 +93,7 @@ def register_tasks(app: DocsumCelery) -> None:
         )
 
     # Not acks_late: a lost nightly run is simply run again the next night, never redelivered mid-archive.
-    @app.task(name="docsum.nightly", bind=True, acks_late=False, **RETRY_OPTIONS)
+    @app.task(name="docsum.nightly", bind=True, shared=False, acks_late=False, **RETRY_OPTIONS)
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
         outcome = jobs.plan_nightly(

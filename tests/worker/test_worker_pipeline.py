@@ -1,0 +1,135 @@
+"""End to end on the real stack: Client → Redis → `docsum worker` processes (ingest prefork, summarize solo) →
+PostgreSQL, watched by a real Flower. The workers are shared by the tests of this module."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from sqlalchemy import func, select
+
+from db.models import Batch, Document, Job, Summary
+from docsum.client import Client
+from docsum.settings import Settings
+from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
+
+AUTH = ("ops", "s3cret-test")
+WAIT_S = 240
+
+
+@pytest.fixture(scope="module")
+def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    fleet = make_fleet(request.config, tmp_path_factory.mktemp("fleet"))
+    try:
+        fleet.flower_port = free_port()
+        # Flower first: it only sees the events of tasks sent while it listens.
+        fleet.start_flower(fleet.flower_port, f"{AUTH[0]}:{AUTH[1]}")
+        fleet.start_worker("ingest", "ingest")
+        fleet.start_worker("summarize", "summarize")
+        yield fleet
+    finally:
+        teardown(request.config, fleet)
+
+
+@pytest.fixture(scope="module")
+def client(fleet: Fleet) -> Iterator[Client]:
+    with Client(Settings(database_url=fleet.db_url, broker_url=fleet.broker_url, device="cpu")) as client:
+        yield client
+
+
+def flower_tasks(fleet: Fleet) -> dict[str, dict]:
+    response = requests.get(f"http://127.0.0.1:{fleet.flower_port}/api/tasks", auth=AUTH, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_directory_through_workers_to_results(fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    copy_inputs(shared_data, inputs, pdfs=["issue-33-lorem-ipsum.pdf", "scotus-transcript-p1.pdf"], texts=2, html=1)
+    corrupt = inputs / "truncated.pdf"
+    corrupt.write_bytes((shared_data / "pdf_samples" / "files" / "issue-33-lorem-ipsum.pdf").read_bytes()[:2000])
+
+    batch_id = client.submit([inputs], name="e2e")
+    seen: list[int] = []
+    report = client.wait(batch_id, timeout=WAIT_S, progress=lambda r: seen.append(r.done), poll_interval=0.3)
+    assert report.status == "finished", fleet.log("ingest") + fleet.log("summarize")
+    assert report.files_done == report.files_total == 6
+    assert report.counts["succeeded"] == 5 and report.counts["failed"] == 1
+    assert seen and seen[-1] == 6 and report.docs_per_s > 0
+
+    records = {Path(r.source_uri).name: r for r in client.results(batch_id)}
+    assert records["truncated.pdf"].status == "failed"
+    assert "corrupt" in records["truncated.pdf"].error.lower() and records["truncated.pdf"].summary == []
+    with client.session_factory() as session:
+        for name, record in records.items():
+            if name == "truncated.pdf":
+                continue
+            assert record.status == "succeeded", (name, record.error)
+            document = session.get(Document, record.document_id)
+            # The summary cites sentences of the stored document, in document order.
+            assert record.indices == sorted(record.indices) and 1 <= len(record.indices) <= 3
+            assert record.summary == [document.sentences[i] for i in record.indices]
+            assert len(record.scores) == len(record.indices)
+        assert session.scalar(select(func.count()).select_from(Summary)) == 5
+        batch = session.get(Batch, batch_id)
+        assert batch.n_succeeded == 5 and batch.n_failed == 1 and batch.finished_at is not None
+        hosts = {j.worker_host for j in session.scalars(select(Job).where(Job.batch_id == batch_id)) if j.worker_host}
+        assert all(h.startswith("summarize@") for h in hosts) and hosts
+
+
+def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client) -> None:
+    assert requests.get(f"http://127.0.0.1:{fleet.flower_port}/api/tasks", timeout=10).status_code == 401
+    tasks = wait_for(
+        lambda: [t for t in flower_tasks(fleet).values() if t.get("state") == "SUCCESS"], 30, "flower task events"
+    )
+    names = {t["name"] for t in tasks}
+    assert {"docsum.ingest_files", "docsum.summarize_chunk"} <= names
+    chunks = [t for t in tasks if t["name"] == "docsum.summarize_chunk"]
+    assert all(t["args"].startswith(("job", "jobs")) and "doc" in t["args"] for t in chunks), chunks
+
+
+def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    copy_inputs(shared_data, archive / "2026", pdfs=["jo.pdf"], texts=0, html=0)
+    (archive / "notes.txt").write_text(
+        "The archive holds the minutes of every board meeting since 1998. Each file was scanned and checked by hand. "
+        "Researchers asked for summaries so that they can find meetings about budgets. The nightly job adds new files."
+    )
+    env = fleet.process_env()
+
+    def summarize_tasks_seen() -> int:
+        return sum(1 for t in flower_tasks(fleet).values() if t["name"] == "docsum.summarize_chunk")
+
+    first = subprocess.run([DOCSUM, "nightly", str(archive)], env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert first.returncode == 0, first.stderr
+    assert "2 documents to summarize" in first.stderr and "finished" in first.stderr, first.stderr
+    wait_for(lambda: summarize_tasks_seen() > 0, 30, "the first run's summarize task in Flower")
+    before = summarize_tasks_seen()
+
+    second = subprocess.run([DOCSUM, "nightly", str(archive)], env=env, capture_output=True, text=True, timeout=WAIT_S)
+    assert second.returncode == 0, second.stderr
+    assert "nothing to summarize" in second.stderr and "2 unchanged" in second.stderr, second.stderr
+    assert redis.Redis.from_url(fleet.broker_url).llen("summarize") == 0
+    assert summarize_tasks_seen() == before
+    with client.session_factory() as session:
+        nightly = list(session.scalars(select(Batch).where(Batch.name.like("nightly %")).order_by(Batch.id)))
+        assert len(nightly) == 2 and all(b.status == "finished" for b in nightly)
+        assert nightly[0].n_succeeded == 2 and nightly[1].files_total == 2
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == nightly[1].id)) == 0
+
+
+def test_cancel_and_retry_through_the_client(fleet: Fleet, client: Client) -> None:
+    with client.session_factory() as session:
+        document_ids = list(session.scalars(select(Document.id).where(Document.status == "extracted").order_by(Document.id)))[:2]
+    batch_id = client.submit(document_ids, name="resummarize", k=1)
+    report = client.wait(batch_id, timeout=WAIT_S)
+    assert report.counts["succeeded"] == 2
+    assert all(len(r.indices) == 1 for r in client.results(batch_id))
+    with pytest.raises(FileNotFoundError, match="not found: /no/such/dir"):
+        client.submit(["/no/such/dir"])
+    with pytest.raises(TypeError):
+        client.submit([1, "mixed.pdf"])
