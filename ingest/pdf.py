@@ -8,7 +8,11 @@ of hanging a worker; any exception pdfminer raises (RecursionError included) bec
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,8 +40,31 @@ MAX_CID_SHARE = 0.3  # above this share of glyphs unmapped, the text layer is un
 _MAX_REASON_CHARS = 300
 
 
-class _DeadlineExceeded(Exception):
-    pass
+class _DeadlineExceeded(BaseException):
+    """BaseException: pdfminer's and our own `except Exception` blocks must not swallow it."""
+
+
+@contextmanager
+def _cpu_alarm(seconds: float) -> Iterator[None]:
+    """Raise _DeadlineExceeded after `seconds` of process CPU time, wherever the code is (layout analysis of a dense
+    page runs long without any callback we could check in). Signals reach only the main thread, so elsewhere this
+    does nothing and the deadline checks in the callbacks are the guard. SIGVTALRM, not SIGALRM: pytest-timeout and
+    others own the wall-clock alarm; the previous handler and timer are restored."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise _DeadlineExceeded
+
+    previous_handler = signal.signal(signal.SIGVTALRM, expire)
+    # Re-fires every 50 ms of CPU after expiry, in case a library swallows the first one.
+    previous_timer = signal.setitimer(signal.ITIMER_VIRTUAL, max(seconds, 0.001), 0.05)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, *previous_timer)
+        signal.signal(signal.SIGVTALRM, previous_handler)
 
 
 class _GuardedAggregator(PDFPageAggregator):
@@ -245,6 +272,14 @@ def _open(data: bytes) -> PDFDocument:
 
 def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
     """Extract one PDF given as bytes; raises ExtractionError with a readable reason."""
+    try:
+        with _cpu_alarm(time_limit_s):
+            return _extract_pdf(data, max_pages, time_limit_s)
+    except _DeadlineExceeded as err:
+        raise ExtractionError(f"extraction time limit exceeded ({time_limit_s:g} s)") from err
+
+
+def _extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
     deadline = time.monotonic() + time_limit_s
     doc = _open(data)
     laparams = LAParams(all_texts=True)  # lay out text inside form XObjects too, not as loose glyphs
@@ -262,16 +297,12 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
                 interpreter.process_page(page)
                 layout = device.get_result()
                 pages.append("\n".join(_page_paragraphs(layout)) if isinstance(layout, LTPage) else "")
-            except _DeadlineExceeded:
-                raise
             except RecursionError:
                 page_errors.append("recursion too deep (self-referencing objects)")
                 pages.append("")
             except Exception as err:  # noqa: BLE001 - keep the pages that do extract
                 page_errors.append(_short(err))
                 pages.append("")
-    except _DeadlineExceeded as err:
-        raise ExtractionError(f"extraction time limit exceeded ({time_limit_s:g} s)") from err
     except RecursionError as err:
         page_errors.append("recursion too deep (self-referencing objects)")
         if not pages:
