@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=100_000, description="Limit on the number of members in one archive.")
     max_pdf_pages: int = Field(default=2000, description="PDF pages beyond this are not extracted.")
     max_extract_seconds: float = Field(
-        default=120.0, description="Time limit of one PDF's extraction; beyond it the document fails (pathological files)."
+        default=120.0, description="Time limit of one document's extraction; beyond it the document fails (pathological files)."
     )
 
     # --- workers -----------------------------------------------------------------------------

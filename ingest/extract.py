@@ -10,6 +10,7 @@ from ingest.errors import ExtractionError
 from ingest.language import detect_language
 from ingest.sentences import split_sentences
 from ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
+from ingest.timelimit import TimeLimitExceeded, cpu_alarm
 
 # What an extension promises, to say so when the content disagrees ("report.pdf" full of random bytes).
 _EXTENSION_TYPES = {".pdf": PDF, ".html": HTML, ".htm": HTML, ".txt": TEXT, ".md": MARKDOWN}
@@ -26,6 +27,15 @@ def _unsupported(media_type: str, name: str) -> ExtractionError:
 
 def extract_document(data: bytes, name: str, settings: Settings) -> Extracted:
     """Extract one document; raises ExtractionError with the reason to store when it cannot be read."""
+    limit = settings.max_extract_seconds
+    try:
+        with cpu_alarm(limit):
+            return _extract(data, name, settings)
+    except TimeLimitExceeded as err:
+        raise ExtractionError(f"extraction time limit exceeded ({limit:g} s)") from err
+
+
+def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     if not data:
         raise ExtractionError("empty file (0 bytes)")
     media_type = sniff_media_type(data[:HEAD_BYTES], name)

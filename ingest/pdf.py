@@ -1,18 +1,14 @@
 """PDF → text with pdfminer.six: reading order, pages kept (joined with "\f"), info-dict metadata.
 
 Guards: the empty password is tried (as pdfminer does) and anything else fails as encrypted; pages are
-capped; a deadline is checked inside pdfminer's rendering callbacks, so a pathological file fails instead
-of hanging a worker; any exception pdfminer raises (RecursionError included) becomes a readable reason.
+capped; a deadline is checked inside pdfminer's rendering callbacks (ingest.timelimit; ingest.extract adds
+a CPU alarm around the whole document); any exception pdfminer raises (RecursionError included) becomes a
+readable reason.
 """
 
 from __future__ import annotations
 
 import re
-import signal
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,6 +29,7 @@ from ingest.document import Extracted
 from ingest.errors import ExtractionError
 from ingest.reflow import ends_sentence, join_lines
 from ingest.sniff import PDF
+from ingest.timelimit import Deadline
 
 _CID = re.compile(r"\(cid:\d+\)")
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
@@ -40,44 +37,13 @@ MAX_CID_SHARE = 0.3  # above this share of glyphs unmapped, the text layer is un
 _MAX_REASON_CHARS = 300
 
 
-class _DeadlineExceeded(BaseException):
-    """BaseException: pdfminer's and our own `except Exception` blocks must not swallow it."""
-
-
-@contextmanager
-def _cpu_alarm(seconds: float) -> Iterator[None]:
-    """Raise _DeadlineExceeded after `seconds` of process CPU time, wherever the code is (layout analysis of a dense
-    page runs long without any callback we could check in). Signals reach only the main thread, so elsewhere this
-    does nothing and the deadline checks in the callbacks are the guard. SIGVTALRM, not SIGALRM: pytest-timeout and
-    others own the wall-clock alarm; the previous handler and timer are restored."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(_signum: int, _frame: object) -> None:
-        raise _DeadlineExceeded
-
-    previous_handler = signal.signal(signal.SIGVTALRM, expire)
-    # Re-fires every 50 ms of CPU after expiry, in case a library swallows the first one.
-    previous_timer = signal.setitimer(signal.ITIMER_VIRTUAL, max(seconds, 0.001), 0.05)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, *previous_timer)
-        signal.signal(signal.SIGVTALRM, previous_handler)
-
-
 class _GuardedAggregator(PDFPageAggregator):
     """PDFPageAggregator that checks a deadline on every glyph, path, image and figure it is handed."""
 
-    def __init__(self, rsrcmgr: PDFResourceManager, laparams: LAParams, deadline: float) -> None:
+    def __init__(self, rsrcmgr: PDFResourceManager, laparams: LAParams, deadline: Deadline) -> None:
         super().__init__(rsrcmgr, laparams=laparams)
-        self.deadline = deadline
+        self.check_deadline = deadline.check
         self.images = 0
-
-    def check_deadline(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise _DeadlineExceeded
 
     def begin_page(self, page: PDFPage, ctm: Any) -> None:
         self._stack = []  # a page that raised mid-figure must not poison the next one
@@ -271,16 +237,9 @@ def _open(data: bytes) -> PDFDocument:
 
 
 def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
-    """Extract one PDF given as bytes; raises ExtractionError with a readable reason."""
-    try:
-        with _cpu_alarm(time_limit_s):
-            return _extract_pdf(data, max_pages, time_limit_s)
-    except _DeadlineExceeded as err:
-        raise ExtractionError(f"extraction time limit exceeded ({time_limit_s:g} s)") from err
-
-
-def _extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
-    deadline = time.monotonic() + time_limit_s
+    """Extract one PDF given as bytes; raises ExtractionError with a readable reason, or TimeLimitExceeded
+    (checked in pdfminer's callbacks; the caller converts it, see ingest.extract)."""
+    deadline = Deadline(time_limit_s)
     doc = _open(data)
     laparams = LAParams(all_texts=True)  # lay out text inside form XObjects too, not as loose glyphs
     device = _GuardedAggregator(PDFResourceManager(caching=True), laparams, deadline)
