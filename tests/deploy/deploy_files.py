@@ -81,27 +81,36 @@ def option_value(argv: list[str], option: str) -> str | None:
     return None
 
 
-def parse_cli(root: click.Command, argv: list[str]) -> click.Context:
-    """Resolve argv exactly as click does when the program runs, without invoking anything: group options, then
-    subcommands by name, then the leaf command's own parser (unknown options, bad choices and missing arguments raise
-    click errors that name them)."""
+# typer (0.29+) parses with its own copy of click, celery with click itself: both kinds of usage error count.
+CLI_ERRORS: tuple[type[Exception], ...] = (click.ClickException, typer.TyperException)
+
+
+def cli_error_message(error: Exception) -> str:
+    return error.format_message() if hasattr(error, "format_message") else str(error)
+
+
+def parse_cli(root: Any, argv: list[str]) -> Any:
+    """Resolve argv exactly as the program does when it runs, without invoking anything: group options, then
+    subcommands by name, then the leaf command's own parser. Unknown commands or options, bad choices and missing
+    arguments raise one of CLI_ERRORS, naming them. Works on click commands and on typer's, which are look-alikes."""
     path = [argv[0]]
     ctx = root.make_context(argv[0], list(argv[1:]))
     command = root
-    while isinstance(command, click.Group):
+    while hasattr(command, "resolve_command"):  # a group
         # Click < 9 keeps the subcommand name apart in _protected_args; Click 9 leaves every token in args.
         rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
         if not rest:
-            raise click.UsageError(f"'{' '.join(path)}' needs a subcommand", ctx=ctx)
+            raise click.UsageError(f"'{' '.join(path)}' needs a subcommand")
         name, sub, sub_args = command.resolve_command(ctx, rest)
-        assert name is not None and sub is not None
+        if name is None or sub is None:
+            raise click.UsageError(f"'{' '.join(path)}' has no command {rest[0]!r}")
         path.append(name)
         command = sub
         ctx = sub.make_context(" ".join(path), sub_args, parent=ctx)
     return ctx
 
 
-def docsum_cli() -> click.Command:
+def docsum_cli() -> Any:
     import docsum.cli
 
     return typer.main.get_command(docsum.cli.app)

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import yaml
 from deploy_files import (
+    CLI_ERRORS,
     COMPOSE_FILE,
     DEPLOYING_DOC,
     DOCKERIGNORE,
@@ -39,6 +39,7 @@ from deploy_files import (
     argv_of,
     build_context_paths,
     celery_cli,
+    cli_error_message,
     commanded,
     dockerfile_stages,
     docsum_cli,
@@ -127,8 +128,8 @@ def test_service_command_is_a_real_docsum_command(service: str) -> None:
     argv = argv_of(SERVICES[service]["command"])
     try:
         parse_cli(docsum_cli(), argv)
-    except click.ClickException as error:
-        pytest.fail(f"service {service!r} runs `{shlex.join(argv)}`: {error.format_message()}")
+    except CLI_ERRORS as error:
+        pytest.fail(f"service {service!r} runs `{shlex.join(argv)}`: {cli_error_message(error)}")
 
 
 @pytest.mark.parametrize(
@@ -139,8 +140,8 @@ def test_healthcheck_is_a_real_command(service: str) -> None:
     assert argv is not None
     try:
         ctx = parse_cli(docsum_cli() if argv[0] == "docsum" else celery_cli(), argv)
-    except click.ClickException as error:
-        pytest.fail(f"healthcheck of {service!r} runs `{shlex.join(argv)}`: {error.format_message()}")
+    except CLI_ERRORS as error:
+        pytest.fail(f"healthcheck of {service!r} runs `{shlex.join(argv)}`: {cli_error_message(error)}")
     if argv[0] == "celery":
         app_name = ctx.find_root().params["app"]
         from celery import Celery
@@ -470,3 +471,56 @@ def test_installed_wheel_migrates_a_fresh_postgresql(
     assert run.returncode == 0, run.stdout + run.stderr
     revision, head = run.stdout.split()
     assert revision == head
+
+
+# --- the deployment guide --------------------------------------------------------------------------------------------
+
+
+def documented_docsum_commands() -> Iterator[tuple[int, list[str]]]:
+    """`docsum ...` command lines in the shell blocks of docs/DEPLOYING.md (a `docsum` after an option such as
+    `pg_dump -U docsum` is a value, not a command), cut at the first shell operator."""
+    lines = DEPLOYING_DOC.read_text().splitlines()
+    in_shell, pending, start = False, "", 0
+    for number, line in enumerate(lines, 1):
+        if line.startswith("```"):
+            in_shell = line.strip() in ("```bash", "```sh", "```shell")
+            continue
+        if not in_shell:
+            continue
+        pending, start = (pending + " " + line.rstrip("\\"), start) if pending else (line.rstrip("\\"), number)
+        if line.endswith("\\"):
+            continue
+        tokens, pending = shlex.split(pending, comments=True), ""
+        for i, token in enumerate(tokens):
+            if token == "docsum" and (i == 0 or not tokens[i - 1].startswith("-")):
+                end = next(
+                    (j for j in range(i, len(tokens)) if tokens[j] in ("|", "||", "&&", ";", ">", ">>", "<")), None
+                )
+                yield start, tokens[i:end]
+
+
+def test_deploying_guide_uses_real_docsum_commands() -> None:
+    commands = list(documented_docsum_commands())
+    assert len(commands) >= 5, "the guide's shell blocks were not found"
+    errors = []
+    for line, argv in commands:
+        try:
+            parse_cli(docsum_cli(), argv)
+        except CLI_ERRORS as error:
+            errors.append(f"docs/DEPLOYING.md:{line}: `{shlex.join(argv)}`: {cli_error_message(error)}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["docsum", "worker", "--queue", "ingest", "--poool", "solo"],  # misspelt option
+        ["docsum", "worker", "--queue", "gpu"],  # not a queue
+        ["docsum", "db", "upgrayedd"],  # no such subcommand
+        ["docsum", "worker", "--pool", "solo"],  # missing required --queue
+    ],
+)
+def test_cli_check_rejects_what_the_cli_would(argv: list[str]) -> None:
+    """The command checks above are live: what `docsum` itself would refuse, parse_cli refuses."""
+    with pytest.raises(CLI_ERRORS):
+        parse_cli(docsum_cli(), argv)
