@@ -109,14 +109,13 @@ def test_every_docsum_variable_is_a_settings_field() -> None:
 def test_env_example_values_load_as_settings_and_a_nightly_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     """The values .env.example sets (a cron string, a JSON list of roots) load the way a container loads them."""
     from docsum.settings import Settings
+    from worker.app import nightly_schedule  # imported first: it caches get_settings() from the untouched environment
 
     for name, value in ENV_EXAMPLE_VALUES.items():
         if name.startswith("DOCSUM_") and value:
             monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.nightly_roots == yaml.safe_load(ENV_EXAMPLE_VALUES["DOCSUM_NIGHTLY_ROOTS"] or "")
-    from worker.app import nightly_schedule
-
     assert nightly_schedule(settings), "beat would have nothing to schedule"
 
 
@@ -327,14 +326,18 @@ def test_env_example_has_no_secret_values_and_env_is_git_ignored() -> None:
     assert subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=REPO_ROOT).returncode == 1
 
 
-def test_dockerignore_keeps_env_files_out_of_the_images(tmp_path: Path) -> None:
+def test_dockerignore_sends_the_shipped_model_but_no_env_file_or_other_checkpoint(tmp_path: Path) -> None:
+    """On a stand-in tree, since the real one need not hold every case (a .env, a training run's checkpoints)."""
     shutil.copy(DOCKERIGNORE, tmp_path / ".dockerignore")
-    for name in (".env", ".env.production", "README.md"):
+    files = [".env", ".env.production", "README.md", f"{SHIPPED_MODEL}/config.json", "models/run-7/checkpoint.pt"]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     patterns = [
         line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
     ]
-    assert set(exclude_paths(str(tmp_path), patterns)) & {".env", ".env.production", "README.md"} == {"README.md"}
+    sent = set(exclude_paths(str(tmp_path), patterns)) & set(files)
+    assert sent == {"README.md", f"{SHIPPED_MODEL}/config.json"}
 
 
 # --- images ----------------------------------------------------------------------------------------------------------
@@ -379,19 +382,31 @@ def test_image_is_offline_unprivileged_and_carries_the_model(service: str) -> No
             assert cuda_major.group(1) == wheel_major.group(1), f"base CUDA {base} vs torch build {installs[0]}"
 
 
-def test_build_context_holds_what_the_dockerfiles_copy_and_nothing_local() -> None:
-    assert (REPO_ROOT / SHIPPED_MODEL / "config.json").is_file(), (
-        f"the images copy {SHIPPED_MODEL}, which is not in the repo (issue 4)"
-    )
+def copy_sources() -> set[str]:
+    """What the Dockerfiles COPY from the build context (not from another stage); "." is the whole context."""
+    return {
+        source
+        for path in set(referenced_dockerfiles().values())
+        for stage in dockerfile_stages(path)
+        for ins in stage
+        if ins.cmd == "COPY" and not any(flag.startswith("--from") for flag in ins.flags)
+        for source in ins.value[:-1]
+        if source != "."
+    }
+
+
+def test_every_copied_path_exists_in_the_repo() -> None:
+    missing = sorted(source for source in copy_sources() if not (REPO_ROOT / source).exists())
+    hint = f" ({SHIPPED_MODEL} is the model trained and shipped by issue 4)" if SHIPPED_MODEL in missing else ""
+    assert not missing, f"the Dockerfiles COPY paths the repo lacks, so `docker compose build` fails: {missing}{hint}"
+
+
+def test_dockerignore_keeps_what_the_images_copy_and_drops_local_files() -> None:
     context = build_context_paths()
-    for path in set(referenced_dockerfiles().values()):
-        for stage in dockerfile_stages(path):
-            for ins in stage:
-                if ins.cmd == "COPY" and not any(f.startswith("--from") for f in ins.flags):
-                    for source in ins.value[:-1]:
-                        if source != ".":
-                            assert source in context, f"{path.name}: COPY {source} is missing from the build context"
-    leaked = sorted(p for p in context if p.split("/")[0] in (".git", ".venv", ".env", "var", "tests", "runs", "cache"))
+    dropped = sorted(s for s in copy_sources() if (REPO_ROOT / s).exists() and s not in context)
+    assert not dropped, f".dockerignore drops paths the Dockerfiles COPY: {dropped}"
+    local = (".git", ".venv", ".env", "var", "tests", "runs", "cache")
+    leaked = sorted(path for path in context if path.split("/")[0] in local)
     assert not leaked, f".dockerignore lets these into the images: {leaked[:10]}"
 
 
