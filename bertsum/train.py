@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from bertsum.batching import collate
 from bertsum.config import BertSumConfig
 from bertsum.data import Example, normalized_hash, read_examples
-from bertsum.model import ExtSummarizer, bundled_encoder_dir
+from bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
 from bertsum.oracle import greedy_oracle
 from bertsum.preprocess import PreparedDoc, prepare
 
@@ -155,7 +155,10 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
         ext_layers=tc.ext_layers,
     )
     torch.manual_seed(tc.seed)
-    return ExtSummarizer._untrained(encoder_dir, config)
+    model = ExtSummarizer._untrained(encoder_dir, config)
+    if tc.encoder is None:
+        freeze_word_embeddings(model)
+    return model
 
 
 def train(tc: TrainConfig, progress: bool = True) -> dict:
@@ -177,7 +180,7 @@ def train(tc: TrainConfig, progress: bool = True) -> dict:
              if (s := make_sample(ex, model, cfg, tc.max_windows)) is not None]
 
     head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
-    encoder = [p for n, p in model.named_parameters() if n.startswith("bert.")]
+    encoder = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
     optim = torch.optim.Adam(
         [{"params": encoder, "lr": tc.lr_encoder, "peak": tc.lr_encoder}, {"params": head, "lr": tc.lr_head, "peak": tc.lr_head}],
         betas=(0.9, 0.999),
