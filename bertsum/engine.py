@@ -3,7 +3,8 @@
 The pipeline, per buffer of documents (a buffer holds about `buffer_batches` encoder batches' worth of tokens):
 1. prepare each document on the CPU (tokenize, pack into windows: bertsum.preprocess);
 2. sort every window of every document in the buffer by length and pack encoder batches by a padded-token budget
-   (count x longest-rounded-up-to-8 <= max_batch_tokens), as PreSumm and text-embeddings-inference batch;
+   (count x longest-rounded-up-to-8 <= max_batch_tokens), as PreSumm and text-embeddings-inference batch, and
+   at most `max_padding` padding per batch (matters only where lengths are sparse, i.e. few documents);
 3. run the encoder per batch and keep each window's [CLS] vectors;
 4. gather each document's sentence vectors across its windows, in order, and run the inter-sentence head over
    groups of documents of similar sentence count (bounded padding); sigmoid; map back to input sentence indices.
@@ -95,6 +96,7 @@ class InferenceEngine:
     model: ExtSummarizer = field(repr=False)
     max_batch_tokens: int | None = None  # padded-token budget per encoder batch; None: settings.max_batch_tokens
     max_group_sentences: int = 8192  # padded sentence slots per head call (documents x most sentences)
+    max_padding: float = 0.1  # a batch is also closed before a window that would make it more than 10% padding
     buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
     prefetch: bool | None = None  # prepare the next batch in a thread; None: on CUDA only
     amp_dtype: torch.dtype | None | str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; None: always fp32
@@ -195,7 +197,7 @@ class InferenceEngine:
         half = ids.size(0) // 2
         cut = int((rows < half).sum())
         # The first half holds the shorter windows (rows are length-sorted): trim its padding too.
-        length = min(ids.size(1), _round_up(int(mask[:half].sum(1).max())))
+        length = min(ids.size(1), _round_up(int(mask[:half].sum(1).max()), self._pad_multiple))
         first = self._encode_or_split(ids[:half, :length], segs[:half, :length], mask[:half, :length], rows[:cut], cols[:cut])
         second = self._encode_or_split(ids[half:], segs[half:], mask[half:], rows[cut:] - half, cols[cut:])
         return torch.cat([first, second])
@@ -247,6 +249,11 @@ class InferenceEngine:
                 usable[doc_index][sentence_index] = True
 
     # ---- batch production (CPU; a background thread on CUDA) ---------------------------------------------------
+    @property
+    def _pad_multiple(self) -> int:
+        """Lengths rounded up to 8 suit GPU tensor cores; on the CPU rounding is only padding."""
+        return 8 if self.device.type == "cuda" else 1
+
     def _items(self, docs: Sequence[Sequence[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
         produced = self._produce(docs)
         prefetch = self.prefetch if self.prefetch is not None else self.device.type == "cuda"
@@ -310,20 +317,28 @@ class InferenceEngine:
             for w, window in enumerate(doc.windows)
         )
         self.stats.windows += len(entries)
+        multiple = self._pad_multiple
         batch: list[tuple[int, int, int]] = []
+        real = 0
         for entry in entries + [None]:
             # Ascending lengths: the newest window is the longest, so the padded size is count x its rounded length.
-            if entry is not None and (len(batch) + 1) * _round_up(entry[0]) <= self.max_batch_tokens:
+            # Where lengths are sparse (few documents), the padding cap keeps short windows out of long batches.
+            if entry is not None and (
+                (len(batch) + 1) * _round_up(entry[0], multiple) <= self.max_batch_tokens
+                and (len(batch) + 1) * entry[0] - (real + entry[0]) <= self.max_padding * (len(batch) + 1) * entry[0]
+            ):
                 batch.append(entry)
+                real += entry[0]
                 continue
             if batch:
                 yield self._make_batch(buffer, batch)
             batch = [entry] if entry is not None else []
+            real = entry[0] if entry is not None else 0
         yield _BufferDone(buffer)
 
     def _make_batch(self, buffer: list[tuple[int, PreparedDoc]], batch: list[tuple[int, int, int]]) -> _EncoderBatch:
         windows = [buffer[slot][1].windows[w] for _, slot, w in batch]
-        ids, segs, mask = pad_windows(windows, self.model.tokenizer.pad_token_id)
+        ids, segs, mask = pad_windows(windows, self.model.tokenizer.pad_token_id, self._pad_multiple)
         counts = [len(window.cls_positions) for window in windows]
         rows = torch.repeat_interleave(torch.arange(len(windows)), torch.tensor(counts))
         cols = torch.tensor([p for window in windows for p in window.cls_positions], dtype=torch.long)

@@ -36,13 +36,16 @@ def _mixed_docs() -> list[list[str]]:
     return docs
 
 
-def test_batched_equals_each_document_alone(small_model):
+@pytest.mark.parametrize("max_padding", [0.1, 1.0])
+def test_batched_equals_each_document_alone(small_model, max_padding):
     model = small_model()
     docs = _mixed_docs()
-    engine = InferenceEngine(model, max_batch_tokens=1024, buffer_batches=4)
+    engine = InferenceEngine(model, max_batch_tokens=1024, buffer_batches=4, max_padding=max_padding)
     batched = engine.score(docs)
     assert engine.stats.batches >= 5  # several token-budget batches and buffers formed
     assert engine.stats.padded_tokens <= 1024 * engine.stats.batches
+    if max_padding < 1:
+        assert engine.stats.padding_waste <= max_padding
     assert max(len(prepare(d, model.tokenizer, model.config).windows) for d in docs) >= 8  # long documents included
     for sentences, scores in zip(docs, batched):
         assert len(scores) == len(sentences)
@@ -80,7 +83,7 @@ def test_out_of_memory_halves_the_batch_and_scores_stay_equal(small_model):
         return original(*args, **kwargs)
 
     model.encode_windows = flaky_encoder
-    engine = InferenceEngine(model, max_batch_tokens=4096)
+    engine = InferenceEngine(model, max_batch_tokens=4096, max_padding=1.0)  # a first batch of several windows
     got = engine.score(docs)
     assert engine.stats.oom_splits == 2
     for a, b in zip(got, expected):

@@ -1,0 +1,261 @@
+"""Inference throughput: one document at a time vs naive fixed batches vs the token-budget engine.
+
+    python bench/inference.py --n 60                                  # CPU
+    python bench/inference.py --device cuda --max-batch-tokens 65536 --n 600
+
+The documents are a mixed-length stream in shuffled order, equal thirds of: CNN/DM test articles (long: several
+512-token windows), BBC articles (medium) and the first one to three sentences of other CNN articles (short),
+split by ingest.sentences.split_sentences. Modes, each timed from sentences to scores (tokenization included):
+  (a) alone  : one document per forward pass (model.forward(collate([doc])))
+  (b) naive  : fixed batches of 16 documents in input order, padded to the batch's longest window
+  (c) engine : bertsum.engine.InferenceEngine (length-sorted windows, padded-token budget batches)
+Padding waste = share of the tokens the encoder computed that were padding. FLOPs count the encoder on real
+tokens: 2 x linear-layer params x tokens + 4 x L^2 x H per layer and window (embeddings are lookups). The encoder's
+achieved FLOP/s (executed, padding included, timed around the encoder calls of a separate engine run) is compared
+with a 2048x2048 matmul measured in the same run. Prints a table; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bertsum.batching import collate
+from bertsum.engine import InferenceEngine
+from bertsum.model import ExtSummarizer
+from bertsum.preprocess import PreparedDoc, prepare
+from ingest.sentences import split_sentences
+
+DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+NAIVE_BATCH = 16
+
+
+def _jsonl(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def load_documents(n: int, seed: int = 0) -> list[list[str]]:
+    rng = random.Random(seed)
+    third = max(1, n // 3)
+    cnn = [r["article"] for r in _jsonl(DATA / "cnndm" / "test.jsonl.gz")]
+    bbc = [r["article"] for r in _jsonl(DATA / "bbc" / "bbc.jsonl.gz") if "duplicate_of" not in r]
+    long_docs = [split_sentences(a, "en") for a in cnn[:third]]
+    medium = [split_sentences(a, "en") for a in rng.sample(bbc, third)]
+    short = [split_sentences(a, "en")[: rng.randint(1, 3)] for a in cnn[third : third + n - 2 * third]]
+    docs = long_docs + medium + short
+    rng.shuffle(docs)  # a mixed stream, as a queue delivers it
+    return docs
+
+
+# ---- measurement helpers -----------------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak memory during a block: CUDA max_memory_allocated, or the process RSS sampled every 5 ms."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak, self._stop = device, 0, threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.peak = self._rss()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._rss())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, reps: int = 4) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b  # warm-up
+    sync(device)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def encoder_flops(model: ExtSummarizer, window_lengths: list[int]) -> float:
+    config = model.bert.model.config
+    linear = sum(m.weight.numel() for m in model.bert.model.encoder.modules() if isinstance(m, torch.nn.Linear))
+    return sum(2 * linear * n + config.num_hidden_layers * 4 * n * n * config.hidden_size for n in window_lengths)
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    docs: int
+    real_tokens: int
+    computed_tokens: int
+    peak_bytes: int
+
+    @property
+    def waste(self) -> float:
+        return 1 - self.real_tokens / self.computed_tokens
+
+
+def _padded(docs: list[PreparedDoc]) -> tuple[int, int]:
+    """(real, computed) tokens of one collate() call: every window padded to the longest, rounded up to 8."""
+    lengths = [len(w.input_ids) for d in docs for w in d.windows]
+    return sum(lengths), len(lengths) * (-(-max(lengths) // 8) * 8) if lengths else 0
+
+
+def run_forward_batches(model: ExtSummarizer, docs: list[list[str]], batch_size: int) -> tuple[int, int]:
+    """Modes (a) and (b): prepare, collate in input order, forward, sigmoid."""
+    real = computed = 0
+    pad_id = model.tokenizer.pad_token_id
+    autocast = InferenceEngine(model, max_batch_tokens=8)._autocast  # the engine's own precision choice
+    with torch.inference_mode():
+        for i in range(0, len(docs), batch_size):
+            prepared = [prepare(d, model.tokenizer, model.config) for d in docs[i : i + batch_size]]
+            usable = [p for p in prepared if p.windows]
+            if not usable:
+                continue
+            r, c = _padded(usable)
+            real, computed = real + r, computed + c
+            batch = collate(usable, pad_id).to(model.device, non_blocking=True)
+            with autocast():
+                probs = torch.sigmoid(model(*batch.as_tuple()).float())
+            probs.cpu().tolist()
+    return real, computed
+
+
+def timed(name: str, device: torch.device, n_docs: int, fn: Callable[[], tuple[int, int]]) -> Result:
+    with PeakMemory(device) as memory:
+        sync(device)
+        start = time.perf_counter()
+        real, computed = fn()
+        sync(device)
+        seconds = time.perf_counter() - start
+    return Result(name, seconds, n_docs, real, computed, memory.peak)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=60, help="documents (equal thirds long / medium / short)")
+    parser.add_argument("--max-batch-tokens", type=int, default=None, help="engine budget (default: settings)")
+    parser.add_argument("--device", default=None, help="cpu, cuda (default: DOCSUM_DEVICE, else CUDA if available)")
+    parser.add_argument("--model", default=None, help="model directory (default: the configured/shipped model)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained-head warning: speed does not depend on the weights
+        model = ExtSummarizer.from_pretrained(args.model, device=args.device)
+    device = model.device
+    docs = load_documents(args.n, args.seed)
+    engine = InferenceEngine(model, max_batch_tokens=args.max_batch_tokens)
+    prepared = [prepare(d, model.tokenizer, model.config) for d in docs]
+    windows = [len(w.input_ids) for p in prepared for w in p.windows]
+    flops_total = encoder_flops(model, windows)
+    print(f"device {device} ({torch.get_num_threads()} threads)  model {model.model_id}  max_batch_tokens {engine.max_batch_tokens}")
+    print(
+        f"{len(docs)} documents, {sum(map(len, docs))} sentences, {len(windows)} windows, {sum(windows)} tokens "
+        f"(windows per document: max {max(len(p.windows) for p in prepared)}); "
+        f"encoder {flops_total / len(docs) / 1e9:.2f} GFLOP per document"
+    )
+
+    peak32 = matmul_peak(device, torch.float32)
+    peak16 = matmul_peak(device, torch.bfloat16) if device.type == "cuda" else None
+    engine.score(docs[:4])  # warm-up (allocator, kernels)
+
+    results = [
+        timed("(a) one at a time", device, len(docs), lambda: run_forward_batches(model, docs, 1)),
+        timed(f"(b) naive batches of {NAIVE_BATCH}", device, len(docs), lambda: run_forward_batches(model, docs, NAIVE_BATCH)),
+    ]
+    engine.reset_stats()
+
+    def run_engine() -> tuple[int, int]:
+        engine.score(docs)
+        return engine.stats.real_tokens, engine.stats.padded_tokens
+
+    results.append(timed("(c) engine", device, len(docs), run_engine))
+    stats = engine.stats.as_dict()
+
+    # Encoder alone: time around each encoder call (synchronised) in one more engine run.
+    encoder_time = [0.0]
+    original = model.encode_windows
+
+    def timed_encoder(*a, **k):
+        sync(device)
+        start = time.perf_counter()
+        out = original(*a, **k)
+        sync(device)
+        encoder_time[0] += time.perf_counter() - start
+        return out
+
+    model.encode_windows = timed_encoder
+    timing_engine = InferenceEngine(model, max_batch_tokens=engine.max_batch_tokens)
+    timing_engine.score(docs)
+    del model.encode_windows
+    # Executed FLOPs: the batches' padded shapes (real FLOPs scaled by computed/real tokens, a close estimate).
+    executed = flops_total * timing_engine.stats.padded_tokens / timing_engine.stats.real_tokens
+
+    print()
+    print(f"{'mode':<28}{'docs/s':>9}{'tokens/s':>11}{'padding':>9}{'peak MiB':>10}{'GFLOP/s':>9}")
+    for r in results:
+        print(
+            f"{r.name:<28}{r.docs / r.seconds:>9.2f}{r.real_tokens / r.seconds:>11.0f}{100 * r.waste:>8.1f}%"
+            f"{r.peak_bytes / 2**20:>10.0f}{flops_total / r.seconds / 1e9:>9.1f}"
+        )
+    a, b, c = results
+    print()
+    print(f"engine vs one-at-a-time: {a.seconds / c.seconds:.2f}x   engine vs naive batches: {b.seconds / c.seconds:.2f}x")
+    print(f"engine stats: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()})}")
+    reference = peak16 if peak16 is not None else peak32
+    label = "bf16" if peak16 is not None else "fp32"
+    encoder_rate = executed / encoder_time[0]
+    print(
+        f"matmul 2048x2048 fp32: {peak32 / 1e9:.1f} GFLOP/s"
+        + (f", bf16: {peak16 / 1e9:.1f} GFLOP/s" if peak16 is not None else "")
+    )
+    print(
+        f"encoder (engine batches, {encoder_time[0]:.2f} s): {encoder_rate / 1e9:.1f} GFLOP/s executed = "
+        f"{100 * encoder_rate / reference:.0f}% of the {label} matmul peak"
+    )
+    if device.type == "cpu":
+        print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
