@@ -111,7 +111,7 @@ class Client:
         self.settings = settings or get_settings()
         self.app = create_app(self.settings)
         self._stack = ExitStack()
-        self._worker_started = False
+        self._worker = None  # the embedded worker, once started
         if self.app.embedded:
             from db.migrate import upgrade
 
@@ -123,16 +123,15 @@ class Client:
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
-        if self.app.embedded and not self._worker_started:
+        if self.app.embedded and self._worker is None:
             from worker.embedded import embedded_worker
 
-            self._stack.enter_context(embedded_worker(self.app))
-            self._worker_started = True
+            self._worker = self._stack.enter_context(embedded_worker(self.app))
 
     def close(self) -> None:
         """Stop the embedded worker, if one runs (a task in progress finishes first)."""
         self._stack.close()
-        self._worker_started = False
+        self._worker = None
 
     def __enter__(self) -> Client:
         return self
@@ -253,6 +252,8 @@ class Client:
             if report.complete:
                 maybe_finish_batch(self.session_factory, batch_id)
                 continue
+            if self._worker is not None and not self._worker.alive:
+                raise RuntimeError(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"batch {batch_id} not finished after {timeout} s: files {report.files_done}/{report.files_total}, "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+from celery.app import trace
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
@@ -18,6 +20,7 @@ from worker.app import INGEST_QUEUE, SUMMARIZE_QUEUE, DocsumCelery
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 30.0
+EMBEDDED_HOSTNAME = "embedded@localhost"
 
 
 class _ThreadWorker(WorkController):
@@ -31,16 +34,27 @@ class _ThreadWorker(WorkController):
         self.ready.set()
 
 
+@dataclass
+class EmbeddedWorker:
+    controller: WorkController
+    thread: threading.Thread
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+
 @contextmanager
-def embedded_worker(app: DocsumCelery) -> Iterator[WorkController]:
+def embedded_worker(app: DocsumCelery) -> Iterator[EmbeddedWorker]:
     """Run a solo-pool worker on both queues in a thread for the duration of the block."""
     if not app.embedded:
         raise ValueError("an embedded worker needs the in-memory transport (DOCSUM_BROKER_URL unset)")
-    app.finalize()
-    app.set_current()
+    # What `celery worker` does first: make this app the current and default one in every thread (the worker thread
+    # looks tasks up through it) and install the fast task-registry lookup.
+    trace.setup_worker_optimizations(app, EMBEDDED_HOSTNAME)
     worker = _ThreadWorker(
         app=app,
-        hostname="embedded@localhost",
+        hostname=EMBEDDED_HOSTNAME,
         pool="solo",
         concurrency=1,
         queues=[INGEST_QUEUE, SUMMARIZE_QUEUE],
@@ -55,11 +69,12 @@ def embedded_worker(app: DocsumCelery) -> Iterator[WorkController]:
     if not worker.ready.wait(STARTUP_TIMEOUT_S):
         raise RuntimeError(f"the embedded worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
     try:
-        yield worker
+        yield EmbeddedWorker(worker, thread)
     finally:
         # Celery's own in-thread test worker stops the same way: the consumer loop checks this flag between tasks.
         worker_state.should_terminate = 0
         thread.join(SHUTDOWN_TIMEOUT_S)
         worker_state.should_terminate = None
+        trace.reset_worker_optimizations(app)
         if thread.is_alive():
             raise RuntimeError("the embedded worker did not stop in time")

@@ -40,7 +40,7 @@ TABLE_ROWS = 200
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)  # messages stay one line each, greppable in logs
 
 
 def _stdout_console() -> Console:

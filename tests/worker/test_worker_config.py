@@ -1,0 +1,73 @@
+"""The Celery app's configuration (the GPU-inference traps of DESIGN.md section 3) and the CLI's refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from celery.schedules import crontab
+
+from docsum.commands.pipeline import is_loopback
+from docsum.settings import Settings
+from fleet_harness import DOCSUM, REPO_ROOT
+from worker.app import create_app, nightly_schedule
+
+
+def test_app_is_configured_for_long_gpu_tasks() -> None:
+    app = create_app(Settings(broker_url="redis://127.0.0.1:6379/9", visibility_timeout=600, database_url="sqlite://"))
+    conf = app.conf
+    assert conf.broker_url == "redis://127.0.0.1:6379/9"
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.task_ignore_result and not conf.result_backend
+    assert conf.worker_send_task_events and conf.task_send_sent_event
+    # Redis redelivery: our timeout, and a restore sweep fast enough to notice it (kombu's default is ~100 s).
+    assert conf.broker_transport_options == {
+        "visibility_timeout": 600,
+        "unacked_restore_interval": 60,
+        "unacked_restore_throttle": 1,
+    }
+    assert {q.name for q in conf.task_queues} == {"ingest", "summarize"}
+    assert app.amqp.router.route({}, "docsum.summarize_chunk")["queue"].name == "summarize"
+    assert app.amqp.router.route({}, "docsum.ingest_files")["queue"].name == "ingest"
+    assert {"docsum.ingest_files", "docsum.summarize_chunk", "docsum.nightly"} <= set(app.tasks)
+
+
+def test_apps_keep_their_own_settings() -> None:
+    a = create_app(Settings(broker_url=None, database_url="sqlite:////tmp/a.db"))
+    b = create_app(Settings(broker_url="redis://127.0.0.1:6379/9", database_url="sqlite:////tmp/b.db"))
+    assert a.embedded and a.conf.broker_url == "memory://" and not b.embedded
+    assert a.tasks["docsum.summarize_chunk"].app is a and b.tasks["docsum.summarize_chunk"].app is b
+
+
+def test_nightly_schedule_from_settings() -> None:
+    schedule = nightly_schedule(Settings(nightly_cron="30 3 * * 1-5", nightly_roots=["/data/a", "/data/b"]))
+    entry = schedule["docsum-nightly"]
+    assert entry["task"] == "docsum.nightly" and entry["args"] == (["/data/a", "/data/b"],)
+    assert entry["schedule"] == crontab(minute="30", hour="3", day_of_week="1-5")
+    assert nightly_schedule(Settings(nightly_roots=[])) == {}
+    with pytest.raises(ValueError, match="5 fields"):
+        nightly_schedule(Settings(nightly_cron="0 2 * *", nightly_roots=["/x"]))
+
+
+def test_loopback_addresses() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.1.2.3") and not is_loopback("example.org")
+
+
+def _docsum(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DOCSUM_", "FLOWER_"))}
+    return subprocess.run([DOCSUM, *args], cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_refusals() -> None:
+    redis_env = {"DOCSUM_BROKER_URL": "redis://127.0.0.1:6379/9"}
+    flower = _docsum(["flower", "--address", "0.0.0.0"], **redis_env)
+    assert flower.returncode == 2 and "refusing to serve Flower on 0.0.0.0 without authentication" in flower.stderr
+    prefork = _docsum(["worker", "--queue", "summarize", "--pool", "prefork"], **redis_env)
+    assert prefork.returncode == 2 and "must not fork" in prefork.stderr
+    no_broker = _docsum(["worker", "--queue", "ingest"])
+    assert no_broker.returncode == 2 and "DOCSUM_BROKER_URL is not set" in no_broker.stderr
+    beat = _docsum(["beat"], **redis_env)
+    assert beat.returncode == 2 and "DOCSUM_NIGHTLY_ROOTS is empty" in beat.stderr
