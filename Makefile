@@ -26,7 +26,11 @@ services:
 	@bash scripts/ensure_services.sh
 
 test: $(STAMP) services
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -m "not cuda" $(PYTEST_ARGS)
 
 clean:
 	rm -rf var .pytest_cache
+
+# On a machine with CUDA: the GPU checks (bench/gpu_check.sh does these and the GPU benchmark in one device call).
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -q -m cuda tests/bertsum

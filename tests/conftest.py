@@ -89,3 +89,16 @@ def redis_url() -> str:
     url = f"{REDIS_URL}/{next(_redis_db_counter)}"
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI a skipped test is a failure: CI must never pass by skipping. (CUDA tests are deselected by
+    `make test` with `-m "not cuda"`, not skipped; bench/gpu_check.sh runs them on a GPU machine.)"""
+    if not IN_CI:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped:
+        if reporter:
+            reporter.write_line(f"CI=true: {skipped} test(s) skipped; failing the run (see the skip reasons above)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
