@@ -20,7 +20,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -111,13 +111,14 @@ class InferenceEngine:
             raise ValueError(f"max_batch_tokens must be >= 8, got {self.max_batch_tokens}")
 
     # ---- public ------------------------------------------------------------------------------------------------
-    def score(self, docs: Sequence[Sequence[str]]) -> list[list[float]]:
+    def score(self, docs: Iterable[Sequence[str]]) -> list[list[float]]:
         """One probability per input sentence; 0.0 for sentences preprocessing dropped."""
-        return self._score(docs)[0]
+        return self._score(_as_docs(docs))[0]
 
     def summarize(
-        self, docs: Sequence[Sequence[str]], k: int = 3, block_trigrams: bool = True, max_words: int | None = None
+        self, docs: Iterable[Sequence[str]], k: int = 3, block_trigrams: bool = True, max_words: int | None = None
     ) -> list[Summary]:
+        docs = _as_docs(docs)
         scores, usable = self._score(docs)
         summaries = []
         for sentences, doc_scores, doc_usable in zip(docs, scores, usable):
@@ -143,8 +144,7 @@ class InferenceEngine:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def _score(self, docs: Sequence[Sequence[str]]) -> tuple[list[list[float]], list[list[bool]]]:
-        _check_docs(docs)
+    def _score(self, docs: list[list[str]]) -> tuple[list[list[float]], list[list[bool]]]:
         scores = [[0.0] * len(d) for d in docs]
         usable = [[False] * len(d) for d in docs]
         was_training = self.model.training
@@ -254,7 +254,7 @@ class InferenceEngine:
         """Lengths rounded up to 8 suit GPU tensor cores; on the CPU rounding is only padding."""
         return 8 if self.device.type == "cuda" else 1
 
-    def _items(self, docs: Sequence[Sequence[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
+    def _items(self, docs: list[list[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
         produced = self._produce(docs)
         prefetch = self.prefetch if self.prefetch is not None else self.device.type == "cuda"
         if not prefetch:
@@ -295,12 +295,12 @@ class InferenceEngine:
             stop.set()
             thread.join()
 
-    def _produce(self, docs: Sequence[Sequence[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
+    def _produce(self, docs: list[list[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
         buffer_tokens = self.buffer_batches * self.max_batch_tokens
         buffer: list[tuple[int, PreparedDoc]] = []
         tokens = 0
         for index, sentences in enumerate(docs):
-            doc = prepare(list(sentences), self.model.tokenizer, self.model.config)
+            doc = prepare(sentences, self.model.tokenizer, self.model.config)
             buffer.append((index, doc))
             tokens += doc.n_tokens
             if tokens >= buffer_tokens:
@@ -357,13 +357,18 @@ class InferenceEngine:
         )
 
 
-def _check_docs(docs: Sequence[Sequence[str]]) -> None:
-    """A clear error for the common mistakes (one document passed as a list of strings, non-string sentences)."""
+def _as_docs(docs: Iterable[Sequence[str]]) -> list[list[str]]:
+    """The documents as lists (iterables are read once), with a clear error for the common mistakes: one
+    document passed as a list of strings, non-string sentences."""
     if isinstance(docs, str):
         raise TypeError("docs must be a list of documents, each a list of sentence strings; got a string")
+    checked = []
     for i, doc in enumerate(docs):
         if isinstance(doc, str):
             raise TypeError(f"docs[{i}] is a string: pass each document as a list of sentence strings")
+        doc = list(doc)
         for j, sentence in enumerate(doc):
             if not isinstance(sentence, str):
                 raise TypeError(f"docs[{i}][{j}] is {type(sentence).__name__}, not a sentence string")
+        checked.append(doc)
+    return checked

@@ -76,7 +76,7 @@ def prepare(sentences: list[str], tokenizer: PreTrainedTokenizerBase, config: Be
         return doc
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     # The fast tokenizer lowercases for uncased encoders (do_lower_case), as PreSumm's BertTokenizer did.
-    pieces = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # long sentences are cut below
     # A single sentence can never be longer than a window.
     sent_ids = [[cls_id] + p[: config.max_pos - 2] + [sep_id] for p in pieces]
 

@@ -127,6 +127,10 @@ def test_bad_input_is_a_clear_error(small_model):
         model.score(["one document passed as a plain list of sentences"])
     with pytest.raises(TypeError, match=r"docs\[0\]\[1\] is int"):
         model.score([["A sentence with enough words in it.", 3]])
+    # any iterable of documents is read once
+    docs = [make_doc(4), make_doc(2)]
+    assert model.score(iter(docs)) == model.score(docs)
+    assert model.summarize(tuple(d) for d in docs) == model.summarize(docs)
 
 
 def test_scoring_leaves_a_training_model_in_training_mode(small_model):
