@@ -114,12 +114,25 @@ def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client,
     assert second.returncode == 0, second.stderr
     assert "nothing to summarize" in second.stderr and "2 unchanged" in second.stderr, second.stderr
     assert redis.Redis.from_url(fleet.broker_url).llen("summarize") == 0
-    assert summarize_tasks_seen() == before
+
+    # What beat sends: the same run as a task on the ingest workers.
+    (archive / "late.txt").write_text(
+        "A late addition arrived after the first two runs had finished. It describes the renovation of the archive "
+        "reading room in great detail. The nightly task must pick it up and summarize only this new document."
+    )
+    client.app.tasks["docsum.nightly"].delay([str(archive)])
+
+    def nightly_batches() -> list[Batch]:
+        with client.session_factory() as session:
+            return list(session.scalars(select(Batch).where(Batch.name.like("nightly %")).order_by(Batch.id)))
+
+    wait_for(lambda: len(nightly_batches()) == 3 and nightly_batches()[2].status == "finished", WAIT_S, "the nightly task")
+    assert summarize_tasks_seen() == before + 1
+    first_batch, second_batch, task_batch = nightly_batches()
+    assert first_batch.n_succeeded == 2 and second_batch.files_total == 2 and second_batch.status == "finished"
+    assert task_batch.files_total == 3 and task_batch.n_succeeded == 1
     with client.session_factory() as session:
-        nightly = list(session.scalars(select(Batch).where(Batch.name.like("nightly %")).order_by(Batch.id)))
-        assert len(nightly) == 2 and all(b.status == "finished" for b in nightly)
-        assert nightly[0].n_succeeded == 2 and nightly[1].files_total == 2
-        assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == nightly[1].id)) == 0
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == second_batch.id)) == 0
 
 
 def test_cancel_and_retry_through_the_client(fleet: Fleet, client: Client) -> None:
