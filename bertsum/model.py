@@ -230,6 +230,7 @@ class ExtSummarizer(nn.Module):
         """config.json + model.safetensors (optionally cast, e.g. float16) + tokenizer files."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        self._model_id = None  # weights may have changed since the id was computed (training)
         self.config.encoder_config = _encoder_config_dict(self.bert.model)
         self.config.encoder_path = None
         self.config.save(path)
