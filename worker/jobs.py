@@ -188,8 +188,6 @@ def ingest_files(session_factory: SessionFactory, settings: Settings, batch_id: 
     with session_scope(session_factory) as session:
         batch = session.get(Batch, batch_id, with_for_update=True)
         if batch.status == BatchStatus.running:
-            if batch.params.get("unsummarized_only"):
-                document_ids = unsummarized(session, document_ids, batch.model_id, params_key(_summary_params(batch)))
             outcome.to_summarize = add_jobs(session, batch, document_ids)
         count_files_done(session, batch_id, len(paths))
     return outcome
@@ -321,8 +319,13 @@ def summarize_chunk(
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
     for (path, _key), group in groups.items():
-        summarizer = load_summarizer(settings, path)
-        model_ids[path] = summarizer.model_id
+        try:
+            summarizer = load_summarizer(settings, path)
+            model_ids[path] = summarizer.model_id
+        except Exception as error:  # noqa: BLE001 - e.g. the batch's model directory is missing on this worker
+            log.error("cannot load model %s: %s", path, error)
+            results.extend((w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group)
+            continue
         results.extend(_summarize_group(summarizer, group))
 
     try:
@@ -354,7 +357,7 @@ def _store_results(
                 log.info("job %s not stored: %s", job.id, skip)
                 outcome.skipped.append(job.id)
                 continue
-            if job.model_id != model_ids[w.model_path]:
+            if job.model_id != model_ids.get(w.model_path):
                 log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_ids[w.model_path])
             session.add(
                 Summary(
@@ -369,6 +372,20 @@ def _store_results(
             )
             outcome.succeeded.append(job.id)
         session.flush()  # a duplicate summary raises IntegrityError here, inside the transaction
+
+
+def fail_running_jobs(session_factory: SessionFactory, job_ids: Sequence[int], reason: str) -> list[int]:
+    """After an unexpected error in a chunk: its jobs still running fail with the reason instead of staying running
+    (the task is acknowledged as failed and will not come back). Returns the ids failed."""
+    failed: list[int] = []
+    with session_scope(session_factory) as session:
+        for job in session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)):
+            try:
+                db_status.mark_job_failed(session, job, reason)
+            except db_status.IllegalTransition:
+                continue
+            failed.append(job.id)
+    return failed
 
 
 # --- nightly ---------------------------------------------------------------------------------------------------

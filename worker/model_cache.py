@@ -78,12 +78,18 @@ def _read_cache() -> dict[str, str]:
 
 
 def _remember(key: str, model_id: str) -> None:
+    """Best effort: a read-only install only loses the shortcut (ids are then learned by loading, once per process)."""
     cache = _read_cache()
+    if cache.get(key) == model_id:
+        return
     cache[key] = model_id
-    MODEL_ID_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = MODEL_ID_CACHE.with_name(f"{MODEL_ID_CACHE.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
-    tmp.replace(MODEL_ID_CACHE)  # atomic: concurrent writers never leave a torn file
+    try:
+        MODEL_ID_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = MODEL_ID_CACHE.with_name(f"{MODEL_ID_CACHE.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        tmp.replace(MODEL_ID_CACHE)  # atomic: concurrent writers never leave a torn file
+    except OSError as error:
+        log.warning("cannot record model id in %s: %s", MODEL_ID_CACHE, error)
 
 
 def resolve_model(settings: Settings, model: str | None = None) -> ModelRef:

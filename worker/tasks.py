@@ -15,6 +15,7 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
+from db.session import session_scope
 from worker import jobs
 from worker.model_cache import get_summarizer, resolve_model
 
@@ -72,7 +73,17 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
-        outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
+        try:
+            outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            # Not worth a retry, and the task will not come back: count the files so that the batch can finish.
+            log.exception("batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths))
+            with session_scope(app.session_factory) as session:
+                jobs.count_files_done(session, batch_id, len(paths))
+            jobs.maybe_finish_batch(app.session_factory, batch_id)
+            raise
         enqueue_summarize(app, outcome.to_summarize)
         jobs.maybe_finish_batch(app.session_factory, batch_id)
         log.info(
@@ -82,9 +93,17 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
     def summarize_chunk(self, job_ids: list[int]) -> None:
-        outcome = jobs.summarize_chunk(
-            app.session_factory, app.docsum_settings, job_ids, get_summarizer, _hostname(self.request.hostname)
-        )
+        try:
+            outcome = jobs.summarize_chunk(
+                app.session_factory, app.docsum_settings, job_ids, get_summarizer, _hostname(self.request.hostname)
+            )
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as error:
+            # A bug, not a bad document (those fail inside): fail the chunk's running jobs rather than strand them.
+            failed = jobs.fail_running_jobs(app.session_factory, job_ids, f"internal error: {type(error).__name__}: {error}")
+            log.exception("%s: internal error; %d jobs failed", jobs.describe_chunk(job_ids), len(failed))
+            raise
         for batch_id in sorted(outcome.batch_ids):
             jobs.maybe_finish_batch(app.session_factory, batch_id)
         log.info(

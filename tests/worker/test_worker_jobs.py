@@ -15,7 +15,7 @@ from db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, par
 from db.session import dispose_engine, make_session_factory, session_scope
 from docsum.settings import Settings
 from worker import jobs
-from worker.model_cache import get_summarizer, resolve_model
+from worker.model_cache import ModelRef, get_summarizer, resolve_model
 
 SENTENCES = [
     "The city council approved a new budget for public transport on Monday evening.",
@@ -153,3 +153,30 @@ def test_describe_chunk_and_chunking() -> None:
     assert jobs.chunked(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
     with pytest.raises(ValueError):
         jobs.job_params(0)
+
+
+def test_a_model_that_cannot_load_fails_the_chunk_with_its_reason(env, tmp_path) -> None:
+    settings, sf = env
+    missing = ModelRef(path=str(tmp_path / "no-such-model"), model_id="gone@0")
+    document_id = add_document(sf, 1)
+    with session_scope(sf) as session:
+        batch = jobs.create_batch(session, "moved model", missing, jobs.job_params(3))
+        queued = jobs.add_jobs(session, batch, [document_id])
+        batch_id = batch.id
+    outcome = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    assert outcome.failed == queued
+    with sf() as session:
+        job = session.get(Job, queued[0])
+        assert job.status == JobStatus.failed and "could not be loaded" in job.error and "no-such-model" in job.error
+    assert jobs.maybe_finish_batch(sf, batch_id)
+
+
+def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
+    settings, sf = env
+    batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
+    with session_scope(sf) as session:
+        db_status.mark_jobs_running(session, queued[:1], "w")
+    assert jobs.fail_running_jobs(sf, queued, "internal error: boom") == queued[:1]
+    with sf() as session:
+        states = {j.id: (j.status, j.error) for j in session.scalars(select(Job))}
+    assert states == {queued[0]: (JobStatus.failed, "internal error: boom"), queued[1]: (JobStatus.queued, None)}
