@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -148,10 +148,10 @@ def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
 
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Files and directories to summarize.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Export results (.jsonl or .csv).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Export results (.jsonl or .csv).")] = None,
     k: Annotated[int, typer.Option("--k", min=1, help="Sentences per summary.")] = 3,
-    name: Annotated[Optional[str], typer.Option(help="Batch name.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model directory (default: settings).")] = None,
+    name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model directory (default: settings).")] = None,
 ) -> None:
     """Ingest and summarize PATHs: live progress, a results table, and an optional export.
 
@@ -187,9 +187,9 @@ def run(
 
 def worker(
     queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
-    pool: Annotated[Optional[Pool], typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
-    hostname: Annotated[Optional[str], typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
+    pool: Annotated[Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
+    hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
     """A Celery worker on one queue, with task events on (for Flower).
@@ -248,8 +248,8 @@ def is_loopback(address: str) -> bool:
 
 
 def flower(
-    address: Annotated[Optional[str], typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default 5555).")] = None,
+    address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
 ) -> None:
     """Flower, the live task monitor, on the same broker. Beyond loopback it requires DOCSUM_FLOWER_BASIC_AUTH."""
     _require_broker()
@@ -279,7 +279,7 @@ def flower(
 
 
 def nightly(
-    roots: Annotated[Optional[list[Path]], typer.Argument(help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")] = None,
+    roots: Annotated[list[Path] | None, typer.Argument(help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")] = True,
 ) -> None:
     """The nightly bulk run now: ingest new or changed files, summarize every document lacking a summary for the
@@ -326,7 +326,7 @@ def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
 def results(
     batch_id: Annotated[int, typer.Argument(help="Batch id.")],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
 ) -> None:
     """Export a batch's results as JSON lines or CSV."""
     from docsum.client import Client, write_results
