@@ -3,6 +3,7 @@ PostgreSQL, watched by a real Flower. The workers are shared by the tests of thi
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from db.models import Batch, Document, Job, Summary
 from docsum.client import Client
 from docsum.settings import Settings
+from ingest.pipeline import ingest_paths
 from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 
 AUTH = ("ops", "s3cret-test")
@@ -81,15 +83,24 @@ def test_directory_through_workers_to_results(fleet: Fleet, client: Client, shar
         assert all(h.startswith("summarize@") for h in hosts) and hosts
 
 
-def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client) -> None:
-    assert requests.get(f"http://127.0.0.1:{fleet.flower_port}/api/tasks", timeout=10).status_code == 401
-    tasks = wait_for(
-        lambda: [t for t in flower_tasks(fleet).values() if t.get("state") == "SUCCESS"], 30, "flower task events"
+def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    (tmp_path / "report.txt").write_text(
+        "The port authority reported record container traffic in the third quarter. Volumes rose by nine percent "
+        "compared with last year. Officials credited the new rail link to the inland terminals for the growth."
     )
-    names = {t["name"] for t in tasks}
-    assert {"docsum.ingest_files", "docsum.summarize_chunk"} <= names
-    chunks = [t for t in tasks if t["name"] == "docsum.summarize_chunk"]
-    assert all(t["args"].startswith(("job", "jobs")) and "doc" in t["args"] for t in chunks), chunks
+    batch_id = client.submit([tmp_path], name="flower")
+    assert client.wait(batch_id, timeout=WAIT_S).counts["succeeded"] == 1
+    (job_id,) = [r.job_id for r in client.results(batch_id)]
+
+    assert requests.get(f"http://127.0.0.1:{fleet.flower_port}/api/tasks", timeout=10).status_code == 401
+
+    def this_batch() -> list[tuple[str, str]]:
+        done = [(t["name"], t["args"]) for t in flower_tasks(fleet).values() if t.get("state") == "SUCCESS"]
+        return [(n, a) for n, a in done if a in (f"batch {batch_id}: 1 file", f"job {job_id} (1 doc)")]
+
+    # Flower lists each task by name, with readable arguments (argsrepr), once the worker's events arrive.
+    tasks = wait_for(lambda: len(this_batch()) == 2 and this_batch(), 30, "flower task events")
+    assert sorted(tasks) == [("docsum.ingest_files", f"batch {batch_id}: 1 file"), ("docsum.summarize_chunk", f"job {job_id} (1 doc)")]
 
 
 def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path) -> None:
@@ -135,14 +146,42 @@ def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client,
         assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == second_batch.id)) == 0
 
 
-def test_cancel_and_retry_through_the_client(fleet: Fleet, client: Client) -> None:
+def test_cancel_through_the_client_and_workers_skip(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    for i in range(2):
+        (tmp_path / f"memo{i}.txt").write_text(
+            f"Memo {i}: the committee met on Tuesday to discuss the harbour plan in detail. Members asked for more "
+            "data on shipping traffic before any vote. A second meeting is planned for the end of the month."
+        )
+    report = ingest_paths(client.session_factory, [tmp_path], client.settings)
+    document_ids = [item.document_id for item in report.items]
+    node = f"summarize@{socket.gethostname()}"
+    # Pause the summarize worker (Celery remote control), so that the jobs are still queued when we cancel.
+    assert client.app.control.cancel_consumer("summarize", destination=[node], reply=True)
+    try:
+        batch_id = client.submit(document_ids, name="to cancel", k=1)
+        assert client.cancel(batch_id) == 2
+    finally:
+        assert client.app.control.add_consumer("summarize", destination=[node], reply=True)
+    assert client.status(batch_id).status == "cancelled"
+    # The task is still delivered; the worker skips the cancelled jobs and writes nothing.
+    wait_for(lambda: "(2 docs): 0 succeeded, 0 failed, 2 skipped" in fleet.log("summarize"), 60, "the skipped chunk")
     with client.session_factory() as session:
-        document_ids = list(session.scalars(select(Document.id).where(Document.status == "extracted").order_by(Document.id)))[:2]
-    batch_id = client.submit(document_ids, name="resummarize", k=1)
-    report = client.wait(batch_id, timeout=WAIT_S)
-    assert report.counts["succeeded"] == 2
-    assert all(len(r.indices) == 1 for r in client.results(batch_id))
+        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
+        assert {j.status for j in jobs} == {"cancelled"} and all(j.attempts == 0 for j in jobs)
+        assert session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id.in_([j.id for j in jobs]))) == 0
+
+    # The same documents again, k=1, through to the end.
+    again = client.submit(document_ids, name="k=1", k=1)
+    assert client.wait(again, timeout=WAIT_S).counts["succeeded"] == 2
+    assert [len(r.indices) for r in client.results(again)] == [1, 1]
+
+
+def test_client_refuses_bad_input(client: Client) -> None:
     with pytest.raises(FileNotFoundError, match="not found: /no/such/dir"):
         client.submit(["/no/such/dir"])
     with pytest.raises(TypeError):
         client.submit([1, "mixed.pdf"])
+    with pytest.raises(LookupError, match="document 999999 does not exist"):
+        client.submit([999999])
+    with pytest.raises(ValueError, match="nothing to submit"):
+        client.submit([])
