@@ -38,7 +38,7 @@ JOB_TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
 }
 BATCH_TRANSITIONS: Mapping[BatchStatus, frozenset[BatchStatus]] = {
     BatchStatus.running: frozenset({BatchStatus.finished, BatchStatus.cancelled}),
-    BatchStatus.finished: frozenset(),
+    BatchStatus.finished: frozenset({BatchStatus.running}),  # reopened to retry its failed jobs
     BatchStatus.cancelled: frozenset(),
 }
 DOCUMENT_TRANSITIONS: Mapping[DocumentStatus | None, frozenset[DocumentStatus]] = {
@@ -229,6 +229,12 @@ def finish_batch(session: Session, batch: Batch) -> Batch:
     return batch
 
 
+def reopen_batch(session: Session, batch: Batch) -> Batch:
+    """finished -> running, to retry its failed jobs (Client.retry_failed); the next finish writes a new snapshot."""
+    _transition_one(session, batch, BatchStatus.running, {"finished_at": None})
+    return batch
+
+
 def cancel_batch(session: Session, batch: Batch) -> int:
     """running -> cancelled: cancels the batch's queued and running jobs, writes the snapshot; returns jobs cancelled."""
     batch_id = _ensure_id(session, batch)
@@ -289,6 +295,7 @@ __all__ = [
     "mark_job_running",
     "mark_job_succeeded",
     "mark_jobs_running",
+    "reopen_batch",
     "requeue_job",
     "set_document_extracted",
     "set_document_failed",

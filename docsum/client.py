@@ -298,13 +298,15 @@ class Client:
 
     def retry_failed(self, batch_id: int) -> int:
         """Put the batch's failed jobs back in the queue. Returns how many were re-enqueued."""
-        from worker.jobs import retry_failed
+        from worker.jobs import maybe_finish_batch, retry_failed
         from worker.tasks import enqueue_summarize
 
         requeued = retry_failed(self.session_factory, batch_id)
         if requeued:
             self._ensure_worker()
             enqueue_summarize(self.app, requeued)
+        else:
+            maybe_finish_batch(self.session_factory, batch_id)  # reopened, but every failure was its document's
         return len(requeued)
 
 

@@ -447,18 +447,16 @@ def cancel_batch(session_factory: SessionFactory, batch_id: int) -> int:
 
 
 def retry_failed(session_factory: SessionFactory, batch_id: int) -> list[int]:
-    """Failed jobs of a batch back to queued (attempts reset); returns their ids, to enqueue after this commit."""
+    """Failed jobs of a batch back to queued (attempts reset; a finished batch reopens); returns their ids, to
+    enqueue after this commit. Jobs whose document cannot be summarized fail again at once, with its reason."""
     with session_scope(session_factory) as session:
         batch = _get_batch(session, batch_id, for_update=True)
-        if batch.status != BatchStatus.running:
-            reopen = getattr(db_status, "reopen_batch", None)
-            if reopen is None:
-                raise db_status.IllegalTransition(
-                    f"batch {batch_id} is {batch.status}; retrying its jobs needs db.status.reopen_batch"
-                )
-            reopen(session, batch)
+        if batch.status == BatchStatus.cancelled:
+            raise db_status.IllegalTransition(f"batch {batch_id} is cancelled; submit its documents in a new batch")
         failed = list(session.scalars(select(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.failed).order_by(Job.id)))
         documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([j.document_id for j in failed])))}
+        if failed and batch.status == BatchStatus.finished:
+            db_status.reopen_batch(session, batch)
         requeued = []
         for job in failed:
             db_status.requeue_job(session, job)

@@ -180,3 +180,34 @@ def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
     with sf() as session:
         states = {j.id: (j.status, j.error) for j in session.scalars(select(Job))}
     assert states == {queued[0]: (JobStatus.failed, "internal error: boom"), queued[1]: (JobStatus.queued, None)}
+
+
+def test_retry_failed_reopens_a_finished_batch(env) -> None:
+    settings, sf = env
+    good = add_document(sf, 1)
+    broken = add_document(sf, 2, error="corrupt PDF: unexpected EOF")
+    batch_id, queued = make_batch(settings, sf, [good, broken])
+    with session_scope(sf) as session:  # the good document's job was given up on (poison cap)
+        for n in range(settings.max_deliveries):
+            db_status.mark_jobs_running(session, queued, f"lost-{n}")
+    jobs.summarize_chunk(sf, settings, queued, no_model, "w")
+    assert jobs.maybe_finish_batch(sf, batch_id)
+
+    # The job of the good document is retried; the broken document's job fails again at once, with its reason.
+    assert jobs.retry_failed(sf, batch_id) == queued
+    with sf() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch.status == BatchStatus.running and batch.finished_at is None
+        broken_job = session.scalar(select(Job).where(Job.document_id == broken))
+        assert broken_job.status == JobStatus.failed and broken_job.error == "corrupt PDF: unexpected EOF"
+    assert jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w").succeeded == queued
+    assert jobs.maybe_finish_batch(sf, batch_id)
+    with sf() as session:
+        batch = session.get(Batch, batch_id)
+        assert (batch.status, batch.n_succeeded, batch.n_failed) == (BatchStatus.finished, 1, 1)
+
+    # A cancelled batch is not reopened.
+    other_id, _ = make_batch(settings, sf, [add_document(sf, 3)])
+    jobs.cancel_batch(sf, other_id)
+    with pytest.raises(db_status.IllegalTransition, match="cancelled"):
+        jobs.retry_failed(sf, other_id)
