@@ -185,6 +185,8 @@ def ingest_files(session_factory: SessionFactory, settings: Settings, batch_id: 
             else:
                 document_ids.append(item.document_id)
 
+    # The batch row lock serializes job creation per batch: two tasks ingesting copies of the same content cannot
+    # both create its (batch, document) job; the second finds the first's.
     with session_scope(session_factory) as session:
         batch = session.get(Batch, batch_id, with_for_update=True)
         if batch.status == BatchStatus.running:

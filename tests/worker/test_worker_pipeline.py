@@ -3,6 +3,7 @@ PostgreSQL, watched by a real Flower. The workers are shared by the tests of thi
 
 from __future__ import annotations
 
+import csv
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -185,3 +186,22 @@ def test_client_refuses_bad_input(client: Client) -> None:
         client.submit([999999])
     with pytest.raises(ValueError, match="nothing to submit"):
         client.submit([])
+
+
+def test_run_command_waits_for_the_fleet(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bulletin.txt").write_text(
+        "The weather service issued a storm warning for the coast on Friday. Winds may reach ninety kilometres an hour. "
+        "Ferries to the islands were cancelled and schools will close early in three districts."
+    )
+    out = tmp_path / "results.csv"
+    run = subprocess.run(
+        [DOCSUM, "run", str(tmp_path / "in"), "--out", str(out)], env=fleet.process_env(), capture_output=True, text=True, timeout=WAIT_S
+    )
+    assert run.returncode == 0, run.stderr
+    assert "worker fleet via Redis" in run.stderr and "1 succeeded" in run.stderr, run.stderr
+    (row,) = list(csv.DictReader(out.open()))
+    assert row["status"] == "succeeded" and row["summary"]
+    with client.session_factory() as session:
+        job = session.get(Job, int(row["job_id"]))
+        assert job.worker_host.startswith("summarize@")  # done by the fleet's worker, not in the command's process
