@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, exists, select, update
+from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -223,6 +223,13 @@ class ChunkOutcome:
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)  # already final (redelivery), cancelled, or taken by another delivery
     batch_ids: set[int] = field(default_factory=set)
+    one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
+
+    def merge(self, other: ChunkOutcome) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.batch_ids |= other.batch_ids
 
 
 @dataclass
@@ -306,7 +313,31 @@ def summarize_chunk(
 
     Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
     succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
+
+    A chunk with jobs already running was delivered before and its worker died (or another delivery is running it):
+    it is then run one document at a time, each committed, so that a document that kills its worker uses up only its
+    own deliveries (max_deliveries) and the others of the chunk still get summarized.
     """
+    with session_factory() as session:
+        started_before = session.scalar(
+            select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
+        )
+    if not started_before:
+        return _summarize_jobs(session_factory, settings, job_ids, load_summarizer, worker_host)
+    log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
+    outcome = ChunkOutcome(one_by_one=True)
+    for job_id in job_ids:
+        outcome.merge(_summarize_jobs(session_factory, settings, [job_id], load_summarizer, worker_host))
+    return outcome
+
+
+def _summarize_jobs(
+    session_factory: SessionFactory,
+    settings: Settings,
+    job_ids: Sequence[int],
+    load_summarizer: SummarizerLoader,
+    worker_host: str,
+) -> ChunkOutcome:
     outcome = ChunkOutcome()
     work = _start_chunk(session_factory, settings, job_ids, worker_host, outcome)
     if not work:
@@ -331,20 +362,20 @@ def summarize_chunk(
         results.extend(_summarize_group(summarizer, group))
 
     try:
-        _store_results(session_factory, results, model_ids, outcome)
+        outcome.merge(_store_results(session_factory, results, model_ids))
     except IntegrityError:
         # Another delivery stored a summary for one of these jobs between our checks (a concurrent redelivery):
         # store again; the jobs that delivery finished are now skipped by the conditional transition.
         log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
-        outcome.succeeded.clear()
-        outcome.failed.clear()
-        _store_results(session_factory, results, model_ids, outcome)
+        outcome.merge(_store_results(session_factory, results, model_ids))
     return outcome
 
 
 def _store_results(
-    session_factory: SessionFactory, results: list[tuple[_Work, Any]], model_ids: dict[str | None, str], outcome: ChunkOutcome
-) -> None:
+    session_factory: SessionFactory, results: list[tuple[_Work, Any]], model_ids: dict[str | None, str]
+) -> ChunkOutcome:
+    """One transaction: summaries plus job transitions. Returns what it stored (nothing, if it raised)."""
+    outcome = ChunkOutcome()
     with session_scope(session_factory) as session:
         for w, result in results:
             job = w.job
@@ -374,6 +405,7 @@ def _store_results(
             )
             outcome.succeeded.append(job.id)
         session.flush()  # a duplicate summary raises IntegrityError here, inside the transaction
+    return outcome
 
 
 def fail_running_jobs(session_factory: SessionFactory, job_ids: Sequence[int], reason: str) -> list[int]:

@@ -211,3 +211,17 @@ def test_retry_failed_reopens_a_finished_batch(env) -> None:
     jobs.cancel_batch(sf, other_id)
     with pytest.raises(db_status.IllegalTransition, match="cancelled"):
         jobs.retry_failed(sf, other_id)
+
+
+def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
+    settings, sf = env
+    batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(3)])
+    with session_scope(sf) as session:  # a first delivery started the chunk, and its worker died
+        db_status.mark_jobs_running(session, queued, "dead")
+    first = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    assert first.one_by_one and sorted(first.succeeded) == sorted(queued)
+    with sf() as session:
+        assert {(j.status, j.attempts, j.worker_host) for j in session.scalars(select(Job))} == {(JobStatus.succeeded, 2, "w")}
+    # An ordinary first delivery runs the chunk as one batch.
+    _, more = make_batch(settings, sf, [add_document(sf, 9)])
+    assert not jobs.summarize_chunk(sf, settings, more, get_summarizer, "w").one_by_one
