@@ -53,6 +53,8 @@ def test_chunk_of_a_killed_worker_is_redelivered_and_stored_once(request, shared
             report = client.wait(batch_id, timeout=180)
 
         assert report.status == "finished" and report.counts["succeeded"] == 4, fleet.log("second")
+        # A chunk that was started before is redone one document at a time (poison isolation).
+        assert "jobs 1-4 (4 docs) was delivered before and did not finish: one document at a time" in fleet.log("second")
         with session_factory() as session:
             jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
             assert {j.status for j in jobs} == {JobStatus.succeeded}
