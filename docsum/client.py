@@ -22,11 +22,16 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from docsum.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from worker.jobs import NightlyOutcome
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class Client:
             upgrade(self.settings.database_url)  # the embedded default sets itself up
 
     @property
-    def session_factory(self):  # noqa: ANN201 - sessionmaker[Session]
+    def session_factory(self) -> sessionmaker[Session]:
         return self.app.session_factory
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
@@ -171,7 +176,7 @@ class Client:
             kind = "files"
         else:
             raise TypeError("submit takes paths or document ids, not a mix")
-        model_ref = resolve_model(self.settings, model)
+        model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
         name = name or f"{kind} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
 
         with session_scope(self.session_factory) as session:
@@ -187,8 +192,8 @@ class Client:
             jobs.maybe_finish_batch(self.session_factory, batch_id)  # every document may have failed extraction
         return batch_id
 
-    def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None):  # noqa: ANN201
-        """The nightly bulk run, here: ingest the roots, enqueue what lacks a summary. Returns jobs.NightlyOutcome."""
+    def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
+        """The nightly bulk run, here: ingest the roots, enqueue what lacks a summary (see worker.jobs.plan_nightly)."""
         from worker import jobs
         from worker.model_cache import resolve_model
         from worker.tasks import enqueue_summarize
@@ -197,9 +202,9 @@ class Client:
         if missing:
             raise FileNotFoundError(f"not found: {', '.join(missing)}")
         params = jobs.job_params(k or self.settings.summary_sentences)
-        outcome = jobs.plan_nightly(
-            self.session_factory, self.settings, [str(Path(r).resolve()) for r in roots], resolve_model(self.settings, model), params
-        )
+        model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
+        absolute = [str(Path(r).resolve()) for r in roots]
+        outcome = jobs.plan_nightly(self.session_factory, self.settings, absolute, model_ref, params)
         if outcome.to_summarize:
             self._ensure_worker()
             enqueue_summarize(self.app, outcome.to_summarize)

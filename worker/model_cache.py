@@ -92,13 +92,22 @@ def _remember(key: str, model_id: str) -> None:
         log.warning("cannot record model id in %s: %s", MODEL_ID_CACHE, error)
 
 
-def resolve_model(settings: Settings, model: str | None = None) -> ModelRef:
-    """The model a request means, with its id (from the fingerprint cache; loading the model only on a miss)."""
+def resolve_model(settings: Settings, model: str | None = None, keep: bool = False) -> ModelRef:
+    """The model a request means, with its id: from the fingerprint cache, or the model already loaded here; on a
+    miss the model is loaded to learn its id, on the CPU and let go (a client or an ingest worker has no use for it,
+    and must not take a GPU), unless `keep` (this process summarizes too: the embedded worker)."""
     path = model_path(settings, model)
     key = fingerprint(path)
     model_id = _read_cache().get(key)
     if model_id is None:
-        model_id = get_summarizer(settings, path).model_id
+        with _lock:
+            loaded = _loaded.get(path)
+        if loaded is not None or keep:
+            model_id = (loaded or get_summarizer(settings, path)).model_id
+        else:
+            from bertsum import ExtSummarizer
+
+            model_id = ExtSummarizer.from_pretrained(path, device="cpu").model_id
         _remember(key, model_id)
     return ModelRef(path=path, model_id=model_id)
 

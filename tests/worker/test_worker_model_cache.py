@@ -1,0 +1,33 @@
+"""Model ids without loading the model: remembered per model directory fingerprint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from docsum.settings import Settings
+from worker import model_cache
+from worker.model_cache import fingerprint, get_summarizer, resolve_model
+
+
+def test_model_ids_are_remembered_by_fingerprint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(model_cache, "MODEL_ID_CACHE", tmp_path / "model-ids.json")
+    settings = Settings(device="cpu", model=None)
+    ref = resolve_model(settings)
+    assert json.loads((tmp_path / "model-ids.json").read_text()) == {fingerprint(ref.path): ref.model_id}
+    assert ref.model_id == get_summarizer(settings, ref.path).model_id
+    assert resolve_model(settings) == ref
+
+
+def test_fingerprint_changes_when_a_model_file_changes(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    before = fingerprint(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    assert fingerprint(str(tmp_path)) != before
+
+
+def test_a_missing_model_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="model directory not found"):
+        resolve_model(Settings(), str(tmp_path / "nope"))
