@@ -15,9 +15,13 @@ import requests
 from sqlalchemy import func, select
 
 from db.models import Batch, Document, Job, Summary
+from db.session import session_scope
 from docsum.client import Client
 from docsum.settings import Settings
 from ingest.pipeline import ingest_paths
+from worker import jobs
+from worker.model_cache import resolve_model
+from worker.tasks import enqueue_summarize
 from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 
 AUTH = ("ops", "s3cret-test")
@@ -167,9 +171,9 @@ def test_cancel_through_the_client_and_workers_skip(fleet: Fleet, client: Client
     # The task is still delivered; the worker skips the cancelled jobs and writes nothing.
     wait_for(lambda: "(2 docs): 0 succeeded, 0 failed, 2 skipped" in fleet.log("summarize"), 60, "the skipped chunk")
     with client.session_factory() as session:
-        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
-        assert {j.status for j in jobs} == {"cancelled"} and all(j.attempts == 0 for j in jobs)
-        assert session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id.in_([j.id for j in jobs]))) == 0
+        cancelled = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
+        assert {j.status for j in cancelled} == {"cancelled"} and all(j.attempts == 0 for j in cancelled)
+        assert session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id.in_([j.id for j in cancelled]))) == 0
 
     # The same documents again, k=1, through to the end.
     again = client.submit(document_ids, name="k=1", k=1)
@@ -205,3 +209,22 @@ def test_run_command_waits_for_the_fleet(fleet: Fleet, client: Client, tmp_path:
     with client.session_factory() as session:
         job = session.get(Job, int(row["job_id"]))
         assert job.worker_host.startswith("summarize@")  # done by the fleet's worker, not in the command's process
+
+
+def test_workers_refuse_pickle(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    (tmp_path / "note.txt").write_text(
+        "The museum extended its opening hours for the summer season. Visitors can now enter until nine in the evening. "
+        "The change follows a survey in which most members asked for later visits on weekdays."
+    )
+    (item,) = ingest_paths(client.session_factory, [tmp_path], client.settings).items
+    with session_scope(client.session_factory) as session:
+        batch = jobs.create_batch(session, "pickle", resolve_model(client.settings), jobs.job_params(3))
+        (job_id,) = jobs.add_jobs(session, batch, [item.document_id])
+    # A pickle payload is code execution on the worker: the worker must refuse it without running the task.
+    client.app.tasks["docsum.summarize_chunk"].apply_async(args=[[job_id]], serializer="pickle")
+    wait_for(lambda: "Refusing to deserialize untrusted content of type pickle" in fleet.log("summarize"), 30, "the refusal")
+    with client.session_factory() as session:
+        job = session.get(Job, job_id)
+        assert (job.status, job.attempts) == ("queued", 0)
+    enqueue_summarize(client.app, [job_id])  # the same work as JSON runs
+    assert client.wait(batch.id, timeout=WAIT_S).counts["succeeded"] == 1
