@@ -247,6 +247,11 @@ def is_loopback(address: str) -> bool:
         return False  # a host name, or "" (all interfaces): not provably local
 
 
+def valid_basic_auth(value: str) -> bool:
+    pairs = [pair.partition(":") for pair in value.split(",")]
+    return all(user and sep and password for user, sep, password in pairs)
+
+
 def flower(
     address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
@@ -265,6 +270,8 @@ def flower(
             "it could see and revoke tasks, CVE-2022-30034). Set DOCSUM_FLOWER_BASIC_AUTH=user:password, or listen "
             "on 127.0.0.1."
         )
+    if auth and not valid_basic_auth(auth):
+        raise _fail("DOCSUM_FLOWER_BASIC_AUTH must be user:password[,user2:password2], each part non-empty")
     env = dict(os.environ)
     env.pop("FLOWER_BASIC_AUTH", None)
     if auth:

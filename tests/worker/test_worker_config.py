@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from celery.schedules import crontab
 
-from docsum.commands.pipeline import is_loopback
+from docsum.commands.pipeline import is_loopback, valid_basic_auth
 from docsum.settings import Settings
 from fleet_harness import DOCSUM, REPO_ROOT
 from worker.app import create_app, nightly_schedule
@@ -56,6 +56,12 @@ def test_loopback_addresses() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.1.2.3") and not is_loopback("example.org")
 
 
+def test_basic_auth_format() -> None:
+    assert valid_basic_auth("ops:pw") and valid_basic_auth("a:b,c:d:e")
+    assert not valid_basic_auth("ops") and not valid_basic_auth("ops:") and not valid_basic_auth(":pw")
+    assert not valid_basic_auth("a:b,")
+
+
 def _docsum(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DOCSUM_", "FLOWER_"))}
     return subprocess.run([DOCSUM, *args], cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
@@ -65,6 +71,8 @@ def test_cli_refusals() -> None:
     redis_env = {"DOCSUM_BROKER_URL": "redis://127.0.0.1:6379/9"}
     flower = _docsum(["flower", "--address", "0.0.0.0"], **redis_env)
     assert flower.returncode == 2 and "refusing to serve Flower on 0.0.0.0 without authentication" in flower.stderr
+    malformed = _docsum(["flower"], DOCSUM_FLOWER_BASIC_AUTH="justauser", **redis_env)
+    assert malformed.returncode == 2 and "must be user:password" in malformed.stderr
     prefork = _docsum(["worker", "--queue", "summarize", "--pool", "prefork"], **redis_env)
     assert prefork.returncode == 2 and "must not fork" in prefork.stderr
     no_broker = _docsum(["worker", "--queue", "ingest"])
