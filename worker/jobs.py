@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -195,8 +195,8 @@ def ingest_files(session_factory: SessionFactory, settings: Settings, batch_id: 
     return outcome
 
 
-def unsummarized(session: Session, document_ids: Sequence[int] | None, model_id: str, key: str) -> list[int]:
-    """Extracted documents (all, or of `document_ids`) with neither a summary nor a pending job for model + params."""
+def unsummarized(session: Session, model_id: str, key: str) -> list[int]:
+    """Extracted documents with neither a summary nor a pending job for this model and params (the nightly run)."""
     has_summary = exists().where(
         Summary.document_id == Document.id, Summary.model_id == model_id, Summary.params_key == key
     )
@@ -207,10 +207,6 @@ def unsummarized(session: Session, document_ids: Sequence[int] | None, model_id:
         Job.status.in_([JobStatus.queued, JobStatus.running]),
     )
     stmt = select(Document.id).where(Document.status == DocumentStatus.extracted, ~has_summary, ~pending)
-    if document_ids is not None:
-        if not document_ids:
-            return []
-        stmt = stmt.where(Document.id.in_(list(document_ids)))
     return list(session.scalars(stmt.order_by(Document.id)))
 
 
@@ -456,7 +452,7 @@ def plan_nightly(
     with session_scope(session_factory) as session:
         batch = session.get(Batch, batch_id, with_for_update=True)
         batch.files_total = batch.files_done = len(report.items)
-        todo = unsummarized(session, None, model.model_id, params_key(params))
+        todo = unsummarized(session, model.model_id, params_key(params))
         queued = add_jobs(session, batch, todo)
     if not queued:
         maybe_finish_batch(session_factory, batch_id)
@@ -507,9 +503,3 @@ def _get_batch(session: Session, batch_id: int, for_update: bool = False) -> Bat
     if batch is None:
         raise LookupError(f"batch {batch_id} does not exist")
     return batch
-
-
-def queued_jobs(session: Session, batch_id: int) -> list[int]:
-    return list(
-        session.scalars(select(Job.id).where(and_(Job.batch_id == batch_id, Job.status == JobStatus.queued)).order_by(Job.id))
-    )

@@ -142,9 +142,9 @@ def test_unsummarized_selects_only_documents_lacking_this_summary(env) -> None:
     jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
     model = resolve_model(settings)
     with sf() as session:
-        assert jobs.unsummarized(session, None, model.model_id, params_key(jobs.job_params(3))) == [todo]
+        assert jobs.unsummarized(session, model.model_id, params_key(jobs.job_params(3))) == [todo]
         # Other params are another summary: both documents lack it.
-        assert jobs.unsummarized(session, None, model.model_id, params_key(jobs.job_params(5))) == [done, todo]
+        assert jobs.unsummarized(session, model.model_id, params_key(jobs.job_params(5))) == [done, todo]
 
 
 def test_describe_chunk_and_chunking() -> None:
@@ -225,3 +225,32 @@ def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
     # An ordinary first delivery runs the chunk as one batch.
     _, more = make_batch(settings, sf, [add_document(sf, 9)])
     assert not jobs.summarize_chunk(sf, settings, more, get_summarizer, "w").one_by_one
+
+
+def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, tmp_path) -> None:
+    settings, sf = env
+    text = " ".join(SENTENCES)
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "copy-of-a.txt").write_text(text)  # same content: the same document, one job
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
+    paths = [str(tmp_path / n) for n in ("a.txt", "copy-of-a.txt", "broken.pdf")]
+    with session_scope(sf) as session:
+        batch_id = jobs.create_batch(session, "files", resolve_model(settings), jobs.job_params(3), files_total=3).id
+
+    outcome = jobs.ingest_files(sf, settings, batch_id, paths)
+    assert (outcome.ingested, outcome.duplicates, outcome.failed) == (1, 1, 1) and len(outcome.to_summarize) == 1
+    with sf() as session:
+        by_status = {j.status: j for j in session.scalars(select(Job).where(Job.batch_id == batch_id))}
+        assert set(by_status) == {JobStatus.queued, JobStatus.failed}
+        assert by_status[JobStatus.failed].error  # the document's own reason
+        assert session.get(Batch, batch_id).files_done == 3
+
+    # Redelivered: nothing new, the queued job is handed out again, files are not counted twice.
+    again = jobs.ingest_files(sf, settings, batch_id, paths)
+    assert again.to_summarize == outcome.to_summarize and again.ingested == 0
+    with sf() as session:
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == batch_id)) == 2
+        assert session.get(Batch, batch_id).files_done == 3
+
+    jobs.cancel_batch(sf, batch_id)
+    assert jobs.ingest_files(sf, settings, batch_id, paths).to_summarize == []
