@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--valid-docs", type=int, default=300, help="validation articles (same for every variant)")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="per variant")
     parser.add_argument("--only", nargs="*", help="variant names to run")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (leave cores to other work)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -49,7 +50,7 @@ def main() -> None:
         tc = TrainConfig(
             out=str(run_dir), train_files=DEFAULT_TRAIN, valid_files=[valid_file], test_files=DEFAULT_TEST,
             max_docs=args.max_docs, max_windows=args.max_windows, valid_docs=args.valid_docs,
-            eval_every=10_000, max_minutes=args.max_minutes, warmup=20, **overrides,
+            eval_every=10_000, max_minutes=args.max_minutes, warmup=20, threads=args.threads, **overrides,
         )
         summary = train(tc)
         model = ExtSummarizer.from_pretrained(run_dir / "best", device="cpu")
