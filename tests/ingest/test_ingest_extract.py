@@ -105,7 +105,9 @@ def test_markdown_markup_stripped() -> None:
     md = "# Big *news* today\n\nThe [mayor](http://x.org) said **no**,\nwrapped here. Then `code`.\n\n- one item\n"
     doc = extract(md.encode(), "a.md")
     assert doc.media_type == "text/markdown" and doc.title == "Big news today"
-    assert doc.sentences == ["Big news today", "The mayor said no, wrapped here.", "Then code.", "one item"]
+    # The headline is the title, not a sentence to summarize; the text keeps it.
+    assert doc.sentences == ["The mayor said no, wrapped here.", "Then code.", "one item"]
+    assert doc.text.startswith("Big news today")
 
 
 # --- HTML --------------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def test_html_benchmark_sample(shared_data: Path) -> None:
         raw = gzip.decompress((root / "html" / f"{page_id}.html.gz").read_bytes())
         doc = extract_document(raw, f"{page_id}.html", settings)
         assert doc.media_type == "text/html" and doc.title and doc.language in {"en", "de"}
-        assert doc.sentences == split_sentences(doc.text, doc.language)
+        # The stored sentences are the text's, less a leading headline (kept as the title).
+        split = split_sentences(doc.text, doc.language)
+        assert doc.sentences in (split, split[1:])
         scores.append(shingle_f1(" ".join(doc.sentences), truth[page_id]["articleBody"]))
     assert min(scores) >= PAGE_FLOOR, scores
     assert statistics.mean(scores) >= MEAN_FLOOR, scores
