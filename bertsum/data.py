@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.extract import without_leading_title
 from ingest.sentences import split_sentences
 
 # PreSumm's `clean`: PTB bracket tokens and quotes back to characters (DailyMail train/ptb files are tokenized).
@@ -47,19 +48,26 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
 
 
 def to_example(record: dict) -> Example:
+    """CNN/DM records have `highlights`; BBC records have `summary_sentences` and a headline opening the article,
+    which ingest would keep as the title (so it is dropped here too)."""
     article = undo_ptb(record["article"])
-    highlights = record["highlights"]
+    highlights = record["highlights"] if "highlights" in record else record["summary_sentences"]
     reference = [undo_ptb(h).strip() for h in (highlights if isinstance(highlights, list) else highlights.split("\n"))]
     return Example(
         id=str(record.get("id", "")),
-        sentences=split_sentences(article),
+        sentences=without_leading_title(split_sentences(article), record.get("title")),
         reference=[h for h in reference if h],
         article=record["article"],
     )
 
 
 def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
-    for i, record in enumerate(read_jsonl(path)):
-        if limit is not None and i >= limit:
+    """Examples in file order; records marked `duplicate_of` (BBC) and records without a reference are skipped."""
+    n = 0
+    for record in read_jsonl(path):
+        if limit is not None and n >= limit:
             return
+        if record.get("duplicate_of") or not (record.get("highlights") or record.get("summary_sentences")):
+            continue
+        n += 1
         yield to_example(record)

@@ -58,7 +58,7 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     if not doc.text.strip():
         raise ExtractionError("no text")
     doc.language = doc.language or detect_language(doc.text)
-    doc.sentences = _without_leading_title(split_sentences(doc.text, doc.language), doc.title)
+    doc.sentences = without_leading_title(split_sentences(doc.text, doc.language), doc.title)
     if not doc.sentences:
         raise ExtractionError("no text")
     return doc
@@ -68,7 +68,7 @@ def _normalized(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-def _without_leading_title(sentences: list[str], title: str | None) -> list[str]:
+def without_leading_title(sentences: list[str], title: str | None) -> list[str]:
     """The headline is kept in `title`, not among the sentences to summarize: summarizers trained on news bodies
     read a leading headline as the first body sentence, and a summary would repeat the title."""
     if title and len(sentences) > 1 and _normalized(sentences[0]) == _normalized(title):
