@@ -4,6 +4,9 @@ Masked binary cross-entropy per sentence; Adam with PreSumm's warmup schedule (l
 scaled to our encoder: peak learning rates per parameter group instead of PreSumm's 2e-3*warmup^-0.5; token-budget
 batches of length-sorted documents; gradient accumulation; checkpoints every N updates and resume; validation
 loss picks the best checkpoint; one seed for data order and initialisation.
+
+Resume continues after the last article pulled into the sorting buffer (up to 64 articles that were buffered but not
+yet trained are skipped), which keeps the data order a simple prefix of one seeded shuffle.
 """
 
 from __future__ import annotations
