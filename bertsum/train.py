@@ -50,6 +50,7 @@ class TrainConfig:
     lr_head: float = 8e-4
     warmup: int = 200
     max_updates: int = 100_000
+    cooldown: int = 0  # the last `cooldown` updates before max_updates anneal the learning rate linearly to zero
     max_minutes: float = 60.0  # wall-clock budget; the run stops cleanly and keeps its best checkpoint
     valid_docs: int = 300
     eval_every: int = 100
@@ -133,6 +134,13 @@ def lr_factor(update: int, warmup: int) -> float:
     """PreSumm/Noam: min(step^-0.5, step * warmup^-1.5), normalised to 1.0 at the end of warmup."""
     step = max(update, 1)
     return min(step**-0.5, step * warmup**-1.5) * math.sqrt(warmup)
+
+
+def cooldown_factor(update: int, max_updates: int, cooldown: int) -> float:
+    """1.0, then a linear ramp to 0 over the last `cooldown` updates (annealing after the Noam schedule)."""
+    if cooldown <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (max_updates - update) / cooldown))
 
 
 @torch.no_grad()
@@ -231,7 +239,7 @@ def train(tc: TrainConfig, progress: bool = True) -> dict:
         if micro % tc.accum:
             continue
         state["update"] += 1
-        factor = lr_factor(state["update"], tc.warmup)
+        factor = lr_factor(state["update"], tc.warmup) * cooldown_factor(state["update"], tc.max_updates, tc.cooldown)
         for group in optim.param_groups:
             group["lr"] = group["peak"] * factor
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

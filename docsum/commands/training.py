@@ -36,6 +36,7 @@ def train(
     lr_head: float = 1e-3,
     warmup: int = 100,
     max_updates: int = 100_000,
+    cooldown: Annotated[int, typer.Option(help="Anneal the learning rate linearly to 0 over the last N updates.")] = 0,
     max_minutes: float = 60.0,
     valid_docs: int = 300,
     eval_every: int = 100,
@@ -54,7 +55,7 @@ def train(
         out=str(out), train_files=train_file or DEFAULT_TRAIN, valid_files=valid_file or DEFAULT_VALID,
         test_files=test_file if test_file is not None else DEFAULT_TEST, encoder=encoder, name=name, max_docs=max_docs,
         window_tokens=window_tokens, max_windows=max_windows, batch_tokens=batch_tokens, accum=accum,
-        lr_encoder=lr_encoder, lr_head=lr_head, warmup=warmup, max_updates=max_updates, max_minutes=max_minutes,
+        lr_encoder=lr_encoder, lr_head=lr_head, warmup=warmup, max_updates=max_updates, cooldown=cooldown, max_minutes=max_minutes,
         valid_docs=valid_docs, eval_every=eval_every, seed=seed, use_interval=interval, attn_bias=attn_bias,
         ext_layers=ext_layers, threads=threads,
     )
