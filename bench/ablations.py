@@ -36,10 +36,15 @@ VARIANTS: dict[str, dict] = {
     "attention bias": {"attn_bias": True},
     "1 inter-sentence layer": {"ext_layers": 1},
 }
+# Exploratory, not BERTSUM: sentence vectors as the mean of the sentence's token states (how all-MiniLM-L6-v2 was
+# trained to pool) instead of its [CLS] state. `--pooling mean` runs the same variants on those vectors.
 
 
-def sentence_features(model: ExtSummarizer, examples: list, config: BertSumConfig, batch_docs: int = 16) -> list[dict]:
-    """Frozen-encoder [CLS] vectors of each article's first window, with oracle labels over those sentences."""
+def sentence_features(
+    model: ExtSummarizer, examples: list, config: BertSumConfig, batch_docs: int = 16, pooling: str = "cls"
+) -> list[dict]:
+    """Frozen-encoder sentence vectors ([CLS] state, or mean of the sentence's tokens) of each article's first
+    window, with oracle labels over those sentences."""
     out = []
     with torch.inference_mode():
         for i in range(0, len(examples), batch_docs):
@@ -56,6 +61,13 @@ def sentence_features(model: ExtSummarizer, examples: list, config: BertSumConfi
             batch = collate([d for _, d in usable], model.tokenizer.pad_token_id)
             hidden = model.encode_windows(batch.input_ids, batch.token_type_ids, batch.attention_mask)
             vectors = hidden.reshape(-1, hidden.size(-1))[batch.sent_index]
+            if pooling == "mean":  # mean over [CLS] s_i [SEP]: each sentence runs to the next [CLS] or the padding
+                pooled = torch.zeros_like(vectors)
+                for j, (_, d) in enumerate(usable):
+                    starts = d.windows[0].cls_positions + [len(d.windows[0].input_ids)]
+                    for k in range(len(d.kept)):
+                        pooled[j, k] = hidden[j, starts[k] : starts[k + 1]].mean(0)
+                vectors = pooled
             for j, (ex, d) in enumerate(usable):
                 oracle = set(greedy_oracle([ex.sentences[k] for k in d.kept], ex.reference))
                 out.append({"x": vectors[j, : len(d.kept)].clone(), "y": torch.tensor([float(k in oracle) for k in range(len(d.kept))]), "kept": d.kept, "ex": ex})
@@ -134,6 +146,8 @@ def main() -> None:
     parser.add_argument("--valid-docs", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls", help="sentence vectors (mean: exploratory)")
+    parser.add_argument("--variants", nargs="*", help="run only these variants")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,14 +158,17 @@ def main() -> None:
     encoder_model = ExtSummarizer._untrained(bundled_encoder_dir(), BertSumConfig(max_pos=256))
     encoder_model.eval()
     features = {}
-    for interval in (True, False):
+    variants = {k: v for k, v in VARIANTS.items() if not args.variants or k in args.variants}
+    for interval in sorted({v.get("use_interval", True) for v in variants.values()}, reverse=True):
         config = BertSumConfig(max_pos=256, use_interval=interval)
-        features[interval] = (sentence_features(encoder_model, train_examples, config), sentence_features(encoder_model, valid_examples, config))
+        features[interval] = tuple(
+            sentence_features(encoder_model, exs, config, pooling=args.pooling) for exs in (train_examples, valid_examples)
+        )
         print(f"features (interval={interval}): {len(features[interval][0])} train / {len(features[interval][1])} valid docs, {time.monotonic() - started:.0f} s", flush=True)
 
     hidden = encoder_model.bert.model.config.hidden_size
     results = {}
-    for name, overrides in VARIANTS.items():
+    for name, overrides in variants.items():
         config = BertSumConfig(max_pos=256, **overrides)
         train_f, valid_f = features[config.use_interval]
         head, valid_loss = train_head(config, hidden, train_f, valid_f, args.epochs)
@@ -160,7 +177,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\nAblations, frozen bundled encoder, first 256-token window; {len(features[True][0])} training articles, "
+    print(f"\nAblations ({args.pooling} sentence vectors), frozen bundled encoder, first 256-token window; {len(features[True][0])} training articles, "
           f"{args.epochs} epochs per head; validation: {len(features[True][1])} articles of {Path(DEFAULT_VALID[0]).name}")
     print(f"{'variant':<36} {'val loss':>9} {'R1':>6} {'R2':>6} {'RL':>6} {'lead3 R1':>9} {'R1-lead3':>9}")
     for name, r in results.items():
