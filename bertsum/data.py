@@ -61,13 +61,16 @@ def to_example(record: dict) -> Example:
     )
 
 
-def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
-    """Examples in file order; records marked `duplicate_of` (BBC) and records without a reference are skipped."""
-    n = 0
+def read_records(path: str | Path) -> Iterator[dict]:
+    """Usable records in file order: those marked `duplicate_of` (BBC) or without a reference are skipped."""
     for record in read_jsonl(path):
+        if not record.get("duplicate_of") and (record.get("highlights") or record.get("summary_sentences")):
+            yield record
+
+
+def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
+    """Examples of the usable records, in file order (sentence splitting happens here, per example)."""
+    for n, record in enumerate(read_records(path)):
         if limit is not None and n >= limit:
             return
-        if record.get("duplicate_of") or not (record.get("highlights") or record.get("summary_sentences")):
-            continue
-        n += 1
         yield to_example(record)

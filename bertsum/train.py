@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from bertsum.batching import collate
 from bertsum.config import BertSumConfig
-from bertsum.data import Example, normalized_hash, read_examples
+from bertsum.data import Example, normalized_hash, read_examples, read_records, to_example
 from bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
 from bertsum.oracle import greedy_oracle
 from bertsum.preprocess import PreparedDoc, prepare
@@ -82,13 +82,14 @@ def make_sample(ex: Example, model: ExtSummarizer, cfg: BertSumConfig, max_windo
 
 
 def interleave(files: list[str], seed: int, limit: int | None, exclude: set[str]) -> list[Example]:
-    """All articles of the training files, shuffled together (seeded); any article also in `exclude` is refused."""
-    examples = [ex for f in files for ex in read_examples(f)]
-    leaked = [ex.id for ex in examples if normalized_hash(ex.article) in exclude]
+    """All articles of the training files, shuffled together (seeded); any article also in `exclude` is refused.
+    Only the kept articles are split into sentences."""
+    records = [r for f in files for r in read_records(f)]
+    leaked = [r.get("id") for r in records if normalized_hash(r["article"]) in exclude]
     if leaked:
         raise ValueError(f"{len(leaked)} training articles are test articles (e.g. {leaked[:3]})")
-    random.Random(seed).shuffle(examples)
-    return examples[:limit] if limit else examples
+    random.Random(seed).shuffle(records)
+    return [to_example(r) for r in (records[:limit] if limit else records)]
 
 
 def token_budget_batches(samples: Iterator[Sample], budget: int, buffer: int = 64) -> Iterator[list[Sample]]:
@@ -172,7 +173,7 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
     return model
 
 
-def train(tc: TrainConfig, progress: bool = True) -> dict:
+def train(tc: TrainConfig) -> dict:
     """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`)."""
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +186,7 @@ def train(tc: TrainConfig, progress: bool = True) -> dict:
     model = build_model(tc).to(device)
     model.train()
     cfg = model.config
-    test_hashes = {normalized_hash(ex.article) for f in tc.test_files for ex in read_examples(f)}
+    test_hashes = {normalized_hash(r["article"]) for f in tc.test_files for r in read_records(f)}
     examples = interleave(tc.train_files, tc.seed, tc.max_docs, test_hashes)
     valid = [s for ex in (e for f in tc.valid_files for e in read_examples(f, tc.valid_docs // max(len(tc.valid_files), 1)))
              if (s := make_sample(ex, model, cfg, tc.max_windows)) is not None]

@@ -77,11 +77,11 @@ def evaluate(
     from rich.table import Table
 
     from bertsum import ExtSummarizer
-    from bertsum.data import read_examples
+    from bertsum.data import read_examples, read_records
     from bertsum.evaluate import evaluate as run
 
     summarizer = ExtSummarizer.from_pretrained(model)
-    total = limit if limit is not None else sum(1 for _ in read_examples_lines(data))
+    total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
         result = run(
@@ -104,8 +104,3 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2) + "\n")
 
-
-def read_examples_lines(path: Path):
-    from bertsum.data import read_jsonl
-
-    return read_jsonl(path)
