@@ -20,14 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bertsum.batching import collate
-from bertsum.config import BertSumConfig
-from bertsum.data import read_examples
-from bertsum.evaluate import evaluate
-from bertsum.model import ExtSummarizer, ExtTransformerEncoder, bundled_encoder_dir
-from bertsum.oracle import greedy_oracle
-from bertsum.preprocess import prepare
-from bertsum.select import select_summary
+from docsum.bertsum.batching import collate
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.data import read_examples
+from docsum.bertsum.evaluate import evaluate
+from docsum.bertsum.model import ExtSummarizer, ExtTransformerEncoder, bundled_encoder_dir
+from docsum.bertsum.oracle import greedy_oracle
+from docsum.bertsum.preprocess import prepare
+from docsum.bertsum.select import select_summary
 from docsum.commands.training import DEFAULT_TRAIN, DEFAULT_VALID
 
 VARIANTS: dict[str, dict] = {

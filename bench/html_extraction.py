@@ -19,10 +19,10 @@ from pathlib import Path
 
 from trafilatura import extract
 
-from docsum.settings import Settings
-from ingest.errors import ExtractionError
-from ingest.extract import extract_document
-from ingest.quality import shingle_f1
+from docsum.config import Settings
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.extract import extract_document
+from docsum.ingest.quality import shingle_f1
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "html_benchmark"
 

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 
-from bertsum.batching import collate
-from bertsum.engine import InferenceEngine
-from bertsum.model import ExtSummarizer
-from bertsum.preprocess import PreparedDoc, prepare
+from docsum.bertsum.batching import collate
+from docsum.bertsum.engine import InferenceEngine
+from docsum.bertsum.model import ExtSummarizer
+from docsum.bertsum.preprocess import PreparedDoc, prepare
 
 DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 NAIVE_BATCH = 16
@@ -51,7 +51,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def load_documents(n: int, seed: int = 0) -> list[list[str]]:
-    from ingest.sentences import split_sentences
+    from docsum.ingest.sentences import split_sentences
 
     rng = random.Random(seed)
     third = max(1, n // 3)
@@ -116,8 +116,8 @@ def load_model(path: str | None, device: str | None) -> tuple[ExtSummarizer, str
                 raise
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from bertsum.config import BertSumConfig
-    from bertsum.model import bundled_encoder_dir, resolve_device
+    from docsum.bertsum.config import BertSumConfig
+    from docsum.bertsum.model import bundled_encoder_dir, resolve_device
 
     encoder_dir = bundled_encoder_dir()
     torch.manual_seed(0)

@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from docsum.settings import Settings
-from ingest.errors import ExtractionError
-from ingest.extract import extract_document
+from docsum.config import Settings
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.extract import extract_document
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdf_samples"
 

@@ -33,12 +33,12 @@ from sqlalchemy.engine import make_url
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from db.migrate import upgrade  # noqa: E402
-from db.models import Document, DocumentStatus  # noqa: E402
-from db.session import dispose_engine, make_session_factory  # noqa: E402
+from docsum.db.migrate import upgrade  # noqa: E402
+from docsum.db.models import Document, DocumentStatus  # noqa: E402
+from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
 from docsum.client import Client  # noqa: E402
-from docsum.settings import Settings  # noqa: E402
-from ingest.sentences import split_sentences  # noqa: E402
+from docsum.config import Settings  # noqa: E402
+from docsum.ingest.sentences import split_sentences  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
@@ -75,8 +75,8 @@ def store_documents(settings: Settings, texts: list[str]) -> list[int]:
 
 
 def run_direct(settings: Settings, ids: list[int]) -> float:
-    from bertsum import ExtSummarizer
-    from worker.jobs import chunked
+    from docsum.bertsum import ExtSummarizer
+    from docsum.worker.jobs import chunked
 
     with make_session_factory(settings)() as session:
         sentences = dict(session.execute(text("SELECT id, sentences FROM documents")).all())

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from docsum.settings import Settings
+from docsum.config import Settings
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 

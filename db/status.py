@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from db.models import Base, Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, utcnow
+from docsum.db.models import Base, Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, utcnow
 
 
 class IllegalTransition(Exception):

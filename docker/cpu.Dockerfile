@@ -42,7 +42,7 @@ COPY models/docsum-minilm-cnndm /opt/docsum/models/docsum-minilm-cnndm
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/docsum docsum
 # worker/model_cache.py writes model ids to REPO_ROOT/var, which is site-packages in an installed package: make it
 # the user's, or resolving a model fails with a PermissionError.
-RUN install -d -o docsum -g docsum "$(python -c 'from docsum.settings import REPO_ROOT; print(REPO_ROOT)')/var"
+RUN install -d -o docsum -g docsum "$(python -c 'from docsum.config import REPO_ROOT; print(REPO_ROOT)')/var"
 USER docsum
 WORKDIR /var/lib/docsum
 

@@ -26,12 +26,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from docsum.settings import Settings, get_settings
+from docsum.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from worker.jobs import NightlyOutcome
+    from docsum.worker.jobs import NightlyOutcome
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _is_id(item: object) -> bool:
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
     """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
     absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
-    from ingest.sources import expand_paths
+    from docsum.ingest.sources import expand_paths
 
     given = [Path(p).expanduser() for p in paths]
     missing = [str(p) for p in given if not p.exists()]
@@ -111,14 +111,14 @@ class Client:
     """Submit, follow and read batches. Reads the same settings as the workers."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        from worker.app import create_app
+        from docsum.worker.app import create_app
 
         self.settings = settings or get_settings()
         self.app = create_app(self.settings)
         self._stack = ExitStack()
         self._worker = None  # the embedded worker, once started
         if self.app.embedded:
-            from db.migrate import upgrade
+            from docsum.db.migrate import upgrade
 
             upgrade(self.settings.database_url)  # the embedded default sets itself up
 
@@ -129,7 +129,7 @@ class Client:
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
         if self.app.embedded and self._worker is None:
-            from worker.embedded import embedded_worker
+            from docsum.worker.embedded import embedded_worker
 
             self._worker = self._stack.enter_context(embedded_worker(self.app))
 
@@ -157,10 +157,10 @@ class Client:
         Paths (files and directories, walked here) go through the ingest queue in chunks of ingest_chunk_size
         files; document ids already stored get their jobs at once, enqueued in chunks of chunk_size.
         """
-        from db.session import session_scope
-        from worker import jobs
-        from worker.model_cache import resolve_model
-        from worker.tasks import enqueue_ingest, enqueue_summarize
+        from docsum.db.session import session_scope
+        from docsum.worker import jobs
+        from docsum.worker.model_cache import resolve_model
+        from docsum.worker.tasks import enqueue_ingest, enqueue_summarize
 
         items = [paths_or_document_ids] if isinstance(paths_or_document_ids, (str, Path, int)) else list(paths_or_document_ids)
         if not items:
@@ -194,9 +194,9 @@ class Client:
 
     def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
         """The nightly bulk run, here: ingest the roots, enqueue what lacks a summary (see worker.jobs.plan_nightly)."""
-        from worker import jobs
-        from worker.model_cache import resolve_model
-        from worker.tasks import enqueue_summarize
+        from docsum.worker import jobs
+        from docsum.worker.model_cache import resolve_model
+        from docsum.worker.tasks import enqueue_summarize
 
         missing = [str(r) for r in roots if not Path(r).exists()]
         if missing:
@@ -212,8 +212,8 @@ class Client:
 
     # --- follow ---------------------------------------------------------------------------------------------------
     def status(self, batch_id: int) -> BatchReport:
-        from db import status as db_status
-        from db.models import Batch
+        from docsum.db import status as db_status
+        from docsum.db.models import Batch
 
         with self.session_factory() as session:
             batch = session.get(Batch, batch_id)
@@ -245,7 +245,7 @@ class Client:
 
         Raises TimeoutError after `timeout` seconds; the batch keeps running.
         """
-        from worker.jobs import maybe_finish_batch
+        from docsum.worker.jobs import maybe_finish_batch
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -269,7 +269,7 @@ class Client:
     # --- results and control --------------------------------------------------------------------------------------
     def results(self, batch_id: int) -> Iterator[ResultRecord]:
         """One record per document of the batch, in job order (streamed from the database)."""
-        from db.models import Document, Job, Summary
+        from docsum.db.models import Document, Job, Summary
 
         stmt = (
             select(Job, Document.source_uri, Document.title, Document.sentences, Summary)
@@ -297,14 +297,14 @@ class Client:
 
     def cancel(self, batch_id: int) -> int:
         """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many."""
-        from worker.jobs import cancel_batch
+        from docsum.worker.jobs import cancel_batch
 
         return cancel_batch(self.session_factory, batch_id)
 
     def retry_failed(self, batch_id: int) -> int:
         """Put the batch's failed jobs back in the queue. Returns how many were re-enqueued."""
-        from worker.jobs import maybe_finish_batch, retry_failed
-        from worker.tasks import enqueue_summarize
+        from docsum.worker.jobs import maybe_finish_batch, retry_failed
+        from docsum.worker.tasks import enqueue_summarize
 
         requeued = retry_failed(self.session_factory, batch_id)
         if requeued:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from docsum.settings import Settings
-from ingest.document import Extracted
-from ingest.errors import ExtractionError
-from ingest.language import detect_language
-from ingest.sentences import split_sentences
-from ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
-from ingest.timelimit import TimeLimitExceeded, cpu_alarm
+from docsum.config import Settings
+from docsum.ingest.document import Extracted
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.language import detect_language
+from docsum.ingest.sentences import split_sentences
+from docsum.ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
+from docsum.ingest.timelimit import TimeLimitExceeded, cpu_alarm
 
 # What an extension promises, to say so when the content disagrees ("report.pdf" full of random bytes).
 _EXTENSION_TYPES = {".pdf": PDF, ".html": HTML, ".htm": HTML, ".txt": TEXT, ".md": MARKDOWN}
@@ -40,15 +40,15 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError("empty file (0 bytes)")
     media_type = sniff_media_type(data[:HEAD_BYTES], name)
     if media_type == PDF:
-        from ingest.pdf import extract_pdf  # pdfminer import only when a PDF comes
+        from docsum.ingest.pdf import extract_pdf  # pdfminer import only when a PDF comes
 
         doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds)
     elif media_type == HTML:
-        from ingest.html import extract_html  # trafilatura import only when HTML comes
+        from docsum.ingest.html import extract_html  # trafilatura import only when HTML comes
 
         doc = extract_html(data)
     elif media_type in (TEXT, MARKDOWN):
-        from ingest.text import extract_text_file
+        from docsum.ingest.text import extract_text_file
 
         doc = extract_text_file(data, media_type)
     elif is_archive(media_type):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from trafilatura import bare_extraction
 from trafilatura.settings import set_date_params
 
-from ingest.decode import decode_html
-from ingest.document import Extracted
-from ingest.errors import ExtractionError
-from ingest.sniff import HTML
+from docsum.ingest.decode import decode_html
+from docsum.ingest.document import Extracted
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.sniff import HTML
 
 
 def extract_html(data: bytes) -> Extracted:

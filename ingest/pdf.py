@@ -25,11 +25,11 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psparser import PSLiteral
 from pdfminer.utils import decode_text
 
-from ingest.document import Extracted
-from ingest.errors import ExtractionError
-from ingest.reflow import ends_sentence, join_lines
-from ingest.sniff import PDF
-from ingest.timelimit import Deadline
+from docsum.ingest.document import Extracted
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.reflow import ends_sentence, join_lines
+from docsum.ingest.sniff import PDF
+from docsum.ingest.timelimit import Deadline
 
 _CID = re.compile(r"\(cid:\d+\)")
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})

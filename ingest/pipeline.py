@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from docsum.settings import Settings
-from ingest.sources import Source, expand_paths, file_sources
-from ingest.store import IngestItem, Outcome, store_source
+from docsum.config import Settings
+from docsum.ingest.sources import Source, expand_paths, file_sources
+from docsum.ingest.store import IngestItem, Outcome, store_source
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 
 import filetype
 
-from ingest.decode import strip_bom
+from docsum.ingest.decode import strip_bom
 
 PDF = "application/pdf"
 HTML = "text/html"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from docsum.settings import Settings
-from ingest.sniff import COMPRESSED, HEAD_BYTES, TAR, ZIP, is_archive, sniff_media_type
+from docsum.config import Settings
+from docsum.ingest.sniff import COMPRESSED, HEAD_BYTES, TAR, ZIP, is_archive, sniff_media_type
 
 _CHUNK = 1 << 16
 # Below this expanded size a member's compression ratio says nothing (a page of spaces compresses 1000:1).

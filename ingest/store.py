@@ -16,15 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Document, DocumentStatus
-from db.session import session_scope
-from db.status import set_document_extracted, set_document_failed
-from docsum.settings import Settings
-from ingest.document import Extracted
-from ingest.errors import ExtractionError
-from ingest.extract import extract_document
-from ingest.sniff import HEAD_BYTES, sniff_media_type
-from ingest.sources import Source
+from docsum.db.models import Document, DocumentStatus
+from docsum.db.session import session_scope
+from docsum.db.status import set_document_extracted, set_document_failed
+from docsum.config import Settings
+from docsum.ingest.document import Extracted
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.extract import extract_document
+from docsum.ingest.sniff import HEAD_BYTES, sniff_media_type
+from docsum.ingest.sources import Source
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 
-from ingest.decode import decode_bytes
-from ingest.reflow import reflow_text
-from ingest.sniff import MARKDOWN, TEXT
-from ingest.document import Extracted
+from docsum.ingest.decode import decode_bytes
+from docsum.ingest.reflow import reflow_text
+from docsum.ingest.sniff import MARKDOWN, TEXT
+from docsum.ingest.document import Extracted
 
 _md = MarkdownIt("commonmark").enable("table")
 _BLOCK_ENDS = {"paragraph_close", "heading_close", "tr_close", "blockquote_close", "list_item_close"}

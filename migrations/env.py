@@ -12,7 +12,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection, Enum, create_engine, make_url
 from sqlalchemy.pool import NullPool
 
-from db.models import Base, UTCDateTime
+from docsum.db.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -42,7 +42,7 @@ def _url() -> str:
     if url:
         return str(url)
     # The plain `alembic` command (repo-root alembic.ini, e.g. `alembic revision --autogenerate`): DOCSUM_DATABASE_URL.
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     return get_settings().database_url
 

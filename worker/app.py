@@ -1,7 +1,7 @@
 """The Celery app: Redis broker from settings (or an in-memory transport for the embedded default), JSON only,
 results in our database, two queues (`ingest` on CPU workers, `summarize` on one solo process per GPU).
 
-`celery -A worker.app ...` and `docsum worker` use the module-level `app`, built from the environment. Code that
+`celery -A docsum.worker.app ...` and `docsum worker` use the module-level `app`, built from the environment. Code that
 holds its own `Settings` (the Client, tests) calls `create_app(settings)`.
 """
 
@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from kombu import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
-from docsum.settings import Settings, get_settings
+from docsum.config import Settings, get_settings
 
 INGEST_QUEUE = "ingest"
 SUMMARIZE_QUEUE = "summarize"
@@ -36,7 +36,7 @@ class DocsumCelery(Celery):
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
         # Engines are cached per process by db.session, and forked children drop inherited pools (register_at_fork).
-        from db.session import make_session_factory
+        from docsum.db.session import make_session_factory
 
         return make_session_factory(self.docsum_settings)
 
@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> DocsumCelery:
         timezone="UTC",
         beat_schedule=nightly_schedule(settings),
     )
-    from worker.tasks import register_tasks
+    from docsum.worker.tasks import register_tasks
 
     register_tasks(app)
     return app

@@ -16,7 +16,7 @@ from celery.app import trace
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
-from worker.app import INGEST_QUEUE, SUMMARIZE_QUEUE, DocsumCelery
+from docsum.worker.app import INGEST_QUEUE, SUMMARIZE_QUEUE, DocsumCelery
 
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 30.0

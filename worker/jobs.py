@@ -16,14 +16,14 @@ from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import status as db_status
-from db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
-from db.session import session_scope
-from docsum.settings import Settings
-from worker.model_cache import ModelRef
+from docsum.db import status as db_status
+from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
+from docsum.db.session import session_scope
+from docsum.config import Settings
+from docsum.worker.model_cache import ModelRef
 
 if TYPE_CHECKING:
-    from bertsum import ExtSummarizer
+    from docsum.bertsum import ExtSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class IngestOutcome:
 
 def ingest_files(session_factory: SessionFactory, settings: Settings, batch_id: int, paths: Sequence[str]) -> IngestOutcome:
     """Ingest files of a batch, create their jobs, count the files done, commit; return the jobs to enqueue."""
-    from ingest.pipeline import ingest_file
+    from docsum.ingest.pipeline import ingest_file
 
     outcome = IngestOutcome(batch_id=batch_id)
     with session_scope(session_factory) as session:
@@ -441,7 +441,7 @@ def plan_nightly(
     """Ingest the archive roots (unchanged files are content-hash duplicates: no-ops), then create queued jobs for
     every extracted document without a summary (or pending job) for this model and params, in a batch named
     'nightly YYYY-MM-DD'. Returns the jobs to enqueue; with none, the batch is finished at once."""
-    from ingest.pipeline import ingest_paths
+    from docsum.ingest.pipeline import ingest_paths
 
     with session_scope(session_factory) as session:
         batch_id = create_batch(session, nightly_batch_name(), model, params, roots=list(roots)).id

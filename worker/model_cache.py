@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docsum.settings import REPO_ROOT, Settings
+from docsum.config import REPO_ROOT, Settings
 
 if TYPE_CHECKING:
-    from bertsum import ExtSummarizer
+    from docsum.bertsum import ExtSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def resolve_model(settings: Settings, model: str | None = None, keep: bool = Fal
         if loaded is not None or keep:
             model_id = (loaded or get_summarizer(settings, path)).model_id
         else:
-            from bertsum import ExtSummarizer
+            from docsum.bertsum import ExtSummarizer
 
             model_id = ExtSummarizer.from_pretrained(path, device="cpu").model_id
         _remember(key, model_id)
@@ -117,7 +117,7 @@ def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
     with _lock:
         summarizer = _loaded.get(path)
         if summarizer is None:
-            from bertsum import ExtSummarizer
+            from docsum.bertsum import ExtSummarizer
 
             _loaded.clear()
             log.info("loading model %s on %s", path or "(bundled default)", settings.device or "auto")

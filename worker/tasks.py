@@ -15,12 +15,12 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
-from db.session import session_scope
-from worker import jobs
-from worker.model_cache import get_summarizer, resolve_model
+from docsum.db.session import session_scope
+from docsum.worker import jobs
+from docsum.worker.model_cache import get_summarizer, resolve_model
 
 if TYPE_CHECKING:
-    from worker.app import DocsumCelery
+    from docsum.worker.app import DocsumCelery
 
 log = logging.getLogger(__name__)
 

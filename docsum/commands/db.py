@@ -10,7 +10,7 @@ app = typer.Typer(help="Database schema: upgrade to the latest revision, show th
 def _safe_url() -> str:
     from sqlalchemy import make_url
 
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     return make_url(get_settings().database_url).render_as_string(hide_password=True)
 
@@ -25,8 +25,8 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision (default: the latest).")) -> None:
     """Create or upgrade the tables (a SQLite file's directory is created if missing)."""
-    from db import migrate
-    from docsum.settings import get_settings
+    from docsum.db import migrate
+    from docsum.config import get_settings
 
     url = get_settings().database_url
     try:
@@ -40,8 +40,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision (defaul
 @app.command()
 def current() -> None:
     """Show the database's revision ("none" if it was never upgraded)."""
-    from db import migrate
-    from docsum.settings import get_settings
+    from docsum.db import migrate
+    from docsum.config import get_settings
 
     try:
         rev = migrate.current(get_settings().database_url)

@@ -21,10 +21,10 @@ def ingest_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from db.migrate import upgrade
-    from db.session import make_session_factory
-    from docsum.settings import get_settings
-    from ingest.pipeline import IngestItem, expand_paths, ingest_paths
+    from docsum.db.migrate import upgrade
+    from docsum.db.session import make_session_factory
+    from docsum.config import get_settings
+    from docsum.ingest.pipeline import IngestItem, expand_paths, ingest_paths
 
     console = Console()
     settings = get_settings()

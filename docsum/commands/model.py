@@ -19,7 +19,7 @@ def convert_presumm(
     name: str | None = typer.Option(None, help="Model name (default: presumm-<checkpoint stem>)."),
 ) -> None:
     """Convert a released PreSumm extractive checkpoint (read without arbitrary unpickling) into a model directory."""
-    from bertsum.presumm import convert
+    from docsum.bertsum.presumm import convert
 
     try:
         model = convert(checkpoint, encoder, max_pos=max_pos, name=name)
@@ -37,7 +37,7 @@ def info(
     """Print the model's config (encoder config summarised) and its model_id."""
     import warnings
 
-    from bertsum.model import ExtSummarizer
+    from docsum.bertsum.model import ExtSummarizer
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -56,7 +56,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _require_broker() -> str:
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     url = get_settings().broker_url
     if not url:
@@ -206,7 +206,7 @@ def worker(
     else:
         pool = pool or Pool.prefork
         concurrency = concurrency or (os.cpu_count() or 1)
-    from worker.app import app
+    from docsum.worker.app import app
 
     argv = [
         "worker",
@@ -226,12 +226,12 @@ def beat(
 ) -> None:
     """Celery beat: sends the nightly bulk run (DOCSUM_NIGHTLY_CRON over DOCSUM_NIGHTLY_ROOTS)."""
     _require_broker()
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     settings = get_settings()
     if not settings.nightly_roots:
         raise _fail('DOCSUM_NIGHTLY_ROOTS is empty: set it to a JSON list of archive roots, e.g. ["/data/archive"]')
-    from worker.app import app
+    from docsum.worker.app import app
 
     schedule.parent.mkdir(parents=True, exist_ok=True)
     _console().print(f"nightly run at cron {settings.nightly_cron!r} (UTC) over {', '.join(settings.nightly_roots)}")
@@ -258,7 +258,7 @@ def flower(
 ) -> None:
     """Flower, the live task monitor, on the same broker. Beyond loopback it requires DOCSUM_FLOWER_BASIC_AUTH."""
     _require_broker()
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     settings = get_settings()
     address = settings.flower_address if address is None else address
@@ -292,7 +292,7 @@ def nightly(
     """The nightly bulk run now: ingest new or changed files, summarize every document lacking a summary for the
     current model, as a batch named 'nightly YYYY-MM-DD'."""
     from docsum.client import Client
-    from docsum.settings import get_settings
+    from docsum.config import get_settings
 
     console = _console()
     roots = roots or [Path(r) for r in get_settings().nightly_roots]

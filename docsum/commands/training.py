@@ -47,8 +47,8 @@ def train(
     threads: Optional[int] = None,
 ) -> None:
     """Fine-tune BertSumExt (encoder and head) on greedy-oracle labels; resumes from OUT/checkpoint.pt."""
-    from bertsum.train import TrainConfig
-    from bertsum.train import train as run
+    from docsum.bertsum.train import TrainConfig
+    from docsum.bertsum.train import train as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tc = TrainConfig(
@@ -76,9 +76,9 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from bertsum import ExtSummarizer
-    from bertsum.data import read_examples, read_records
-    from bertsum.evaluate import evaluate as run
+    from docsum.bertsum import ExtSummarizer
+    from docsum.bertsum.data import read_examples, read_records
+    from docsum.bertsum.evaluate import evaluate as run
 
     summarizer = ExtSummarizer.from_pretrained(model)
     total = limit if limit is not None else sum(1 for _ in read_records(data))

@@ -6,7 +6,7 @@ Create Date: 2026-11-30
 
 Written to run unchanged on SQLite and PostgreSQL: statuses are VARCHAR(16) (no native enum, no CHECK), timestamps
 are timezone-aware, constraint names come from the naming convention in db.models. Types are spelled out here
-rather than imported from db.models, so this revision keeps meaning what it meant when the models change.
+rather than imported from docsum.db.models, so this revision keeps meaning what it meant when the models change.
 """
 
 from __future__ import annotations

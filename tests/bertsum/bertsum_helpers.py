@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
-from bertsum.config import BertSumConfig
-from bertsum.model import ExtSummarizer, bundled_encoder_dir
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir
 
 HIDDEN = 32
 

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from bertsum_helpers import build_small, load_tokenizer  # noqa: E402
 from transformers import PreTrainedTokenizerBase  # noqa: E402
 
-from bertsum.model import ExtSummarizer  # noqa: E402
+from docsum.bertsum.model import ExtSummarizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

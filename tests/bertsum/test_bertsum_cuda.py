@@ -12,9 +12,9 @@ import torch
 from bertsum_helpers import make_doc
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from bertsum.config import BertSumConfig
-from bertsum.engine import InferenceEngine
-from bertsum.model import ExtSummarizer, bundled_encoder_dir
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.engine import InferenceEngine
+from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from bertsum_helpers import make_doc
 
-from bertsum.batching import collate
-from bertsum.engine import InferenceEngine, Summary
-from bertsum.preprocess import prepare
+from docsum.bertsum.batching import collate
+from docsum.bertsum.engine import InferenceEngine, Summary
+from docsum.bertsum.preprocess import prepare
 
 
 def _forward_alone(model, sentences: list[str]) -> list[float]:

@@ -7,8 +7,8 @@ import math
 
 import torch
 
-from bertsum.config import BertSumConfig
-from bertsum.model import ExtTransformerEncoder, MultiHeadedAttention
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.model import ExtTransformerEncoder, MultiHeadedAttention
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:

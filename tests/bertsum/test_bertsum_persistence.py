@@ -9,7 +9,7 @@ import pytest
 import torch
 from bertsum_helpers import make_doc
 
-from bertsum.model import ExtSummarizer, bundled_encoder_dir
+from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir
 
 DOCS = [make_doc(25, topic="budget"), make_doc(3, words=20), ["Nothing here.", *make_doc(2)]]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bertsum.config import BertSumConfig
-from bertsum.preprocess import prepare
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.preprocess import prepare
 
 DOC = [
     "The council approved the new budget on Tuesday evening.",

@@ -16,8 +16,8 @@ import torch
 from bertsum_helpers import HIDDEN, build_small, make_doc, small_encoder_config
 from typer.testing import CliRunner
 
-from bertsum.model import ExtSummarizer
-from bertsum.presumm import convert, load_checkpoint
+from docsum.bertsum.model import ExtSummarizer
+from docsum.bertsum.presumm import convert, load_checkpoint
 
 # Key names and shapes of the released bertext_cnndm_transformer.pt (DESIGN.md section 2), for hidden size H.
 PRESUMM_KEYS = {

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bertsum.select import n_words, select_summary
+from docsum.bertsum.select import n_words, select_summary
 
 SENTS = [
     "The mayor opened the new bridge on Monday.",  # 0

@@ -11,11 +11,11 @@ import pytest
 from bertsum_helpers import small_encoder_config
 from transformers import BertModel, PreTrainedTokenizerBase
 
-from bertsum.data import normalized_hash, read_examples, read_jsonl, undo_ptb
-from bertsum.evaluate import evaluate
-from bertsum.model import ExtSummarizer
-from bertsum.oracle import greedy_oracle
-from bertsum.train import TrainConfig, interleave, lr_factor, train
+from docsum.bertsum.data import normalized_hash, read_examples, read_jsonl, undo_ptb
+from docsum.bertsum.evaluate import evaluate
+from docsum.bertsum.model import ExtSummarizer
+from docsum.bertsum.oracle import greedy_oracle
+from docsum.bertsum.train import TrainConfig, interleave, lr_factor, train
 from docsum.commands.training import DEFAULT_TEST, DEFAULT_TRAIN, DEFAULT_VALID
 
 REFERENCE = ["the mayor opened a new bridge over the river on monday"]

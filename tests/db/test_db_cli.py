@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
-from db.migrate import head
+from docsum.db.migrate import head
 
 DOCSUM = Path(sys.executable).parent / "docsum"
 

@@ -9,10 +9,10 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import status as st
-from db.migrate import upgrade
-from db.models import Batch, Document, Job, Summary, params_key
-from db.session import dispose_engine, make_engine, make_session_factory, session_scope
+from docsum.db import status as st
+from docsum.db.migrate import upgrade
+from docsum.db.models import Batch, Document, Job, Summary, params_key
+from docsum.db.session import dispose_engine, make_engine, make_session_factory, session_scope
 
 PARAMS = {"k": 3, "block_trigrams": True, "max_words": None}
 

@@ -7,8 +7,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
-from db.migrate import current, downgrade, head, upgrade
-from db.models import Base
+from docsum.db.migrate import current, downgrade, head, upgrade
+from docsum.db.models import Base
 
 TABLES = {"documents", "batches", "jobs", "summaries"}
 

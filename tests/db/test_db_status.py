@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db import status as st
-from db.migrate import upgrade
-from db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, params_key, utcnow
-from db.session import dispose_engine, make_session_factory, session_scope
+from docsum.db import status as st
+from docsum.db.migrate import upgrade
+from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, params_key, utcnow
+from docsum.db.session import dispose_engine, make_session_factory, session_scope
 
 J = JobStatus
 # The contract in docs/ARCHITECTURE.md, written out independently of db.status.

@@ -95,7 +95,7 @@ def docsum_setting_names() -> Iterator[tuple[str, str]]:
 
 def test_every_docsum_variable_is_a_settings_field() -> None:
     """pydantic-settings ignores unknown DOCSUM_* variables, so a misspelt one would silently do nothing."""
-    from docsum.settings import Settings
+    from docsum.config import Settings
 
     prefix = Settings.model_config["env_prefix"]
     unknown = [
@@ -103,13 +103,13 @@ def test_every_docsum_variable_is_a_settings_field() -> None:
         for source, name in docsum_setting_names()
         if name[len(prefix) :].lower() not in Settings.model_fields
     ]
-    assert not unknown, f"not fields of docsum.settings.Settings: {unknown}"
+    assert not unknown, f"not fields of docsum.config.Settings: {unknown}"
 
 
 def test_env_example_values_load_as_settings_and_a_nightly_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     """The values .env.example sets (a cron string, a JSON list of roots) load the way a container loads them."""
-    from docsum.settings import Settings
-    from worker.app import nightly_schedule  # imported first: it caches get_settings() from the untouched environment
+    from docsum.config import Settings
+    from docsum.worker.app import nightly_schedule  # imported first: it caches get_settings() from the untouched environment
 
     for name, value in ENV_EXAMPLE_VALUES.items():
         if name.startswith("DOCSUM_") and value:
@@ -445,7 +445,7 @@ def wheel_from_build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_has_every_package_the_services_import(wheel_from_build_context: Path) -> None:
     names = set(zipfile.ZipFile(wheel_from_build_context).namelist())
-    for required in ("docsum/cli.py", "docsum/settings.py", "db/migrate.py", "worker/app.py", "migrations/env.py"):
+    for required in ("docsum/cli.py", "docsum/config.py", "db/migrate.py", "worker/app.py", "migrations/env.py"):
         assert required in names, f"the image would lack {required}"
     assert any(n.startswith("migrations/versions/") and n.endswith(".py") and "__init__" not in n for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from ingest_helpers import ARTICLE, html_page, image_only_pdf, make_pdf
 
-from docsum.settings import Settings
-from ingest.decode import decode_bytes, decode_html, declared_html_charset
-from ingest.errors import ExtractionError
-from ingest.extract import extract_document
-from ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date
-from ingest.reflow import reflow_text
-from ingest.sentences import split_sentences
-from ingest.sniff import sniff_media_type
+from docsum.config import Settings
+from docsum.ingest.decode import decode_bytes, decode_html, declared_html_charset
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.extract import extract_document
+from docsum.ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date
+from docsum.ingest.reflow import reflow_text
+from docsum.ingest.sentences import split_sentences
+from docsum.ingest.sniff import sniff_media_type
 
 SETTINGS = Settings(database_url="sqlite://")
 

@@ -8,10 +8,10 @@ import json
 import statistics
 from pathlib import Path
 
-from docsum.settings import Settings
-from ingest.extract import extract_document
-from ingest.quality import shingle_f1
-from ingest.sentences import split_sentences
+from docsum.config import Settings
+from docsum.ingest.extract import extract_document
+from docsum.ingest.quality import shingle_f1
+from docsum.ingest.sentences import split_sentences
 
 # Measured on this sample: mean 0.963, lowest page 0.759 (the whole benchmark: mean 0.954, see bench/).
 MEAN_FLOOR = 0.93

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.migrate import upgrade
-from db.models import Document, DocumentStatus
-from db.session import dispose_engine, make_session_factory
-from docsum.settings import Settings
-from ingest.errors import ExtractionError
-from ingest.extract import extract_document
-from ingest.pipeline import ingest_paths
-from ingest.quality import shingle_f1
+from docsum.db.migrate import upgrade
+from docsum.db.models import Document, DocumentStatus
+from docsum.db.session import dispose_engine, make_session_factory
+from docsum.config import Settings
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.extract import extract_document
+from docsum.ingest.pipeline import ingest_paths
+from docsum.ingest.quality import shingle_f1
 
 logging.getLogger("pdfminer").setLevel(logging.ERROR)
 

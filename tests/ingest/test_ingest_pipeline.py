@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from db.migrate import upgrade
-from db.models import Document, DocumentStatus
-from db.session import dispose_engine, make_session_factory
+from docsum.db.migrate import upgrade
+from docsum.db.models import Document, DocumentStatus
+from docsum.db.session import dispose_engine, make_session_factory
 from docsum.cli import app
-from docsum.settings import Settings
-from ingest.pipeline import IngestReport, ingest_file, ingest_paths
+from docsum.config import Settings
+from docsum.ingest.pipeline import IngestReport, ingest_file, ingest_paths
 
 GOOD_TEXT = b"The ferry service resumed on Friday after a week of storms. Passengers queued from early morning.\n"
 

@@ -131,7 +131,7 @@ def make_fleet(config: pytest.Config, tmp: Path) -> Fleet:
     """A migrated PostgreSQL database and a flushed Redis db of their own; call `teardown` when done."""
     import redis
 
-    from db.migrate import upgrade
+    from docsum.db.migrate import upgrade
 
     conftest = root_conftest(config)
     db_url = conftest.create_pg_database("docsum_worker")
@@ -142,7 +142,7 @@ def make_fleet(config: pytest.Config, tmp: Path) -> Fleet:
 
 
 def teardown(config: pytest.Config, fleet: Fleet) -> None:
-    from db.session import dispose_engine
+    from docsum.db.session import dispose_engine
 
     fleet.stop_all()
     dispose_engine(fleet.db_url)

@@ -9,9 +9,9 @@ import pytest
 from celery.schedules import crontab
 
 from docsum.commands.pipeline import is_loopback, valid_basic_auth
-from docsum.settings import Settings
+from docsum.config import Settings
 from fleet_harness import DOCSUM, REPO_ROOT
-from worker.app import create_app, nightly_schedule
+from docsum.worker.app import create_app, nightly_schedule
 
 
 def test_app_is_configured_for_long_gpu_tasks() -> None:

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from db import status as db_status
-from db.migrate import upgrade
-from db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
-from db.session import dispose_engine, make_session_factory, session_scope
-from docsum.settings import Settings
-from worker import jobs
-from worker.model_cache import ModelRef, get_summarizer, resolve_model
+from docsum.db import status as db_status
+from docsum.db.migrate import upgrade
+from docsum.db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
+from docsum.db.session import dispose_engine, make_session_factory, session_scope
+from docsum.config import Settings
+from docsum.worker import jobs
+from docsum.worker.model_cache import ModelRef, get_summarizer, resolve_model
 
 SENTENCES = [
     "The city council approved a new budget for public transport on Monday evening.",

@@ -14,14 +14,14 @@ import redis
 import requests
 from sqlalchemy import func, select
 
-from db.models import Batch, Document, Job, Summary
-from db.session import session_scope
+from docsum.db.models import Batch, Document, Job, Summary
+from docsum.db.session import session_scope
 from docsum.client import Client
-from docsum.settings import Settings
-from ingest.pipeline import ingest_paths
-from worker import jobs
-from worker.model_cache import resolve_model
-from worker.tasks import enqueue_summarize
+from docsum.config import Settings
+from docsum.ingest.pipeline import ingest_paths
+from docsum.worker import jobs
+from docsum.worker.model_cache import resolve_model
+from docsum.worker.tasks import enqueue_summarize
 from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 
 AUTH = ("ops", "s3cret-test")

@@ -9,12 +9,12 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 
-from db.models import Document, Job, JobStatus, Summary
-from db.session import make_session_factory
+from docsum.db.models import Document, Job, JobStatus, Summary
+from docsum.db.session import make_session_factory
 from docsum.client import Client
-from docsum.settings import Settings
+from docsum.config import Settings
 from fleet_harness import copy_inputs, make_fleet, teardown, wait_for
-from ingest.pipeline import ingest_paths
+from docsum.ingest.pipeline import ingest_paths
 
 VISIBILITY_TIMEOUT_S = 4
 

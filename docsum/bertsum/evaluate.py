@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from rouge_score import rouge_scorer, scoring
 
-from bertsum.data import Example
-from bertsum.oracle import greedy_oracle
+from docsum.bertsum.data import Example
+from docsum.bertsum.oracle import greedy_oracle
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeLsum")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bertsum.preprocess import PreparedDoc, Window
+from docsum.bertsum.preprocess import PreparedDoc, Window
 
 
 @dataclass

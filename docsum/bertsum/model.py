@@ -21,10 +21,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from bertsum.config import CONFIG_NAME, WEIGHTS_NAME, BertSumConfig
+from docsum.bertsum.config import CONFIG_NAME, WEIGHTS_NAME, BertSumConfig
 
 if TYPE_CHECKING:
-    from bertsum.engine import Summary
+    from docsum.bertsum.engine import Summary
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class ExtSummarizer(nn.Module):
     @property
     def engine(self):
         if self._engine is None:
-            from bertsum.engine import InferenceEngine
+            from docsum.bertsum.engine import InferenceEngine
 
             self._engine = InferenceEngine(self)
         return self._engine
@@ -251,7 +251,7 @@ class ExtSummarizer(nn.Module):
         with an untrained head (which warns). Accepts: a saved summarizer (config + safetensors + tokenizer), a
         head-only config naming `encoder_path`, or a plain BERT encoder directory. Never downloads."""
         if path is None:
-            from docsum.settings import get_settings
+            from docsum.config import get_settings
 
             path = get_settings().model_path
         if path is None:
@@ -348,7 +348,7 @@ def _resolve(base: Path, maybe_relative: str) -> Path:
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """DOCSUM_DEVICE overrides; otherwise CUDA when available."""
     if device is None:
-        from docsum.settings import get_settings
+        from docsum.config import get_settings
 
         device = get_settings().device
     if device is None:

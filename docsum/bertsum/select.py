@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bertsum.preprocess import _WORD_TOKEN
+from docsum.bertsum.preprocess import _WORD_TOKEN
 
 
 def word_trigrams(sentence: str) -> set[tuple[str, ...]]:

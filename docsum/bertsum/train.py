@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bertsum.batching import collate
-from bertsum.config import BertSumConfig
-from bertsum.data import Example, normalized_hash, read_examples, read_records, to_example
-from bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
-from bertsum.oracle import greedy_oracle
-from bertsum.preprocess import PreparedDoc, prepare
+from docsum.bertsum.batching import collate
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.data import Example, normalized_hash, read_examples, read_records, to_example
+from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
+from docsum.bertsum.oracle import greedy_oracle
+from docsum.bertsum.preprocess import PreparedDoc, prepare
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from bertsum.batching import pad_windows
-from bertsum.preprocess import PreparedDoc, prepare
-from bertsum.select import select_summary
+from docsum.bertsum.batching import pad_windows
+from docsum.bertsum.preprocess import PreparedDoc, prepare
+from docsum.bertsum.select import select_summary
 
 if TYPE_CHECKING:
-    from bertsum.model import ExtSummarizer
+    from docsum.bertsum.model import ExtSummarizer
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class InferenceEngine:
 
     def __post_init__(self) -> None:
         if self.max_batch_tokens is None:
-            from docsum.settings import get_settings
+            from docsum.config import get_settings
 
             self.max_batch_tokens = get_settings().max_batch_tokens
         if self.max_batch_tokens < 8:

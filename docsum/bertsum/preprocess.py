@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from transformers import PreTrainedTokenizerBase
 
-from bertsum.config import BertSumConfig
+from docsum.bertsum.config import BertSumConfig
 
 # PreSumm counts CoreNLP (PTB) tokens; words and single punctuation marks are the same idea.
 _WORD_TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -35,8 +35,8 @@ from typing import Any, BinaryIO
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from bertsum.config import BertSumConfig
-from bertsum.model import ExtSummarizer, _encoder_config_dict
+from docsum.bertsum.config import BertSumConfig
+from docsum.bertsum.model import ExtSummarizer, _encoder_config_dict
 
 POSITION_KEY = "bert.model.embeddings.position_embeddings.weight"
 
