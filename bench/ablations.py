@@ -155,7 +155,7 @@ def main() -> None:
     started = time.monotonic()
     train_examples = list(read_examples(DEFAULT_TRAIN[0], args.train_docs // 2)) + list(read_examples(DEFAULT_TRAIN[1], args.train_docs // 2))
     valid_examples = list(read_examples(DEFAULT_VALID[0], args.valid_docs))
-    encoder_model = ExtSummarizer._untrained(bundled_encoder_dir(), BertSumConfig(max_pos=256))
+    encoder_model = ExtSummarizer.untrained(bundled_encoder_dir(), BertSumConfig(max_pos=256))
     encoder_model.eval()
     features = {}
     variants = {k: v for k, v in VARIANTS.items() if not args.variants or k in args.variants}

@@ -171,7 +171,7 @@ def run_forward_batches(model: ExtSummarizer, docs: list[list[str]], batch_size:
     """Modes (a) and (b): prepare, collate in input order, forward, sigmoid."""
     real = computed = 0
     pad_id = model.tokenizer.pad_token_id
-    autocast = InferenceEngine(model, max_batch_tokens=8)._autocast  # the engine's own precision choice
+    autocast = InferenceEngine(model, max_batch_tokens=8).autocast  # the engine's own precision choice
     with torch.inference_mode():
         for i in range(0, len(docs), batch_size):
             prepared = [prepare(d, model.tokenizer, model.config) for d in docs[i : i + batch_size]]

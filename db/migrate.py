@@ -3,6 +3,7 @@ working directory, without an alembic.ini."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,8 @@ from sqlalchemy.pool import NullPool
 
 from docsum.db.session import ensure_sqlite_dir, sqlite_file
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Wherever the package was installed from: the migrations folder of a checkout, or docsum/migrations in a wheel.
+MIGRATIONS_DIR = Path(importlib.util.find_spec("docsum.migrations").submodule_search_locations[0])
 
 
 def _url_string(url: str | URL) -> str:

@@ -104,15 +104,26 @@ def _kind(model: type[Base]) -> str:
     return {Job: "job", Batch: "batch", Document: "document"}[model]
 
 
-def _transition_one(session: Session, obj: Job | Batch, target: JobStatus | BatchStatus, values: dict[str, Any]) -> None:
+def _transition_one(
+    session: Session,
+    obj: Job | Batch,
+    target: JobStatus | BatchStatus,
+    values: dict[str, Any],
+    sources: list[Any] | None = None,
+) -> None:
+    """One conditional UPDATE from the legal sources of `target` (or a narrower `sources`) to `target`."""
     model = type(obj)
     table: Mapping[Any, frozenset[Any]] = JOB_TRANSITIONS if model is Job else BATCH_TRANSITIONS
     row_id = _ensure_id(session, obj)
-    rows = _conditional_update(session, model, [model.id == row_id], allowed_sources(table, target), {"status": target, **values})
+    sources = allowed_sources(table, target) if sources is None else sources
+    rows = _conditional_update(session, model, [model.id == row_id], sources, {"status": target, **values})
     if not rows:
         current = session.scalar(select(model.status).where(model.id == row_id))
         if current is None:
             raise LookupError(f"{_kind(model)} {row_id} does not exist")
+        if current not in sources and target in table.get(current, frozenset()):
+            wanted = " or ".join(str(source) for source in sources)
+            raise IllegalTransition(f"{_kind(model)} {row_id}: is {current}, not {wanted}, for this move to {target}")
         raise _illegal(_kind(model), row_id, current, target, table)
     # The object may be detached (expire_on_commit=False sessions hand them around): update it directly too.
     _copy_values(obj, {k: v for k, v in rows[0].items() if k != "id"})
@@ -167,18 +178,11 @@ def mark_job_failed(session: Session, job: Job, error: str) -> Job:
 
 
 def fail_queued_job_for_document(session: Session, job: Job, error: str) -> Job:
-    """queued -> failed: the job's document cannot be summarized (it failed extraction, or it has no sentences)."""
-    # The same target as mark_job_failed, but only from queued: a running job fails through mark_job_failed.
+    """queued -> failed: the job's document cannot be summarized (it failed extraction, or it has no sentences).
+    The same target as mark_job_failed, but only from queued: a running job fails through mark_job_failed."""
     now = utcnow()
-    row_id = _ensure_id(session, job)
-    values = {"status": JobStatus.failed, "error": error, "finished_at": now, "updated_at": now}
-    rows = _conditional_update(session, Job, [Job.id == row_id], [JobStatus.queued], values)
-    if not rows:
-        current = session.scalar(select(Job.status).where(Job.id == row_id))
-        if current is None:
-            raise LookupError(f"job {row_id} does not exist")
-        raise IllegalTransition(f"job {row_id}: is {current}, not queued; only a queued job fails for its document")
-    _copy_values(job, {k: v for k, v in rows[0].items() if k != "id"})
+    values = {"error": error, "finished_at": now, "updated_at": now}
+    _transition_one(session, job, JobStatus.failed, values, sources=[JobStatus.queued])
     return job
 
 

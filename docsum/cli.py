@@ -1,11 +1,11 @@
-"""The `docsum` command line. Each area registers its commands from `docsum/commands/<area>.py`;
+"""The `docsum` command line. Each area adds its commands with `register(app)` from `docsum/commands/<area>.py`;
 heavy imports (torch, celery, pdfminer) happen inside the commands, so `docsum --help` is instant."""
 
 from __future__ import annotations
 
 import typer
 
-from docsum.commands import db, ingest, model, pipeline, training
+from docsum.commands import batches, db, fleet, ingest, model, training
 
 app = typer.Typer(
     name="docsum",
@@ -13,11 +13,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(model.app, name="model")
-ingest.register(app)
-pipeline.register(app)
-training.register(app)
+for area in (batches, ingest, fleet, db, model, training):
+    area.register(app)
 
 if __name__ == "__main__":
     app()

@@ -1,19 +1,27 @@
-"""The one settings object: every knob typed and named once, read from DOCSUM_* environment variables.
+"""The one settings object: every knob typed, named and defaulted once, read from DOCSUM_* environment variables.
 
-Library code takes a `Settings` argument; only entry points (CLI, workers, Client) call `get_settings()`.
+This module is the leaf of the package: it imports nothing else of docsum. Entry points (the CLI, the worker app,
+`Client()`) call `get_settings()`; everything below them takes a `Settings` or plain arguments.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The model trained and shipped with the project (issue 4); until it exists the bundled encoder with an untrained head is used.
+# The model trained and shipped with the project; a checkout has it, a bare wheel does not.
 SHIPPED_MODEL_DIR = REPO_ROOT / "models" / "docsum-minilm-cnndm"
+# The reference datasets sit beside a checkout (../shared/data); DOCSUM_SHARED_DATA points elsewhere.
+DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# One cron field: numbers, names, ranges, steps and lists (what celery's crontab accepts).
+_CRON_FIELD = re.compile(r"^[\w*/,\-]+$")
 
 
 class Settings(BaseSettings):
@@ -25,34 +33,47 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Embedded default: a SQLite file under ./var/.",
     )
     broker_url: str | None = Field(
-        default=None, description="Celery broker (Redis). Unset: run with an in-process worker on an in-memory transport."
+        default=None,
+        description="Celery broker (Redis). Unset: run with an in-process worker on an in-memory transport.",
     )
 
     # --- model and inference -----------------------------------------------------------------
     model: str | None = Field(default=None, description="Model directory. Unset: the shipped default model.")
-    device: str | None = Field(default=None, description="torch device ('cuda', 'cuda:1', 'cpu'). Unset: CUDA if available.")
-    max_batch_tokens: int = Field(default=8192, description="Padded-token budget of one encoder batch (count x longest).")
-    summary_sentences: int = Field(default=3, description="Default k: sentences per summary.")
+    device: str | None = Field(
+        default=None, description="torch device ('cuda', 'cuda:1', 'cpu'). Unset: CUDA if available."
+    )
+    max_batch_tokens: int = Field(
+        default=8192, ge=8, description="Padded-token budget of one encoder batch (count x longest)."
+    )
+    summary_sentences: int = Field(default=3, ge=1, description="Default k: sentences per summary.")
 
     # --- ingest limits -----------------------------------------------------------------------
     max_file_bytes: int = Field(default=200 * 1024 * 1024, description="Larger inputs fail as 'oversized'.")
     max_archive_bytes: int = Field(default=2 * 1024**3, description="Limit on the total expanded size of one archive.")
-    max_archive_ratio: float = Field(default=200.0, description="Limit on expanded/compressed size of an archive member.")
+    max_archive_ratio: float = Field(
+        default=200.0, description="Limit on expanded/compressed size of an archive member."
+    )
     max_archive_members: int = Field(default=100_000, description="Limit on the number of members in one archive.")
     max_pdf_pages: int = Field(default=2000, description="PDF pages beyond this are not extracted.")
     max_extract_seconds: float = Field(
-        default=120.0, description="Time limit of one document's extraction; beyond it the document fails (pathological files)."
+        default=120.0,
+        description="Time limit of one document's extraction; beyond it the document fails (pathological files).",
     )
 
     # --- workers -----------------------------------------------------------------------------
-    chunk_size: int = Field(default=64, description="Documents per summarize task.")
-    ingest_chunk_size: int = Field(default=16, description="Files per ingest task.")
+    chunk_size: int = Field(default=64, ge=1, description="Documents per summarize task.")
+    ingest_chunk_size: int = Field(default=16, ge=1, description="Files per ingest task.")
     visibility_timeout: int = Field(
-        default=4 * 3600, description="Seconds before Redis redelivers an unacknowledged task. Far above a chunk's duration."
+        default=4 * 3600,
+        description="Seconds before Redis redelivers an unacknowledged task. Far above a chunk's duration.",
     )
-    max_deliveries: int = Field(default=3, description="A task delivered more often than this fails its jobs (poison cap).")
+    max_deliveries: int = Field(
+        default=3, ge=1, description="A task delivered more often than this fails its jobs (poison cap)."
+    )
     nightly_cron: str = Field(default="0 2 * * *", description="Cron expression of the nightly bulk run (beat).")
-    nightly_roots: list[str] = Field(default_factory=list, description="Archive roots of the nightly run (JSON list).")
+    nightly_roots: list[str] = Field(
+        default_factory=list, description="Archive roots of the nightly run (JSON list)."
+    )
 
     # --- flower ------------------------------------------------------------------------------
     flower_address: str = Field(default="127.0.0.1", description="Flower listen address.")
@@ -61,14 +82,61 @@ class Settings(BaseSettings):
         default=None, description="user:password[,user2:password2]. Required when Flower listens beyond loopback."
     )
 
+    # --- data for training, evaluation and benchmarks ----------------------------------------
+    shared_data: Path = Field(
+        default=DEFAULT_SHARED_DATA, description="The reference datasets (CNN/DM, BBC, extraction benchmarks)."
+    )
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _five_cron_fields(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"must be 5 cron fields (minute hour day month weekday), got {value!r}")
+        return value
+
+    @field_validator("nightly_roots")
+    @classmethod
+    def _roots_are_paths(cls, value: list[str]) -> list[str]:
+        if any(not root.strip() for root in value):
+            raise ValueError("archive roots must be non-empty paths")
+        return [str(Path(root).expanduser()) for root in value]
+
+    @field_validator("flower_basic_auth")
+    @classmethod
+    def _user_password_pairs(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        pairs = [pair.partition(":") for pair in value.split(",")]
+        if not all(user and sep and password for user, sep, password in pairs):
+            # The value itself is a secret: the message never repeats it.
+            raise ValueError("must be user:password[,user2:password2], each part non-empty")
+        return value
+
     @property
     def model_path(self) -> Path | None:
-        """The configured model directory, or the shipped one if it exists, or None (bundled encoder, untrained head)."""
+        """The model to load: DOCSUM_MODEL, else the shipped model if present, else None (the bundled encoder under
+        an untrained head). The one place that decides it."""
         if self.model:
-            return Path(self.model)
+            return Path(self.model).expanduser()
         return SHIPPED_MODEL_DIR if (SHIPPED_MODEL_DIR / "config.json").exists() else None
+
+    @property
+    def flower_is_local(self) -> bool:
+        return is_loopback(self.flower_address)
+
+
+def is_loopback(address: str) -> bool:
+    """True only for addresses provably on this machine (a host name, or "" for all interfaces, is not)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The process's settings from the environment, read once."""
     return Settings()

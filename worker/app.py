@@ -1,13 +1,14 @@
 """The Celery app: Redis broker from settings (or an in-memory transport for the embedded default), JSON only,
 results in our database, two queues (`ingest` on CPU workers, `summarize` on one solo process per GPU).
 
-`celery -A docsum.worker.app ...` and `docsum worker` use the module-level `app`, built from the environment. Code that
-holds its own `Settings` (the Client, tests) calls `create_app(settings)`.
+`celery -A docsum.worker.app ...` and `docsum worker` use the module attribute `app`, built from the environment on
+first access (so importing this module never reads the environment). Code that holds its own `Settings` (the Client,
+tests) calls `create_app(settings)`.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cache, cached_property
 
 from celery import Celery
 from celery.schedules import crontab
@@ -15,6 +16,8 @@ from kombu import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings, get_settings
+from docsum.db.session import make_session_factory
+from docsum.worker.tasks import register_tasks
 
 INGEST_QUEUE = "ingest"
 SUMMARIZE_QUEUE = "summarize"
@@ -36,8 +39,6 @@ class DocsumCelery(Celery):
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
         # Engines are cached per process by db.session, and forked children drop inherited pools (register_at_fork).
-        from docsum.db.session import make_session_factory
-
         return make_session_factory(self.docsum_settings)
 
 
@@ -58,10 +59,7 @@ def nightly_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     """Beat schedule: the nightly bulk run over settings.nightly_roots at settings.nightly_cron (5-field cron)."""
     if not settings.nightly_roots:
         return {}
-    fields = settings.nightly_cron.split()
-    if len(fields) != 5:
-        raise ValueError(f"DOCSUM_NIGHTLY_CRON must have 5 fields (minute hour day month weekday), got {settings.nightly_cron!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    minute, hour, day_of_month, month_of_year, day_of_week = settings.nightly_cron.split()  # 5: Settings checks
     return {
         "docsum-nightly": {
             "task": "docsum.nightly",
@@ -105,10 +103,18 @@ def create_app(settings: Settings) -> DocsumCelery:
         timezone="UTC",
         beat_schedule=nightly_schedule(settings),
     )
-    from docsum.worker.tasks import register_tasks
-
     register_tasks(app)
     return app
 
 
-app = create_app(get_settings())
+@cache
+def default_app() -> DocsumCelery:
+    """The app of this process's environment (`get_settings()`)."""
+    return create_app(get_settings())
+
+
+def __getattr__(name: str) -> DocsumCelery:
+    # `celery -A docsum.worker.app` looks up `app` here; building it lazily keeps imports free of side effects.
+    if name == "app":
+        return default_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The Celery tasks: thin wrappers around `worker.jobs`, plus the enqueue helpers the client and tasks share.
+"""The Celery tasks: thin wrappers around `docsum.services`, plus the enqueue helpers the client and tasks share.
 
 Transient failures (database or broker unreachable) retry with exponential backoff; a bad document never raises out
 of a task, it fails its own job with a reason.
@@ -16,8 +16,9 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from docsum.db.session import session_scope
-from docsum.worker import jobs
-from docsum.worker.model_cache import get_summarizer, resolve_model
+from docsum.services import batches, nightly, summarize
+from docsum.services.ingest import ingest_files as ingest_batch_files
+from docsum.services.models import get_summarizer, resolve_model
 
 if TYPE_CHECKING:
     from docsum.worker.app import DocsumCelery
@@ -43,12 +44,16 @@ RETRY_OPTIONS = {
 }
 
 
+def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
 def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int]) -> int:
     """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed)."""
-    chunks = jobs.chunked(list(job_ids), app.docsum_settings.chunk_size)
+    chunks = chunked(list(job_ids), app.docsum_settings.chunk_size)
     task = app.tasks["docsum.summarize_chunk"]
     for chunk in chunks:
-        task.apply_async(args=[chunk], argsrepr=jobs.describe_chunk(chunk))
+        task.apply_async(args=[chunk], argsrepr=summarize.describe_chunk(chunk))
     return len(chunks)
 
 
@@ -68,56 +73,68 @@ def _hostname(request_hostname: str | None) -> str:
     return request_hostname or socket.gethostname()
 
 
+def finish_if_done(app: DocsumCelery, batch_id: int) -> bool:
+    """Finish the batch in its own transaction if its last work just ended (see batches.maybe_finish_batch)."""
+    with session_scope(app.session_factory) as session:
+        return batches.maybe_finish_batch(session, batch_id)
+
+
 def register_tasks(app: DocsumCelery) -> None:
     """Register the docsum tasks on `app` (each app gets its own task objects bound to its settings)."""
 
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
         try:
-            outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
+            outcome = ingest_batch_files(app.session_factory, app.docsum_settings, batch_id, paths)
         except TRANSIENT_ERRORS:
             raise
         except Exception:
             # Not worth a retry, and the task will not come back: count the files so that the batch can finish.
             log.exception("batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths))
             with session_scope(app.session_factory) as session:
-                jobs.count_files_done(session, batch_id, len(paths))
-            jobs.maybe_finish_batch(app.session_factory, batch_id)
+                batches.count_files_done(session, batch_id, len(paths))
+            finish_if_done(app, batch_id)
             raise
         enqueue_summarize(app, outcome.to_summarize)
-        jobs.maybe_finish_batch(app.session_factory, batch_id)
+        finish_if_done(app, batch_id)
+        counts = outcome.report.counts()
         log.info(
             "batch %s: %d files -> %d ingested, %d duplicates, %d failed; %d jobs to summarize",
-            batch_id, len(paths), outcome.ingested, outcome.duplicates, outcome.failed, len(outcome.to_summarize),
+            batch_id, len(paths), counts["ingested"], counts["duplicate"], counts["failed"], len(outcome.to_summarize),
         )
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
     def summarize_chunk(self, job_ids: list[int]) -> None:
         try:
-            outcome = jobs.summarize_chunk(
-                app.session_factory, app.docsum_settings, job_ids, get_summarizer, _hostname(self.request.hostname)
+            settings = app.docsum_settings
+            outcome = summarize.summarize_chunk(
+                app.session_factory,
+                settings.max_deliveries,
+                job_ids,
+                lambda path: get_summarizer(settings, path),
+                _hostname(self.request.hostname),
             )
         except TRANSIENT_ERRORS:
             raise
         except Exception as error:
             # A bug, not a bad document (those fail inside): fail the chunk's running jobs rather than strand them.
-            failed = jobs.fail_running_jobs(app.session_factory, job_ids, f"internal error: {type(error).__name__}: {error}")
-            log.exception("%s: internal error; %d jobs failed", jobs.describe_chunk(job_ids), len(failed))
+            reason = f"internal error: {type(error).__name__}: {error}"
+            failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason)
+            log.exception("%s: internal error; %d jobs failed", summarize.describe_chunk(job_ids), len(failed))
             raise
         for batch_id in sorted(outcome.batch_ids):
-            jobs.maybe_finish_batch(app.session_factory, batch_id)
+            finish_if_done(app, batch_id)
         log.info(
             "%s: %d succeeded, %d failed, %d skipped",
-            jobs.describe_chunk(job_ids), len(outcome.succeeded), len(outcome.failed), len(outcome.skipped),
+            summarize.describe_chunk(job_ids), len(outcome.succeeded), len(outcome.failed), len(outcome.skipped),
         )
 
     # Not acks_late: a lost nightly run is simply run again the next night, never redelivered mid-archive.
     @app.task(name="docsum.nightly", bind=True, shared=False, acks_late=False, **RETRY_OPTIONS)
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
-        outcome = jobs.plan_nightly(
-            app.session_factory, settings, roots, resolve_model(settings), jobs.job_params(settings.summary_sentences)
-        )
+        params = batches.job_params(settings.summary_sentences)
+        outcome = nightly.plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
         enqueue_summarize(app, outcome.to_summarize)
         log.info(
             "nightly batch %s: %d files (%d new), %s",

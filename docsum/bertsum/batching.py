@@ -27,10 +27,15 @@ class TensorBatch:
         return TensorBatch(*(t.pin_memory() for t in self.as_tuple()))
 
 
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n."""
+    return -(-n // multiple) * multiple
+
+
 def pad_windows(windows: list[Window], pad_id: int, multiple: int = 8) -> tuple[torch.Tensor, ...]:
     """Right-pad windows to the longest, rounded up to a multiple of 8 (tensor-core friendly shapes)."""
     longest = max(len(w.input_ids) for w in windows)
-    length = -(-longest // multiple) * multiple
+    length = round_up(longest, multiple)
     ids = torch.full((len(windows), length), pad_id, dtype=torch.long)
     segs = torch.zeros((len(windows), length), dtype=torch.long)
     mask = torch.zeros((len(windows), length), dtype=torch.long)

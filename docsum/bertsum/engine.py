@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from docsum.bertsum.batching import pad_windows
+from docsum.bertsum.batching import pad_windows, round_up
 from docsum.bertsum.preprocess import PreparedDoc, prepare
 from docsum.bertsum.select import select_summary
 
@@ -87,14 +87,14 @@ class _Failed:
 _END = object()
 
 
-def _round_up(n: int, multiple: int = 8) -> int:
-    return -(-n // multiple) * multiple
+# Fits a CPU's caches and a small GPU; GPU workers raise it (bench/inference.py measures the effect).
+DEFAULT_MAX_BATCH_TOKENS = 8192
 
 
 @dataclass(eq=False)
 class InferenceEngine:
     model: ExtSummarizer = field(repr=False)
-    max_batch_tokens: int | None = None  # padded-token budget per encoder batch; None: settings.max_batch_tokens
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS  # padded-token budget per encoder batch (count x longest)
     max_group_sentences: int = 8192  # padded sentence slots per head call (documents x most sentences)
     max_padding: float = 0.1  # a batch is also closed before a window that would make it more than 10% padding
     buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
@@ -103,10 +103,6 @@ class InferenceEngine:
     stats: EngineStats = field(default_factory=EngineStats)
 
     def __post_init__(self) -> None:
-        if self.max_batch_tokens is None:
-            from docsum.config import get_settings
-
-            self.max_batch_tokens = get_settings().max_batch_tokens
         if self.max_batch_tokens < 8:
             raise ValueError(f"max_batch_tokens must be >= 8, got {self.max_batch_tokens}")
 
@@ -136,7 +132,7 @@ class InferenceEngine:
     def device(self) -> torch.device:
         return self.model.device
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
         dtype = self.amp_dtype
         if dtype == "auto":
             dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
@@ -180,7 +176,7 @@ class InferenceEngine:
     ) -> torch.Tensor:
         out_of_memory = False
         try:
-            with self._autocast():
+            with self.autocast():
                 hidden = self.model.encode_windows(ids, segs, mask)  # (W, L, H)
             self.stats.batches += 1
             self.stats.padded_tokens += ids.numel()
@@ -197,7 +193,7 @@ class InferenceEngine:
         half = ids.size(0) // 2
         cut = int((rows < half).sum())
         # The first half holds the shorter windows (rows are length-sorted): trim its padding too.
-        length = min(ids.size(1), _round_up(int(mask[:half].sum(1).max()), self._pad_multiple))
+        length = min(ids.size(1), round_up(int(mask[:half].sum(1).max()), self._pad_multiple))
         first = self._encode_or_split(ids[:half, :length], segs[:half, :length], mask[:half, :length], rows[:cut], cols[:cut])
         second = self._encode_or_split(ids[half:], segs[half:], mask[half:], rows[cut:] - half, cols[cut:])
         return torch.cat([first, second])
@@ -239,7 +235,7 @@ class InferenceEngine:
         for i, v in enumerate(group):
             sents[i, : v.size(0)] = v
             mask[i, : v.size(0)] = True
-        with self._autocast():
+        with self.autocast():
             logits = self.model.ext_layer(sents, mask)  # (D, S)
         probs = (torch.sigmoid(logits.float()) * mask).cpu().tolist()
         self.stats.ext_groups += 1
@@ -324,7 +320,7 @@ class InferenceEngine:
             # Ascending lengths: the newest window is the longest, so the padded size is count x its rounded length.
             # Where lengths are sparse (few documents), the padding cap keeps short windows out of long batches.
             if entry is not None and (
-                (len(batch) + 1) * _round_up(entry[0], multiple) <= self.max_batch_tokens
+                (len(batch) + 1) * round_up(entry[0], multiple) <= self.max_batch_tokens
                 and (len(batch) + 1) * entry[0] - (real + entry[0]) <= self.max_padding * (len(batch) + 1) * entry[0]
             ):
                 batch.append(entry)

@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 from docsum.bertsum.config import CONFIG_NAME, WEIGHTS_NAME, BertSumConfig
 
 if TYPE_CHECKING:
-    from docsum.bertsum.engine import Summary
+    from docsum.bertsum.engine import InferenceEngine, Summary
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,19 @@ class ExtSummarizer(nn.Module):
         return next(self.parameters()).device
 
     @property
-    def engine(self):
+    def engine(self) -> InferenceEngine:
+        """The engine behind `score` and `summarize`: the default budget unless `use_engine` set another."""
         if self._engine is None:
             from docsum.bertsum.engine import InferenceEngine
 
             self._engine = InferenceEngine(self)
         return self._engine
+
+    def use_engine(self, engine: InferenceEngine) -> None:
+        """Run `score` and `summarize` through `engine` (e.g. one built with a GPU-sized token budget)."""
+        if engine.model is not self:
+            raise ValueError("the engine belongs to another model")
+        self._engine = engine
 
     def score(self, docs: list[list[str]]) -> list[list[float]]:
         """Sentence probabilities, one per input sentence (0.0 for sentences preprocessing dropped)."""
@@ -220,7 +227,7 @@ class ExtSummarizer(nn.Module):
             digest = hashlib.sha256()
             for name, tensor in sorted(self.state_dict().items()):
                 digest.update(name.encode())
-                digest.update(tensor.detach().to("cpu", torch.float32).numpy().tobytes())
+                digest.update(tensor_bytes(tensor))
             suffix = "" if self.config.trained else "-untrained"
             self._model_id = f"{self.config.name}{suffix}@{digest.hexdigest()[:10]}"
         return self._model_id
@@ -231,7 +238,7 @@ class ExtSummarizer(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._model_id = None  # weights may have changed since the id was computed (training)
-        self.config.encoder_config = _encoder_config_dict(self.bert.model)
+        self.config.encoder_config = encoder_config_dict(self.bert.model)
         self.config.encoder_path = None
         self.config.save(path)
         skip = {WORD_EMBEDDINGS_KEY} if self.config.word_embeddings == "bundled" else set()
@@ -244,49 +251,44 @@ class ExtSummarizer(nn.Module):
         self.tokenizer.save_pretrained(str(path))
 
     @classmethod
-    def from_pretrained(
-        cls, path: str | Path | None = None, device: str | torch.device | None = None
-    ) -> ExtSummarizer:
-        """Load a model directory; with no path, DOCSUM_MODEL, else the shipped model, else the bundled encoder
-        with an untrained head (which warns). Accepts: a saved summarizer (config + safetensors + tokenizer), a
-        head-only config naming `encoder_path`, or a plain BERT encoder directory. Never downloads."""
-        if path is None:
-            from docsum.config import get_settings
-
-            path = get_settings().model_path
-        if path is None:
-            model = cls._untrained(bundled_encoder_dir(), BertSumConfig(name="minilm-l6-bertsum"))
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> ExtSummarizer:
+        """Load a model directory. Accepts: a saved summarizer (config + safetensors + tokenizer), a head-only config
+        naming `encoder_path`, or a plain BERT encoder directory (an untrained head, which warns). Never downloads.
+        `device`: a torch device; None means CUDA when available."""
+        path = Path(path)
+        if not (path / CONFIG_NAME).exists():
+            raise FileNotFoundError(f"no model at {path} (missing {CONFIG_NAME})")
+        try:
+            config = BertSumConfig.load(path)
+        except ValueError:  # a plain encoder directory
+            model = cls.untrained(path, BertSumConfig(name=path.name + "-bertsum"))
         else:
-            path = Path(path)
-            if not (path / CONFIG_NAME).exists():
-                raise FileNotFoundError(f"no model at {path} (missing {CONFIG_NAME})")
-            try:
-                config = BertSumConfig.load(path)
-            except ValueError:  # a plain encoder directory
-                model = cls._untrained(path, BertSumConfig(name=path.name + "-bertsum"))
+            if (path / WEIGHTS_NAME).exists():
+                model = cls._from_saved(path, config)
+            elif config.encoder_path:
+                model = cls.untrained(_resolve(path, config.encoder_path), config)
             else:
-                if (path / WEIGHTS_NAME).exists():
-                    model = cls._from_saved(path, config)
-                elif config.encoder_path:
-                    model = cls._untrained(_resolve(path, config.encoder_path), config)
-                else:
-                    raise FileNotFoundError(f"{path}: neither {WEIGHTS_NAME} nor encoder_path in {CONFIG_NAME}")
+                raise FileNotFoundError(f"{path}: neither {WEIGHTS_NAME} nor encoder_path in {CONFIG_NAME}")
         model.eval()
         return model.to(resolve_device(device))
 
     @classmethod
-    def _untrained(cls, encoder_dir: Path, config: BertSumConfig) -> ExtSummarizer:
+    def untrained(cls, encoder_dir: str | Path | None = None, config: BertSumConfig | None = None) -> ExtSummarizer:
+        """A BERT encoder (default: the bundled MiniLM) under a freshly initialised head: the start of training, or a
+        placeholder whose scores mean nothing (it warns)."""
+        encoder_dir = Path(encoder_dir) if encoder_dir is not None else bundled_encoder_dir()
+        config = config or BertSumConfig(name="minilm-l6-bertsum")
         warnings.warn(
             f"BertSumExt head is untrained (encoder {encoder_dir}): summaries are not meaningful until a trained "
-            "model is configured (DOCSUM_MODEL).",
-            stacklevel=3,
+            "model is configured.",
+            stacklevel=2,
         )
         config.trained = False
         encoder = AutoModel.from_pretrained(
             str(encoder_dir), local_files_only=True, attn_implementation="sdpa", add_pooling_layer=False
         )
         tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
-        config.encoder_config = _encoder_config_dict(encoder)
+        config.encoder_config = encoder_config_dict(encoder)
         return cls(config, encoder, tokenizer)
 
     @classmethod
@@ -312,8 +314,13 @@ class ExtSummarizer(nn.Module):
 WORD_EMBEDDINGS_KEY = "bert.model.embeddings.word_embeddings.weight"
 
 
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    """A tensor's values as float32 bytes: equal weights hash alike whatever dtype or device holds them."""
+    return tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+
+
 def tensor_sha256(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+    return hashlib.sha256(tensor_bytes(tensor)).hexdigest()
 
 
 def bundled_word_embeddings(expected_sha256: str | None) -> torch.Tensor:
@@ -333,7 +340,8 @@ def freeze_word_embeddings(model: ExtSummarizer) -> None:
     model.config.word_embeddings_sha256 = tensor_sha256(weight)
 
 
-def _encoder_config_dict(encoder: nn.Module) -> dict:
+def encoder_config_dict(encoder: nn.Module) -> dict:
+    """The encoder's config as saved inside ours: without the keys that name where it came from or how it ran."""
     cfg = encoder.config.to_dict()
     for key in ("_name_or_path", "transformers_version", "architectures", "_attn_implementation_autoset", "torch_dtype", "dtype"):
         cfg.pop(key, None)
@@ -346,11 +354,7 @@ def _resolve(base: Path, maybe_relative: str) -> Path:
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """DOCSUM_DEVICE overrides; otherwise CUDA when available."""
-    if device is None:
-        from docsum.config import get_settings
-
-        device = get_settings().device
+    """The device asked for; None means CUDA when available, else the CPU."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)

@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from docsum.bertsum.config import BertSumConfig
 
 # PreSumm counts CoreNLP (PTB) tokens; words and single punctuation marks are the same idea.
-_WORD_TOKEN = re.compile(r"\w+|[^\w\s]")
+WORD_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class PreparedDoc:
 
 def _clip_words(sentence: str, max_words: int) -> str:
     """Cut a sentence after `max_words` word tokens, keeping the original spacing of what remains."""
-    matches = list(_WORD_TOKEN.finditer(sentence))
+    matches = list(WORD_TOKEN.finditer(sentence))
     if len(matches) <= max_words:
         return sentence
     return sentence[: matches[max_words - 1].end()]
@@ -51,7 +51,7 @@ def select_sentences(sentences: list[str], config: BertSumConfig) -> tuple[list[
     """PreSumm's sentence filter: drop sentences of <= min_sent_tokens words, cut each at max_sent_tokens words."""
     kept, texts = [], []
     for i, sentence in enumerate(sentences):
-        if len(_WORD_TOKEN.findall(sentence)) > config.min_sent_tokens:
+        if len(WORD_TOKEN.findall(sentence)) > config.min_sent_tokens:
             kept.append(i)
             texts.append(_clip_words(sentence, config.max_sent_tokens))
     return kept, texts

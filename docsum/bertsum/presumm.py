@@ -36,7 +36,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from docsum.bertsum.config import BertSumConfig
-from docsum.bertsum.model import ExtSummarizer, _encoder_config_dict
+from docsum.bertsum.model import ExtSummarizer, encoder_config_dict
 
 POSITION_KEY = "bert.model.embeddings.position_embeddings.weight"
 
@@ -177,5 +177,5 @@ def convert(
         k = mismatched[0]
         raise ValueError(f"{checkpoint}: {k} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)}")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
-    config.encoder_config = _encoder_config_dict(encoder)
+    config.encoder_config = encoder_config_dict(encoder)
     return model.eval()

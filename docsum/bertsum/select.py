@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docsum.bertsum.preprocess import _WORD_TOKEN
+from docsum.bertsum.preprocess import WORD_TOKEN
 
 
 def word_trigrams(sentence: str) -> set[tuple[str, ...]]:
     """Lowercased word/punctuation trigrams (the same tokens preprocessing counts, like PreSumm's PTB tokens)."""
-    tokens = _WORD_TOKEN.findall(sentence.lower())
+    tokens = WORD_TOKEN.findall(sentence.lower())
     return {tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)}
 
 

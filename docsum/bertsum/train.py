@@ -46,16 +46,16 @@ class TrainConfig:
     max_windows: int = 2  # training inputs cut after this many windows (oracle sentences sit early)
     batch_tokens: int = 4096  # padded tokens per micro-batch
     accum: int = 2
-    lr_encoder: float = 8e-5
-    lr_head: float = 8e-4
-    warmup: int = 200
+    lr_encoder: float = 1e-4
+    lr_head: float = 1e-3
+    warmup: int = 100
     max_updates: int = 100_000
     cooldown: int = 0  # the last `cooldown` updates before max_updates anneal the learning rate linearly to zero
     max_minutes: float = 60.0  # wall-clock budget; the run stops cleanly and keeps its best checkpoint
     valid_docs: int = 300
     eval_every: int = 100
     seed: int = 0
-    # Ablation switches (issue 4).
+    # Ablation switches.
     use_interval: bool = True
     attn_bias: bool = False
     ext_layers: int = 2
@@ -167,7 +167,7 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
         ext_layers=tc.ext_layers,
     )
     torch.manual_seed(tc.seed)
-    model = ExtSummarizer._untrained(encoder_dir, config)
+    model = ExtSummarizer.untrained(encoder_dir, config)
     if tc.encoder is None:
         freeze_word_embeddings(model)
     return model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Database schema: upgrade to the latest revision, show the current one.", no_args_is_help=True)
+commands = typer.Typer(help="Database schema: upgrade to the latest revision, show the current one.", no_args_is_help=True)
 
 
 def _safe_url() -> str:
@@ -22,7 +22,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     return (SQLAlchemyError, CommandError, OSError)
 
 
-@app.command()
+@commands.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision (default: the latest).")) -> None:
     """Create or upgrade the tables (a SQLite file's directory is created if missing)."""
     from docsum.db import migrate
@@ -37,7 +37,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision (defaul
     typer.echo(f"{_safe_url()} is at revision {now} (head {migrate.head()})")
 
 
-@app.command()
+@commands.command()
 def current() -> None:
     """Show the database's revision ("none" if it was never upgraded)."""
     from docsum.db import migrate
@@ -51,3 +51,8 @@ def current() -> None:
     head = migrate.head()
     note = "up to date" if rev == head else f"behind head {head}: run `docsum db upgrade`"
     typer.echo(f"{_safe_url()}: revision {rev or 'none'} ({note})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `docsum db ...` group."""
+    app.add_typer(commands, name="db")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Model directories: convert PreSumm checkpoints, show config and model id.", no_args_is_help=True)
+commands = typer.Typer(help="Model directories: convert PreSumm checkpoints, show config and model id.", no_args_is_help=True)
 
 
-@app.command("convert-presumm")
+@commands.command("convert-presumm")
 def convert_presumm(
     checkpoint: Path = typer.Argument(..., exists=True, dir_okay=False, help="PreSumm ext checkpoint (.pt)."),
     encoder: Path = typer.Option(..., exists=True, file_okay=False, help="Local bert-base-uncased-like directory (config + tokenizer)."),
@@ -30,7 +30,7 @@ def convert_presumm(
     typer.echo(f"wrote {out} ({model.model_id}, max_pos {model.config.max_pos}, {model.config.ext_layers} ext layers)")
 
 
-@app.command()
+@commands.command()
 def info(
     path: Path | None = typer.Argument(None, help="Model directory (default: DOCSUM_MODEL, else the shipped model)."),
 ) -> None:
@@ -57,3 +57,8 @@ def info(
     for w in caught:
         if "untrained" in str(w.message):
             typer.echo(f"warning: {w.message}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `docsum model ...` group."""
+    app.add_typer(commands, name="model")

@@ -5,59 +5,73 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-DEFAULT_TRAIN = [str(SHARED_DATA / "cnndm/train.jsonl.gz"), str(SHARED_DATA / "cnndm_ptb_lower/train_dailymail.jsonl.gz")]
-DEFAULT_VALID = [str(SHARED_DATA / "cnndm/validation.jsonl.gz"), str(SHARED_DATA / "cnndm_ptb_lower/validation.jsonl.gz")]
-DEFAULT_TEST = [str(SHARED_DATA / "cnndm/test.jsonl.gz"), str(SHARED_DATA / "cnndm_ptb_lower/test.jsonl.gz")]
+# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train` reads when no --train/--valid/--test is given.
+TRAIN_FILES = ("cnndm/train.jsonl.gz", "cnndm_ptb_lower/train_dailymail.jsonl.gz")
+VALID_FILES = ("cnndm/validation.jsonl.gz", "cnndm_ptb_lower/validation.jsonl.gz")
+TEST_FILES = ("cnndm/test.jsonl.gz", "cnndm_ptb_lower/test.jsonl.gz")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("train")(train)
-    app.command("eval")(evaluate)
+def _shared(*names: str) -> list[str]:
+    from docsum.config import get_settings
+
+    root = get_settings().shared_data
+    return [str(root / name) for name in names]
 
 
 def train(
-    out: Annotated[Path, typer.Option(help="Run directory: checkpoint.pt (resume), best/ (the model), train_log.json.")] = Path("runs/train"),
-    train_file: Annotated[Optional[list[str]], typer.Option("--train", help="Training JSONL(.gz); repeatable.")] = None,
-    valid_file: Annotated[Optional[list[str]], typer.Option("--valid", help="Validation JSONL(.gz); repeatable.")] = None,
-    test_file: Annotated[Optional[list[str]], typer.Option("--test", help="Test files that must not leak into training.")] = None,
-    encoder: Annotated[Optional[str], typer.Option(help="Encoder directory (default: the bundled MiniLM).")] = None,
-    name: str = "docsum-minilm-cnndm",
-    max_docs: Annotated[Optional[int], typer.Option(help="Training articles to read.")] = None,
-    window_tokens: int = 256,
-    max_windows: int = 2,
-    batch_tokens: int = 4096,
-    accum: int = 2,
-    lr_encoder: float = 1e-4,
-    lr_head: float = 1e-3,
-    warmup: int = 100,
-    max_updates: int = 100_000,
-    cooldown: Annotated[int, typer.Option(help="Anneal the learning rate linearly to 0 over the last N updates.")] = 0,
-    max_minutes: float = 60.0,
-    valid_docs: int = 300,
-    eval_every: int = 100,
-    seed: int = 0,
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoint.pt (resume), best/ (the model), train_log.json.")],
+    train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL(.gz); repeatable.")] = None,
+    valid_file: Annotated[list[str] | None, typer.Option("--valid", help="Validation JSONL(.gz); repeatable.")] = None,
+    test_file: Annotated[
+        list[str] | None, typer.Option("--test", help="Test files whose articles must not be trained on.")
+    ] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder directory (default: the bundled MiniLM).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name.")] = None,
+    max_docs: Annotated[int | None, typer.Option(help="Training articles to read (default: all).")] = None,
+    window_tokens: Annotated[int | None, typer.Option(help="Tokens per encoder window.")] = None,
+    max_windows: Annotated[int | None, typer.Option(help="Windows of an article used in training.")] = None,
+    batch_tokens: Annotated[int | None, typer.Option(help="Padded tokens per micro-batch.")] = None,
+    accum: Annotated[int | None, typer.Option(help="Micro-batches per update.")] = None,
+    lr_encoder: Annotated[float | None, typer.Option(help="Peak learning rate of the encoder.")] = None,
+    lr_head: Annotated[float | None, typer.Option(help="Peak learning rate of the head.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Warmup updates.")] = None,
+    max_updates: Annotated[int | None, typer.Option(help="Stop after this many updates.")] = None,
+    cooldown: Annotated[int | None, typer.Option(help="Anneal the learning rate linearly to 0 over the last N.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget; stops cleanly.")] = None,
+    valid_docs: Annotated[int | None, typer.Option(help="Validation articles per evaluation.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Updates between validations and checkpoints.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of data order and initialisation.")] = None,
     interval: Annotated[bool, typer.Option(help="Interval segment ids (ablation: --no-interval).")] = True,
     attn_bias: Annotated[bool, typer.Option(help="Learnable attention bias in the inter-sentence layers.")] = False,
-    ext_layers: int = 2,
-    threads: Optional[int] = None,
+    ext_layers: Annotated[int | None, typer.Option(help="Inter-sentence Transformer layers.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
 ) -> None:
-    """Fine-tune BertSumExt (encoder and head) on greedy-oracle labels; resumes from OUT/checkpoint.pt."""
+    """Fine-tune BertSumExt (encoder and head) on greedy-oracle labels; resumes from OUT/checkpoint.pt.
+
+    Options left out take the trainer's defaults (TrainConfig); data defaults to CNN/DailyMail in DOCSUM_SHARED_DATA.
+    """
     from docsum.bertsum.train import TrainConfig
     from docsum.bertsum.train import train as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    given = {
+        "name": name, "max_docs": max_docs, "window_tokens": window_tokens, "max_windows": max_windows,
+        "batch_tokens": batch_tokens, "accum": accum, "lr_encoder": lr_encoder, "lr_head": lr_head, "warmup": warmup,
+        "max_updates": max_updates, "cooldown": cooldown, "max_minutes": max_minutes, "valid_docs": valid_docs,
+        "eval_every": eval_every, "seed": seed, "ext_layers": ext_layers, "threads": threads, "encoder": encoder,
+    }
     tc = TrainConfig(
-        out=str(out), train_files=train_file or DEFAULT_TRAIN, valid_files=valid_file or DEFAULT_VALID,
-        test_files=test_file if test_file is not None else DEFAULT_TEST, encoder=encoder, name=name, max_docs=max_docs,
-        window_tokens=window_tokens, max_windows=max_windows, batch_tokens=batch_tokens, accum=accum,
-        lr_encoder=lr_encoder, lr_head=lr_head, warmup=warmup, max_updates=max_updates, cooldown=cooldown, max_minutes=max_minutes,
-        valid_docs=valid_docs, eval_every=eval_every, seed=seed, use_interval=interval, attn_bias=attn_bias,
-        ext_layers=ext_layers, threads=threads,
+        out=str(out),
+        train_files=train_file or _shared(*TRAIN_FILES),
+        valid_files=valid_file or _shared(*VALID_FILES),
+        test_files=test_file if test_file is not None else _shared(*TEST_FILES),
+        use_interval=interval,
+        attn_bias=attn_bias,
+        **{key: value for key, value in given.items() if value is not None},
     )
     summary = run(tc)
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
@@ -65,22 +79,24 @@ def train(
 
 def evaluate(
     data: Annotated[Path, typer.Option(help="JSONL(.gz) with `article` and `highlights`.")],
-    model: Annotated[Optional[str], typer.Option(help="Model directory (default: DOCSUM_MODEL or the shipped model).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="First N articles only.")] = None,
-    k: int = 3,
-    block_trigrams: bool = True,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model directory (default: DOCSUM_MODEL or the shipped model).")] = None,
+    limit: Annotated[int | None, typer.Option(help="First N articles only.")] = None,
+    k: Annotated[int, typer.Option(min=1, help="Sentences per summary.")] = 3,
+    block_trigrams: Annotated[bool, typer.Option(help="Skip sentences sharing a trigram with the summary.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
     """ROUGE-1/2/L F1 x100 of the model, Lead-3 and the greedy oracle on the same documents."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from docsum.bertsum import ExtSummarizer
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
+    from docsum.config import get_settings
+    from docsum.services.models import load_model, model_path
 
-    summarizer = ExtSummarizer.from_pretrained(model)
+    settings = get_settings()
+    summarizer = load_model(model_path(settings, model), settings.device)
     total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
@@ -104,3 +120,9 @@ def evaluate(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2) + "\n")
 
+
+
+def register(app: typer.Typer) -> None:
+    """Add `docsum train` and `docsum eval`."""
+    app.command("train")(train)
+    app.command("eval")(evaluate)

@@ -16,7 +16,7 @@ from docsum.bertsum.evaluate import evaluate
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.oracle import greedy_oracle
 from docsum.bertsum.train import TrainConfig, interleave, lr_factor, train
-from docsum.commands.training import DEFAULT_TEST, DEFAULT_TRAIN, DEFAULT_VALID
+from docsum.commands.training import TEST_FILES, TRAIN_FILES, VALID_FILES
 
 REFERENCE = ["the mayor opened a new bridge over the river on monday"]
 SENTENCES = [
@@ -43,9 +43,9 @@ def test_ptb_tokens_are_undone_and_raw_and_tokenized_versions_hash_the_same() ->
 
 def test_no_test_article_is_in_the_training_files(shared_data: Path) -> None:
     """What `docsum train` reads by default shares no article (normalized text hash) with either test file."""
-    test_hashes = {normalized_hash(r["article"]) for f in DEFAULT_TEST for r in read_jsonl(f)}
+    test_hashes = {normalized_hash(r["article"]) for f in TEST_FILES for r in read_jsonl(shared_data / f)}
     assert len(test_hashes) > 4000  # 4,482 + 1,130 records, some stories in both files
-    for f in DEFAULT_TRAIN + DEFAULT_VALID:
+    for f in (shared_data / name for name in TRAIN_FILES + VALID_FILES):
         leaked = [r["id"] for r in read_jsonl(f) if normalized_hash(r["article"]) in test_hashes]
         assert leaked == [], f"{f}: {leaked[:5]}"
 

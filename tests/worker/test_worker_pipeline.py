@@ -19,8 +19,8 @@ from docsum.db.session import session_scope
 from docsum.client import Client
 from docsum.config import Settings
 from docsum.ingest.pipeline import ingest_paths
-from docsum.worker import jobs
-from docsum.worker.model_cache import resolve_model
+from docsum.services import batches
+from docsum.services.models import resolve_model
 from docsum.worker.tasks import enqueue_summarize
 from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 
@@ -218,8 +218,8 @@ def test_workers_refuse_pickle(fleet: Fleet, client: Client, tmp_path: Path) -> 
     )
     (item,) = ingest_paths(client.session_factory, [tmp_path], client.settings).items
     with session_scope(client.session_factory) as session:
-        batch = jobs.create_batch(session, "pickle", resolve_model(client.settings), jobs.job_params(3))
-        (job_id,) = jobs.add_jobs(session, batch, [item.document_id])
+        batch = batches.create_batch(session, "pickle", resolve_model(client.settings), batches.job_params(3))
+        (job_id,) = batches.add_jobs(session, batch, [item.document_id])
     # A pickle payload is code execution on the worker: the worker must refuse it without running the task.
     client.app.tasks["docsum.summarize_chunk"].apply_async(args=[[job_id]], serializer="pickle")
     wait_for(lambda: "Refusing to deserialize untrusted content of type pickle" in fleet.log("summarize"), 30, "the refusal")

@@ -1,9 +1,7 @@
-"""pipeline commands of the `docsum` CLI: run, worker, beat, flower, nightly, status, results."""
+"""The batch commands: `docsum run` (the main job), `docsum nightly`, `docsum status` and `docsum results`."""
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -11,63 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from docsum.commands.common import err_console, fail, stdout_console
+from docsum.services.export import EXPORT_FORMATS
+
 if TYPE_CHECKING:
     from rich.console import Console
 
     from docsum.client import BatchReport, Client
 
-
-class QueueName(StrEnum):
-    ingest = "ingest"
-    summarize = "summarize"
-
-
-class Pool(StrEnum):
-    prefork = "prefork"
-    solo = "solo"
-    threads = "threads"
-
-
-class ExportFormat(StrEnum):
-    jsonl = "jsonl"
-    csv = "csv"
-
-
+ExportFormat = StrEnum("ExportFormat", {fmt: fmt for fmt in EXPORT_FORMATS})
 SUMMARY_PREVIEW_WORDS = 14
 TABLE_ROWS = 200
-
-
-def _console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)  # messages stay one line each, greppable in logs
-
-
-def _stdout_console() -> Console:
-    """Tables and results go to stdout; progress and notes to stderr."""
-    from rich.console import Console
-
-    return Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    _console().print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
-
-
-def _require_broker() -> str:
-    from docsum.config import get_settings
-
-    url = get_settings().broker_url
-    if not url:
-        raise _fail(
-            "DOCSUM_BROKER_URL is not set. Workers, beat and Flower need Redis (e.g. redis://127.0.0.1:6379/0); "
-            "without it, `docsum run` works alone with an in-process worker."
-        )
-    return url
-
-
-# --- the main job ------------------------------------------------------------------------------------------------
 
 
 def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchReport:
@@ -149,7 +101,7 @@ def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Files and directories to summarize.")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Export results (.jsonl or .csv).")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, help="Sentences per summary.")] = 3,
+    k: Annotated[int | None, typer.Option("--k", min=1, help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES).")] = None,
     name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
     model: Annotated[str | None, typer.Option(help="Model directory (default: settings).")] = None,
 ) -> None:
@@ -160,13 +112,13 @@ def run(
     """
     from docsum.client import Client, collect_files, export_format
 
-    console = _console()
+    console = err_console()
     try:
         if out is not None:
             export_format(out)
         collect_files(paths)  # missing paths fail here, before a batch exists
     except (ValueError, FileNotFoundError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
     with Client() as client:
         mode = "embedded worker (no DOCSUM_BROKER_URL)" if client.app.embedded else "worker fleet via Redis"
@@ -174,115 +126,12 @@ def run(
         try:
             batch_id = client.submit(paths, name=name, model=model, k=k)
         except (ValueError, FileNotFoundError) as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         report = _progress_loop(client, batch_id, console)
-        _results_table(client, batch_id, _stdout_console())
+        _results_table(client, batch_id, stdout_console())
         _print_report(report, console)
         if out is not None:
             _export(client, batch_id, out, console)
-
-
-# --- fleet processes -------------------------------------------------------------------------------------------
-
-
-def worker(
-    queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
-    pool: Annotated[Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
-    hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
-    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
-) -> None:
-    """A Celery worker on one queue, with task events on (for Flower).
-
-    Run one summarize worker per GPU (pin it with CUDA_VISIBLE_DEVICES or DOCSUM_DEVICE); it loads the model
-    once, on its first task, in its own process.
-    """
-    _require_broker()
-    if queue == QueueName.summarize:
-        pool = pool or Pool.solo
-        if pool == Pool.prefork:
-            raise _fail("summarize workers must not fork (CUDA cannot be re-initialised in a forked child): use --pool solo")
-        concurrency = concurrency or 1
-    else:
-        pool = pool or Pool.prefork
-        concurrency = concurrency or (os.cpu_count() or 1)
-    from docsum.worker.app import app
-
-    argv = [
-        "worker",
-        f"--queues={queue.value}",
-        f"--pool={pool.value}",
-        f"--concurrency={concurrency}",
-        f"--hostname={hostname or f'{queue.value}@%h'}",
-        f"--loglevel={loglevel}",
-        "--task-events",
-    ]
-    app.worker_main(argv)
-
-
-def beat(
-    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
-    schedule: Annotated[Path, typer.Option(help="Beat's state file.")] = Path("var/celerybeat-schedule"),
-) -> None:
-    """Celery beat: sends the nightly bulk run (DOCSUM_NIGHTLY_CRON over DOCSUM_NIGHTLY_ROOTS)."""
-    _require_broker()
-    from docsum.config import get_settings
-
-    settings = get_settings()
-    if not settings.nightly_roots:
-        raise _fail('DOCSUM_NIGHTLY_ROOTS is empty: set it to a JSON list of archive roots, e.g. ["/data/archive"]')
-    from docsum.worker.app import app
-
-    schedule.parent.mkdir(parents=True, exist_ok=True)
-    _console().print(f"nightly run at cron {settings.nightly_cron!r} (UTC) over {', '.join(settings.nightly_roots)}")
-    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
-
-
-def is_loopback(address: str) -> bool:
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False  # a host name, or "" (all interfaces): not provably local
-
-
-def valid_basic_auth(value: str) -> bool:
-    pairs = [pair.partition(":") for pair in value.split(",")]
-    return all(user and sep and password for user, sep, password in pairs)
-
-
-def flower(
-    address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
-) -> None:
-    """Flower, the live task monitor, on the same broker. Beyond loopback it requires DOCSUM_FLOWER_BASIC_AUTH."""
-    _require_broker()
-    from docsum.config import get_settings
-
-    settings = get_settings()
-    address = settings.flower_address if address is None else address
-    port = settings.flower_port if port is None else port
-    auth = settings.flower_basic_auth
-    if not is_loopback(address) and not auth:
-        raise _fail(
-            f"refusing to serve Flower on {address or 'all interfaces'} without authentication (anyone who can reach "
-            "it could see and revoke tasks, CVE-2022-30034). Set DOCSUM_FLOWER_BASIC_AUTH=user:password, or listen "
-            "on 127.0.0.1."
-        )
-    if auth and not valid_basic_auth(auth):
-        raise _fail("DOCSUM_FLOWER_BASIC_AUTH must be user:password[,user2:password2], each part non-empty")
-    env = dict(os.environ)
-    env.pop("FLOWER_BASIC_AUTH", None)
-    if auth:
-        # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
-        env["FLOWER_BASIC_AUTH"] = auth
-    argv = [sys.executable, "-m", "celery", "--app=worker.app", "flower", f"--address={address}", f"--port={port}"]
-    _console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
-    os.execve(sys.executable, argv, env)
-
-
-# --- nightly, status, results ----------------------------------------------------------------------------------
 
 
 def nightly(
@@ -294,15 +143,15 @@ def nightly(
     from docsum.client import Client
     from docsum.config import get_settings
 
-    console = _console()
+    console = err_console()
     roots = roots or [Path(r) for r in get_settings().nightly_roots]
     if not roots:
-        raise _fail("no archive roots: pass ROOT... or set DOCSUM_NIGHTLY_ROOTS")
+        raise fail("no archive roots: pass ROOT... or set DOCSUM_NIGHTLY_ROOTS")
     with Client() as client:
         try:
             outcome = client.nightly(roots)
         except FileNotFoundError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         console.print(
             f"nightly batch {outcome.batch_id}: {outcome.files} files ({outcome.ingested} new, {outcome.duplicates} "
             f"unchanged, {outcome.failed} failed)"
@@ -324,8 +173,8 @@ def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
         try:
             report = client.status(batch_id)
         except LookupError as error:
-            raise _fail(str(error)) from None
-        console = _stdout_console()
+            raise fail(str(error)) from None
+        console = stdout_console()
         console.print(f"batch {report.batch_id} {report.name!r} · model {report.model_id}")
         _print_report(report, console)
 
@@ -342,21 +191,20 @@ def results(
         try:
             client.status(batch_id)
         except LookupError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         if out is None:
             write_results(client.results(batch_id), sys.stdout, fmt.value)
         else:
             with out.open("w", encoding="utf-8", newline="") as fh:
                 n = write_results(client.results(batch_id), fh, fmt.value)
-            _console().print(f"wrote {n} results to {out}")
+            err_console().print(f"wrote {n} results to {out}")
+
+
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the top-level app."""
+    """Add `docsum run`, `docsum nightly`, `docsum status` and `docsum results`."""
     app.command()(run)
-    app.command()(worker)
-    app.command()(beat)
-    app.command()(flower)
     app.command()(nightly)
     app.command()(status)
     app.command()(results)

@@ -1,4 +1,4 @@
-"""worker.jobs as plain functions on SQLite and PostgreSQL, with the real (bundled) model: idempotent redelivery,
+"""The services as plain functions on SQLite and PostgreSQL, with the real (bundled) model: idempotent redelivery,
 the delivery cap, failed documents, cancellation, batch finishing, the nightly planner's selection."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from docsum.db.migrate import upgrade
 from docsum.db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
 from docsum.config import Settings
-from docsum.worker import jobs
-from docsum.worker.model_cache import ModelRef, get_summarizer, resolve_model
+from docsum.services import batches, nightly, summarize
+from docsum.services.ingest import ingest_files
+from docsum.services.models import ModelRef, get_summarizer, resolve_model
+from docsum.worker.tasks import chunked
 
 SENTENCES = [
     "The city council approved a new budget for public transport on Monday evening.",
@@ -51,9 +53,20 @@ def add_document(session_factory, n: int, sentences: list[str] | None = SENTENCE
 def make_batch(settings: Settings, session_factory, document_ids: list[int]) -> tuple[int, list[int]]:
     model = resolve_model(settings)
     with session_scope(session_factory) as session:
-        batch = jobs.create_batch(session, "test", model, jobs.job_params(3))
-        queued = jobs.add_jobs(session, batch, document_ids)
+        batch = batches.create_batch(session, "test", model, batches.job_params(3))
+        queued = batches.add_jobs(session, batch, document_ids)
         return batch.id, queued
+
+
+def run_chunk(settings: Settings, sf, job_ids: list[int], loader, host: str) -> summarize.ChunkOutcome:
+    """What the summarize task does: the chunk with this worker's delivery cap and model loader."""
+    return summarize.summarize_chunk(sf, settings.max_deliveries, job_ids, lambda path: loader(settings, path), host)
+
+
+def in_tx(sf, operation, *args):
+    """One service call in its own committed transaction, as the client makes it."""
+    with session_scope(sf) as session:
+        return operation(session, *args)
 
 
 def no_model(settings: Settings, path: str | None):
@@ -66,10 +79,10 @@ def test_summarize_twice_writes_one_summary(env) -> None:
     batch_id, queued = make_batch(settings, sf, docs)
     assert len(queued) == 3
 
-    first = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w1")
+    first = run_chunk(settings, sf, queued, get_summarizer, "w1")
     assert sorted(first.succeeded) == sorted(queued)
     # Redelivery of the same task: everything is final, nothing runs, the model is not even asked for.
-    second = jobs.summarize_chunk(sf, settings, queued, no_model, "w2")
+    second = run_chunk(settings, sf, queued, no_model, "w2")
     assert second.succeeded == [] and sorted(second.skipped) == sorted(queued)
 
     with sf() as session:
@@ -81,9 +94,9 @@ def test_summarize_twice_writes_one_summary(env) -> None:
             assert summary.sentence_indices == sorted(summary.sentence_indices)
             assert 1 <= len(summary.sentence_indices) <= 3
             assert summary.text == " ".join(document.sentences[i] for i in summary.sentence_indices)
-            assert summary.params_key == params_key(jobs.job_params(3))
-    assert jobs.maybe_finish_batch(sf, batch_id)
-    assert not jobs.maybe_finish_batch(sf, batch_id)  # idempotent
+            assert summary.params_key == params_key(batches.job_params(3))
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
+    assert not in_tx(sf, batches.maybe_finish_batch, batch_id)  # idempotent
     with sf() as session:
         batch = session.get(Batch, batch_id)
         assert batch.status == BatchStatus.finished and batch.n_succeeded == 3
@@ -100,9 +113,9 @@ def test_failed_and_empty_documents_fail_alone(env) -> None:
     assert by_doc[broken].status == JobStatus.failed and by_doc[broken].error == "pdf: no text layer (scanned?)"
     assert by_doc[empty].status == JobStatus.failed and by_doc[empty].error == "document has no sentences"
     assert queued == [by_doc[good].id]
-    outcome = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    outcome = run_chunk(settings, sf, queued, get_summarizer, "w")
     assert outcome.succeeded == queued
-    assert jobs.maybe_finish_batch(sf, batch_id)
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
 
 
 def test_delivery_cap_fails_a_poison_job(env) -> None:
@@ -112,22 +125,22 @@ def test_delivery_cap_fails_a_poison_job(env) -> None:
     for n in range(settings.max_deliveries):
         with session_scope(sf) as session:
             assert db_status.mark_jobs_running(session, queued, f"lost-{n}") == queued
-    outcome = jobs.summarize_chunk(sf, settings, queued, no_model, "w")
+    outcome = run_chunk(settings, sf, queued, no_model, "w")
     assert outcome.failed == queued
     with sf() as session:
         job = session.get(Job, queued[0])
         assert job.status == JobStatus.failed and job.error == f"gave up after {settings.max_deliveries} deliveries"
         assert session.scalar(select(func.count()).select_from(Summary)) == 0
     # retry_failed gives it a fresh delivery budget; the batch (still running) keeps it.
-    assert jobs.retry_failed(sf, batch_id) == queued
-    assert jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w").succeeded == queued
+    assert in_tx(sf, batches.retry_failed, batch_id) == queued
+    assert run_chunk(settings, sf, queued, get_summarizer, "w").succeeded == queued
 
 
 def test_cancelled_jobs_are_skipped(env) -> None:
     settings, sf = env
     batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
-    assert jobs.cancel_batch(sf, batch_id) == 2
-    outcome = jobs.summarize_chunk(sf, settings, queued, no_model, "w")
+    assert in_tx(sf, batches.cancel_batch, batch_id) == 2
+    outcome = run_chunk(settings, sf, queued, no_model, "w")
     assert sorted(outcome.skipped) == sorted(queued)
     with sf() as session:
         assert {j.status for j in session.scalars(select(Job))} == {JobStatus.cancelled}
@@ -139,20 +152,20 @@ def test_unsummarized_selects_only_documents_lacking_this_summary(env) -> None:
     done, todo = add_document(sf, 1), add_document(sf, 2)
     add_document(sf, 3, error="unreadable")
     _, queued = make_batch(settings, sf, [done])
-    jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    run_chunk(settings, sf, queued, get_summarizer, "w")
     model = resolve_model(settings)
     with sf() as session:
-        assert jobs.unsummarized(session, model.model_id, params_key(jobs.job_params(3))) == [todo]
+        assert nightly.unsummarized(session, model.model_id, params_key(batches.job_params(3))) == [todo]
         # Other params are another summary: both documents lack it.
-        assert jobs.unsummarized(session, model.model_id, params_key(jobs.job_params(5))) == [done, todo]
+        assert nightly.unsummarized(session, model.model_id, params_key(batches.job_params(5))) == [done, todo]
 
 
 def test_describe_chunk_and_chunking() -> None:
-    assert jobs.describe_chunk([3, 1, 2]) == "jobs 1-3 (3 docs)"
-    assert jobs.describe_chunk([7]) == "job 7 (1 doc)"
-    assert jobs.chunked(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert summarize.describe_chunk([3, 1, 2]) == "jobs 1-3 (3 docs)"
+    assert summarize.describe_chunk([7]) == "job 7 (1 doc)"
+    assert chunked(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
     with pytest.raises(ValueError):
-        jobs.job_params(0)
+        batches.job_params(0)
 
 
 def test_a_model_that_cannot_load_fails_the_chunk_with_its_reason(env, tmp_path) -> None:
@@ -160,15 +173,15 @@ def test_a_model_that_cannot_load_fails_the_chunk_with_its_reason(env, tmp_path)
     missing = ModelRef(path=str(tmp_path / "no-such-model"), model_id="gone@0")
     document_id = add_document(sf, 1)
     with session_scope(sf) as session:
-        batch = jobs.create_batch(session, "moved model", missing, jobs.job_params(3))
-        queued = jobs.add_jobs(session, batch, [document_id])
+        batch = batches.create_batch(session, "moved model", missing, batches.job_params(3))
+        queued = batches.add_jobs(session, batch, [document_id])
         batch_id = batch.id
-    outcome = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    outcome = run_chunk(settings, sf, queued, get_summarizer, "w")
     assert outcome.failed == queued
     with sf() as session:
         job = session.get(Job, queued[0])
         assert job.status == JobStatus.failed and "could not be loaded" in job.error and "no-such-model" in job.error
-    assert jobs.maybe_finish_batch(sf, batch_id)
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
 
 
 def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
@@ -176,7 +189,7 @@ def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
     batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
     with session_scope(sf) as session:
         db_status.mark_jobs_running(session, queued[:1], "w")
-    assert jobs.fail_running_jobs(sf, queued, "internal error: boom") == queued[:1]
+    assert summarize.fail_running_jobs(sf, queued, "internal error: boom") == queued[:1]
     with sf() as session:
         states = {j.id: (j.status, j.error) for j in session.scalars(select(Job))}
     assert states == {queued[0]: (JobStatus.failed, "internal error: boom"), queued[1]: (JobStatus.queued, None)}
@@ -190,27 +203,27 @@ def test_retry_failed_reopens_a_finished_batch(env) -> None:
     with session_scope(sf) as session:  # the good document's job was given up on (poison cap)
         for n in range(settings.max_deliveries):
             db_status.mark_jobs_running(session, queued, f"lost-{n}")
-    jobs.summarize_chunk(sf, settings, queued, no_model, "w")
-    assert jobs.maybe_finish_batch(sf, batch_id)
+    run_chunk(settings, sf, queued, no_model, "w")
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
 
     # The job of the good document is retried; the broken document's job fails again at once, with its reason.
-    assert jobs.retry_failed(sf, batch_id) == queued
+    assert in_tx(sf, batches.retry_failed, batch_id) == queued
     with sf() as session:
         batch = session.get(Batch, batch_id)
         assert batch.status == BatchStatus.running and batch.finished_at is None
         broken_job = session.scalar(select(Job).where(Job.document_id == broken))
         assert broken_job.status == JobStatus.failed and broken_job.error == "corrupt PDF: unexpected EOF"
-    assert jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w").succeeded == queued
-    assert jobs.maybe_finish_batch(sf, batch_id)
+    assert run_chunk(settings, sf, queued, get_summarizer, "w").succeeded == queued
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
     with sf() as session:
         batch = session.get(Batch, batch_id)
         assert (batch.status, batch.n_succeeded, batch.n_failed) == (BatchStatus.finished, 1, 1)
 
     # A cancelled batch is not reopened.
     other_id, _ = make_batch(settings, sf, [add_document(sf, 3)])
-    jobs.cancel_batch(sf, other_id)
+    in_tx(sf, batches.cancel_batch, other_id)
     with pytest.raises(db_status.IllegalTransition, match="cancelled"):
-        jobs.retry_failed(sf, other_id)
+        in_tx(sf, batches.retry_failed, other_id)
 
 
 def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
@@ -218,13 +231,13 @@ def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
     batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(3)])
     with session_scope(sf) as session:  # a first delivery started the chunk, and its worker died
         db_status.mark_jobs_running(session, queued, "dead")
-    first = jobs.summarize_chunk(sf, settings, queued, get_summarizer, "w")
+    first = run_chunk(settings, sf, queued, get_summarizer, "w")
     assert first.one_by_one and sorted(first.succeeded) == sorted(queued)
     with sf() as session:
         assert {(j.status, j.attempts, j.worker_host) for j in session.scalars(select(Job))} == {(JobStatus.succeeded, 2, "w")}
     # An ordinary first delivery runs the chunk as one batch.
     _, more = make_batch(settings, sf, [add_document(sf, 9)])
-    assert not jobs.summarize_chunk(sf, settings, more, get_summarizer, "w").one_by_one
+    assert not run_chunk(settings, sf, more, get_summarizer, "w").one_by_one
 
 
 def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, tmp_path) -> None:
@@ -235,10 +248,10 @@ def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, 
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
     paths = [str(tmp_path / n) for n in ("a.txt", "copy-of-a.txt", "broken.pdf")]
     with session_scope(sf) as session:
-        batch_id = jobs.create_batch(session, "files", resolve_model(settings), jobs.job_params(3), files_total=3).id
+        batch_id = batches.create_batch(session, "files", resolve_model(settings), batches.job_params(3), files_total=3).id
 
-    outcome = jobs.ingest_files(sf, settings, batch_id, paths)
-    assert (outcome.ingested, outcome.duplicates, outcome.failed) == (1, 1, 1) and len(outcome.to_summarize) == 1
+    outcome = ingest_files(sf, settings, batch_id, paths)
+    assert outcome.report.counts() == {"ingested": 1, "duplicate": 1, "failed": 1} and len(outcome.to_summarize) == 1
     with sf() as session:
         by_status = {j.status: j for j in session.scalars(select(Job).where(Job.batch_id == batch_id))}
         assert set(by_status) == {JobStatus.queued, JobStatus.failed}
@@ -246,11 +259,11 @@ def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, 
         assert session.get(Batch, batch_id).files_done == 3
 
     # Redelivered: nothing new, the queued job is handed out again, files are not counted twice.
-    again = jobs.ingest_files(sf, settings, batch_id, paths)
-    assert again.to_summarize == outcome.to_summarize and again.ingested == 0
+    again = ingest_files(sf, settings, batch_id, paths)
+    assert again.to_summarize == outcome.to_summarize and again.report.counts()["ingested"] == 0
     with sf() as session:
         assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == batch_id)) == 2
         assert session.get(Batch, batch_id).files_done == 3
 
-    jobs.cancel_batch(sf, batch_id)
-    assert jobs.ingest_files(sf, settings, batch_id, paths).to_summarize == []
+    in_tx(sf, batches.cancel_batch, batch_id)
+    assert ingest_files(sf, settings, batch_id, paths).to_summarize == []

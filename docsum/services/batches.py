@@ -1,0 +1,266 @@
+"""Batches and their jobs: create, add jobs, finish, cancel, retry, status and results.
+
+Every function here is one unit of work inside the caller's transaction: it takes a `Session`, changes rows through
+`docsum.db.status`, and never commits (the caller wraps it in `session_scope`). Work that must be enqueued is
+returned, so that the caller enqueues only after the transaction that created it committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from docsum.db import status as db_status
+from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
+from docsum.services.models import ModelRef
+
+SUMMARY_PARAMS = ("k", "block_trigrams", "max_words")
+
+
+class BatchNotFound(LookupError):
+    """No batch has this id."""
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__(f"batch {batch_id} does not exist")
+        self.batch_id = batch_id
+
+
+def job_params(k: int, block_trigrams: bool = True, max_words: int | None = None) -> dict[str, Any]:
+    """The summary parameters of a job (what a summary's params_key is computed from)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    return {"k": k, "block_trigrams": block_trigrams, "max_words": max_words}
+
+
+def get_batch(session: Session, batch_id: int, for_update: bool = False) -> Batch:
+    batch = session.get(Batch, batch_id, with_for_update=for_update)
+    if batch is None:
+        raise BatchNotFound(batch_id)
+    return batch
+
+
+def create_batch(
+    session: Session, name: str, model: ModelRef, params: dict[str, Any], files_total: int = 0, **extra: Any
+) -> Batch:
+    """A running batch. Its params keep the model directory (workers load it) besides the summary params."""
+    batch = Batch(
+        name=name, model_id=model.model_id, params={**params, "model": model.path, **extra}, files_total=files_total
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def unsummarizable_reason(document: Document) -> str | None:
+    """Why this document cannot be summarized, or None if it can."""
+    if document.status == DocumentStatus.failed:
+        return document.error or "document failed extraction"
+    if not document.sentences:
+        return "document has no sentences"
+    return None
+
+
+def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> list[int]:
+    """One job per document in this batch (existing ones reused: a redelivered ingest task adds nothing twice).
+
+    Returns the ids of the jobs left queued. A document that failed extraction, or has no sentences, gets its job
+    failed at once with the document's reason.
+    """
+    params = {key: batch.params[key] for key in SUMMARY_PARAMS}
+    key = params_key(params)
+    wanted = list(dict.fromkeys(document_ids))
+    if not wanted:
+        return []
+    existing = {
+        job.document_id: job
+        for job in session.scalars(select(Job).where(Job.batch_id == batch.id, Job.document_id.in_(wanted)))
+    }
+    documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(wanted)))}
+    queued: list[int] = []
+    for document_id in wanted:
+        document = documents.get(document_id)
+        if document is None:
+            raise LookupError(f"document {document_id} does not exist")
+        job = existing.get(document_id)
+        if job is None:
+            job = Job(
+                batch_id=batch.id, document_id=document_id, model_id=batch.model_id, params=params, params_key=key
+            )
+            session.add(job)
+            session.flush()
+            reason = unsummarizable_reason(document)
+            if reason is not None:
+                db_status.fail_queued_job_for_document(session, job, reason)
+                continue
+        if job.status == JobStatus.queued:
+            queued.append(job.id)
+    return queued
+
+
+def count_files_done(session: Session, batch_id: int, n: int) -> None:
+    """files_done += n in SQL (concurrent ingest tasks), capped at files_total (a redelivered task counts once)."""
+    bumped = Batch.files_done + n
+    session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id)
+        .values(files_done=case((bumped > Batch.files_total, Batch.files_total), else_=bumped))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def maybe_finish_batch(session: Session, batch_id: int) -> bool:
+    """Finish the batch if every file is ingested and no job is queued or running. Idempotent; True if it did.
+
+    The batch row is locked, so of several observers (workers finishing chunks, a waiting client) one finishes it.
+    """
+    batch = session.get(Batch, batch_id, with_for_update=True)
+    if batch is None or batch.status != BatchStatus.running or batch.files_done < batch.files_total:
+        return False
+    counts = db_status.batch_counts(session, batch_id)
+    if counts[JobStatus.queued] or counts[JobStatus.running]:
+        return False
+    db_status.finish_batch(session, batch)
+    return True
+
+
+def cancel_batch(session: Session, batch_id: int) -> int:
+    """Cancel a batch: its queued and running jobs become cancelled (workers skip them); returns how many.
+    Cancelling a batch that is already cancelled does nothing and returns 0."""
+    batch = get_batch(session, batch_id, for_update=True)
+    if batch.status == BatchStatus.cancelled:
+        return 0
+    return db_status.cancel_batch(session, batch)
+
+
+def retry_failed(session: Session, batch_id: int) -> list[int]:
+    """Failed jobs of a batch back to queued (attempts reset; a finished batch reopens); returns their ids, to
+    enqueue after this commit. Jobs whose document cannot be summarized fail again at once, with its reason."""
+    batch = get_batch(session, batch_id, for_update=True)
+    if batch.status == BatchStatus.cancelled:
+        raise db_status.IllegalTransition(f"batch {batch_id} is cancelled; submit its documents in a new batch")
+    failed = list(
+        session.scalars(select(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.failed).order_by(Job.id))
+    )
+    document_ids = [j.document_id for j in failed]
+    documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(document_ids)))}
+    if failed and batch.status == BatchStatus.finished:
+        db_status.reopen_batch(session, batch)
+    requeued = []
+    for job in failed:
+        db_status.requeue_job(session, job)
+        reason = unsummarizable_reason(documents[job.document_id])
+        if reason is not None:  # the document still cannot be summarized: fail it again at once, with its reason
+            db_status.fail_queued_job_for_document(session, job, reason)
+        else:
+            requeued.append(job.id)
+    return requeued
+
+
+# --- reading ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """A batch as of now: ingest progress, job counts by state, throughput."""
+
+    batch_id: int
+    name: str
+    status: str  # running | finished | cancelled
+    model_id: str | None
+    files_total: int
+    files_done: int
+    counts: dict[str, int]  # queued, running, succeeded, failed, cancelled
+    created_at: datetime
+    finished_at: datetime | None
+    elapsed_s: float
+
+    @property
+    def jobs(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        """Jobs in a final state."""
+        return self.counts["succeeded"] + self.counts["failed"] + self.counts["cancelled"]
+
+    @property
+    def docs_per_s(self) -> float:
+        """Documents summarized or failed per second since the batch was created."""
+        finished = self.counts["succeeded"] + self.counts["failed"]
+        return finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Every file ingested and no job queued or running (the batch can be, or has been, finished)."""
+        return self.status != "running" or (
+            self.files_done >= self.files_total and self.counts["queued"] == 0 and self.counts["running"] == 0
+        )
+
+
+def batch_report(session: Session, batch_id: int) -> BatchReport:
+    batch = get_batch(session, batch_id)
+    counts = db_status.batch_counts(session, batch_id)
+    end = batch.finished_at or datetime.now(UTC)
+    return BatchReport(
+        batch_id=batch.id,
+        name=batch.name,
+        status=str(batch.status),
+        model_id=batch.model_id,
+        files_total=batch.files_total,
+        files_done=batch.files_done,
+        counts={str(k): v for k, v in counts.items()},
+        created_at=batch.created_at,
+        finished_at=batch.finished_at,
+        elapsed_s=max(0.0, (end - batch.created_at).total_seconds()),
+    )
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One document of a batch: its summary (sentences in document order, their indices and scores) or its error."""
+
+    job_id: int
+    document_id: int
+    source_uri: str
+    title: str | None
+    status: str
+    summary: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    error: str | None = None
+    model_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def batch_results(session: Session, batch_id: int) -> Iterator[ResultRecord]:
+    """One record per document of the batch, in job order, streamed from the database."""
+    get_batch(session, batch_id)
+    stmt = (
+        select(Job, Document.source_uri, Document.title, Document.sentences, Summary)
+        .join(Document, Document.id == Job.document_id)
+        .outerjoin(Summary, Summary.job_id == Job.id)
+        .where(Job.batch_id == batch_id)
+        .order_by(Job.id)
+        .execution_options(yield_per=500)
+    )
+    for job, source_uri, title, sentences, summary in session.execute(stmt):
+        indices = list(summary.sentence_indices) if summary else []
+        yield ResultRecord(
+            job_id=job.id,
+            document_id=job.document_id,
+            source_uri=source_uri,
+            title=title,
+            status=str(job.status),
+            summary=[sentences[i] for i in indices] if summary and sentences else [],
+            indices=indices,
+            scores=list(summary.scores) if summary else [],
+            error=job.error,
+            model_id=summary.model_id if summary else job.model_id,
+        )

@@ -1,0 +1,59 @@
+"""The ingest step of a batch: store a chunk of files, give their documents jobs, count the files done.
+
+It commits per document (inside `docsum.ingest`) and then once for the jobs, so it takes a session factory rather
+than a session: a crash midway keeps what was stored, and a redelivery adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from docsum.config import Settings
+from docsum.db.models import BatchStatus
+from docsum.db.session import session_scope
+from docsum.ingest.pipeline import IngestReport, ingest_file
+from docsum.services.batches import add_jobs, count_files_done, get_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestOutcome:
+    batch_id: int
+    report: IngestReport = field(default_factory=IngestReport)
+    to_summarize: list[int] = field(default_factory=list)  # queued job ids, to enqueue after commit
+
+    @property
+    def errors(self) -> list[str]:
+        """Files that produced no document at all, with the reason."""
+        return [f"{item.source_uri}: {item.reason}" for item in self.report.items if item.document_id is None]
+
+
+def ingest_files(
+    sessions: sessionmaker[Session], settings: Settings, batch_id: int, paths: Sequence[str]
+) -> IngestOutcome:
+    """Ingest files of a batch, create their jobs, count the files done, commit; return the jobs to enqueue."""
+    outcome = IngestOutcome(batch_id=batch_id)
+    with session_scope(sessions) as session:
+        if get_batch(session, batch_id).status == BatchStatus.cancelled:
+            log.info("batch %s is cancelled; skipping %d files", batch_id, len(paths))
+            return outcome
+
+    for path in paths:
+        outcome.report.items.extend(ingest_file(sessions, path, settings))
+    for error in outcome.errors:
+        log.warning("no document stored for %s", error)
+    document_ids = [item.document_id for item in outcome.report.items if item.document_id is not None]
+
+    # The batch row lock serializes job creation per batch: two tasks ingesting copies of the same content cannot
+    # both create its (batch, document) job; the second finds the first's.
+    with session_scope(sessions) as session:
+        batch = get_batch(session, batch_id, for_update=True)
+        if batch.status == BatchStatus.running:
+            outcome.to_summarize = add_jobs(session, batch, document_ids)
+        count_files_done(session, batch_id, len(paths))
+    return outcome

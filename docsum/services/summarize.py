@@ -1,0 +1,245 @@
+"""The summarize step: a chunk of job ids in, summaries and job states out.
+
+Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the succeeded
+transition is conditional and summaries.job_id is unique). The chunk is started in one committed transaction (so a
+worker killed mid-chunk leaves a visible delivery count) and stored in another, hence the session factory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from docsum.db import status as db_status
+from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
+from docsum.db.session import session_scope
+
+if TYPE_CHECKING:
+    from docsum.bertsum import ExtSummarizer
+
+log = logging.getLogger(__name__)
+
+# Model directory (None: the default) -> the loaded summarizer; called only when a chunk has work.
+SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
+
+FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+def describe_chunk(job_ids: Sequence[int]) -> str:
+    """How a chunk shows in logs, e.g. 'jobs 1-64 (64 docs)'."""
+    if not job_ids:
+        return "no jobs"
+    lo, hi = min(job_ids), max(job_ids)
+    span = f"job {lo}" if lo == hi else f"jobs {lo}-{hi}"
+    return f"{span} ({len(job_ids)} doc{'s' if len(job_ids) != 1 else ''})"
+
+
+@dataclass
+class ChunkOutcome:
+    succeeded: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # already final (redelivery), cancelled, or taken by another delivery
+    batch_ids: set[int] = field(default_factory=set)
+    one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
+
+    def merge(self, other: ChunkOutcome) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.batch_ids |= other.batch_ids
+
+
+@dataclass
+class _Work:
+    job: Job
+    sentences: list[str]
+    model_path: str | None
+    params: dict[str, Any]
+
+
+def _start_chunk(
+    sessions: sessionmaker[Session], max_deliveries: int, job_ids: Sequence[int], worker_host: str, outcome: ChunkOutcome
+) -> list[_Work]:
+    """Mark the chunk's jobs running (attempts + 1) in a committed transaction, so a worker killed mid-chunk leaves a
+    visible delivery count; jobs past the delivery cap fail instead of running again."""
+    with session_scope(sessions) as session:
+        jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(list(job_ids))))}
+        outcome.skipped.extend(i for i in job_ids if i not in jobs)
+        runnable: list[int] = []
+        for job_id in job_ids:
+            job = jobs.get(job_id)
+            if job is None:
+                continue
+            outcome.batch_ids.add(job.batch_id)
+            if job.status in FINAL_JOB_STATES:
+                outcome.skipped.append(job_id)
+            elif job.attempts >= max_deliveries:
+                reason = f"gave up after {job.attempts} deliveries"
+                if job.status == JobStatus.running:
+                    db_status.mark_job_failed(session, job, reason)
+                else:
+                    db_status.fail_queued_job_for_document(session, job, reason)
+                outcome.failed.append(job_id)
+                log.error("job %s: %s", job_id, reason)
+            else:
+                runnable.append(job_id)
+        started = set(db_status.mark_jobs_running(session, runnable, worker_host))
+        outcome.skipped.extend(i for i in runnable if i not in started)
+        if not started:
+            return []
+        rows = session.execute(
+            select(Job, Document.sentences, Batch.params)
+            .join(Document, Document.id == Job.document_id)
+            .join(Batch, Batch.id == Job.batch_id)
+            .where(Job.id.in_(started))
+            .order_by(Job.id)
+        )
+        return [
+            _Work(job=job, sentences=list(sentences or []), model_path=batch_params.get("model"), params=job.params)
+            for job, sentences, batch_params in rows
+        ]
+
+
+def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple[_Work, Any]]:
+    """Run the engine over the whole group; if it raises, isolate the bad documents one by one."""
+    p = work[0].params
+    kwargs = {"k": p["k"], "block_trigrams": p["block_trigrams"], "max_words": p["max_words"]}
+    try:
+        return list(zip(work, summarizer.summarize([w.sentences for w in work], **kwargs), strict=True))
+    except Exception as whole:  # a model error on one document must not fail the others
+        if len(work) == 1:
+            return [(work[0], whole)]
+        log.warning("chunk of %d failed (%s); summarizing its documents one by one", len(work), whole)
+        results: list[tuple[_Work, Any]] = []
+        for w in work:
+            try:
+                results.append((w, summarizer.summarize([w.sentences], **kwargs)[0]))
+            except Exception as error:
+                results.append((w, error))
+        return results
+
+
+def summarize_chunk(
+    sessions: sessionmaker[Session],
+    max_deliveries: int,
+    job_ids: Sequence[int],
+    load_summarizer: SummarizerLoader,
+    worker_host: str,
+) -> ChunkOutcome:
+    """Summarize a chunk of jobs; summaries and job states are written in one transaction.
+
+    Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
+    succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
+
+    A chunk with jobs already running was delivered before and its worker died (or another delivery is running it):
+    it is then run one document at a time, each committed, so that a document that kills its worker uses up only its
+    own deliveries (max_deliveries) and the others of the chunk still get summarized.
+    """
+    with sessions() as session:
+        started_before = session.scalar(
+            select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
+        )
+    if not started_before:
+        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host)
+    log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
+    outcome = ChunkOutcome(one_by_one=True)
+    for job_id in job_ids:
+        outcome.merge(_summarize_jobs(sessions, max_deliveries, [job_id], load_summarizer, worker_host))
+    return outcome
+
+
+def _summarize_jobs(
+    sessions: sessionmaker[Session],
+    max_deliveries: int,
+    job_ids: Sequence[int],
+    load_summarizer: SummarizerLoader,
+    worker_host: str,
+) -> ChunkOutcome:
+    outcome = ChunkOutcome()
+    work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome)
+    if not work:
+        return outcome
+
+    results: list[tuple[_Work, Any]] = []
+    groups: dict[tuple[str | None, str], list[_Work]] = {}
+    for w in work:
+        if not w.sentences:
+            results.append((w, ValueError("document has no sentences")))
+        else:
+            groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
+    model_ids: dict[str | None, str] = {}
+    for (path, _key), group in groups.items():
+        try:
+            summarizer = load_summarizer(path)
+            model_ids[path] = summarizer.model_id
+        except Exception as error:  # e.g. the batch's model directory is missing on this worker
+            log.error("cannot load model %s: %s", path, error)
+            results.extend((w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group)
+            continue
+        results.extend(_summarize_group(summarizer, group))
+
+    try:
+        outcome.merge(_store_results(sessions, results, model_ids))
+    except IntegrityError:
+        # Another delivery stored a summary for one of these jobs between our checks (a concurrent redelivery):
+        # store again; the jobs that delivery finished are now skipped by the conditional transition.
+        log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
+        outcome.merge(_store_results(sessions, results, model_ids))
+    return outcome
+
+
+def _store_results(
+    sessions: sessionmaker[Session], results: list[tuple[_Work, Any]], model_ids: dict[str | None, str]
+) -> ChunkOutcome:
+    """One transaction: summaries plus job transitions. Returns what it stored (nothing, if it raised)."""
+    outcome = ChunkOutcome()
+    with session_scope(sessions) as session:
+        for w, result in results:
+            job = w.job
+            try:
+                if isinstance(result, BaseException):
+                    db_status.mark_job_failed(session, job, f"summarize failed: {type(result).__name__}: {result}")
+                    outcome.failed.append(job.id)
+                    continue
+                # Transition first: if the job was cancelled, or finished by another delivery, no summary is written.
+                db_status.mark_job_succeeded(session, job)
+            except db_status.IllegalTransition as skip:
+                log.info("job %s not stored: %s", job.id, skip)
+                outcome.skipped.append(job.id)
+                continue
+            if job.model_id != model_ids.get(w.model_path):
+                log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_ids[w.model_path])
+            session.add(
+                Summary(
+                    job_id=job.id,
+                    document_id=job.document_id,
+                    model_id=model_ids[w.model_path],
+                    params_key=job.params_key,
+                    sentence_indices=list(result.indices),
+                    scores=[float(s) for s in result.scores],
+                    text=result.text,
+                )
+            )
+            outcome.succeeded.append(job.id)
+        session.flush()  # a duplicate summary raises IntegrityError here, inside the transaction
+    return outcome
+
+
+def fail_running_jobs(sessions: sessionmaker[Session], job_ids: Sequence[int], reason: str) -> list[int]:
+    """After an unexpected error in a chunk: its jobs still running fail with the reason instead of staying running
+    (the task is acknowledged as failed and will not come back). Returns the ids failed."""
+    failed: list[int] = []
+    with session_scope(sessions) as session:
+        for job in session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)):
+            try:
+                db_status.mark_job_failed(session, job, reason)
+            except db_status.IllegalTransition:
+                continue
+            failed.append(job.id)
+    return failed
