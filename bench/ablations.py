@@ -23,12 +23,14 @@ import torch.nn.functional as F
 from docsum.bertsum.batching import collate
 from docsum.bertsum.config import BertSumConfig
 from docsum.bertsum.data import read_examples
+from docsum.ingest.extract import document_sentences
 from docsum.bertsum.evaluate import evaluate
 from docsum.bertsum.model import ExtSummarizer, ExtTransformerEncoder, bundled_encoder_dir
 from docsum.bertsum.oracle import greedy_oracle
 from docsum.bertsum.preprocess import prepare
 from docsum.bertsum.select import select_summary
-from docsum.commands.training import DEFAULT_TRAIN, DEFAULT_VALID
+from docsum.commands.training import TRAIN_FILES, VALID_FILES
+from docsum.config import get_settings
 
 VARIANTS: dict[str, dict] = {
     "base: interval, no bias, 2 layers": {},
@@ -153,8 +155,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     started = time.monotonic()
-    train_examples = list(read_examples(DEFAULT_TRAIN[0], args.train_docs // 2)) + list(read_examples(DEFAULT_TRAIN[1], args.train_docs // 2))
-    valid_examples = list(read_examples(DEFAULT_VALID[0], args.valid_docs))
+    data = get_settings().shared_data
+    half = args.train_docs // 2
+    train_examples = [ex for name in TRAIN_FILES for ex in read_examples(data / name, document_sentences, half)]
+    valid_file = data / VALID_FILES[0]
+    valid_examples = list(read_examples(valid_file, document_sentences, args.valid_docs))
     encoder_model = ExtSummarizer.untrained(bundled_encoder_dir(), BertSumConfig(max_pos=256))
     encoder_model.eval()
     features = {}
@@ -178,7 +183,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
     print(f"\nAblations ({args.pooling} sentence vectors), frozen bundled encoder, first 256-token window; {len(features[True][0])} training articles, "
-          f"{args.epochs} epochs per head; validation: {len(features[True][1])} articles of {Path(DEFAULT_VALID[0]).name}")
+          f"{args.epochs} epochs per head; validation: {len(features[True][1])} articles of {valid_file.name}")
     print(f"{'variant':<36} {'val loss':>9} {'R1':>6} {'R2':>6} {'RL':>6} {'lead3 R1':>9} {'R1-lead3':>9}")
     for name, r in results.items():
         m, lead = r["model"], r["lead3"]

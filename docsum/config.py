@@ -11,7 +11,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
+import pydantic_settings
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,8 @@ _CRON_FIELD = re.compile(r"^[\w*/,\-]+$")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DOCSUM_", env_file=None, extra="ignore")
+    # Inputs are never echoed in errors: a bad value may be a password.
+    model_config = SettingsConfigDict(env_prefix="DOCSUM_", env_file=None, extra="ignore", hide_input_in_errors=True)
 
     # --- storage and queue -------------------------------------------------------------------
     database_url: str = Field(
@@ -136,7 +138,27 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+class SettingsError(ValueError):
+    """The environment holds a setting docsum cannot use; the message names the variable and never its value."""
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad setting, named by its environment variable."""
+    lines = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else "?"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"DOCSUM_{field.upper()}: {message}")
+    return "; ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings from the environment, read once."""
-    return Settings()
+    """The process's settings from the environment, read once. Raises SettingsError for a value docsum cannot use."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from None
+    except pydantic_settings.SettingsError as error:  # a value that is not even JSON where JSON is expected
+        field = str(error).partition('field "')[2].partition('"')[0] or "?"
+        raise SettingsError(f"DOCSUM_{field.upper()}: not valid JSON (e.g. [\"/data/archive\"])") from None

@@ -58,7 +58,7 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     if not doc.text.strip():
         raise ExtractionError("no text")
     doc.language = doc.language or detect_language(doc.text)
-    doc.sentences = without_leading_title(split_sentences(doc.text, doc.language), doc.title)
+    doc.sentences = document_sentences(doc.text, doc.title, doc.language)
     if not doc.sentences:
         raise ExtractionError("no text")
     return doc
@@ -66,6 +66,11 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
 
 def _normalized(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def document_sentences(text: str, title: str | None = None, language: str | None = None) -> list[str]:
+    """The sentences ingest stores for a text with this title: what training and evaluation must see too."""
+    return without_leading_title(split_sentences(text, language), title)
 
 
 def without_leading_title(sentences: list[str], title: str | None) -> list[str]:

@@ -1,6 +1,7 @@
 """Summarization datasets as JSONL(.gz) records with `article` and `highlights`, read from ../shared/data at run time.
 
-Articles are split with the ingest splitter, so training and evaluation see sentences exactly as users' documents do.
+The caller passes the sentence splitter (`Splitter`): docsum passes ingest's, so that training and evaluation see
+sentences exactly as users' documents are stored.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import gzip
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from docsum.ingest.extract import without_leading_title
-from docsum.ingest.sentences import split_sentences
+# (article text, its title or None) -> the sentences a summarizer may pick from
+Splitter = Callable[[str, "str | None"], list[str]]
 
 # PreSumm's `clean`: PTB bracket tokens and quotes back to characters (DailyMail train/ptb files are tokenized).
 _PTB_REMAP = {"-lrb-": "(", "-rrb-": ")", "-lcb-": "{", "-rcb-": "}", "-lsb-": "[", "-rsb-": "]", "``": '"', "''": '"'}
@@ -34,7 +35,7 @@ def normalized_hash(article: str) -> str:
 @dataclass
 class Example:
     id: str
-    sentences: list[str]  # article sentences, from the ingest splitter
+    sentences: list[str]  # article sentences, from the caller's splitter
     reference: list[str]  # highlight sentences
     article: str
 
@@ -47,15 +48,15 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def to_example(record: dict) -> Example:
-    """CNN/DM records have `highlights`; BBC records have `summary_sentences` and a headline opening the article,
-    which ingest would keep as the title (so it is dropped here too)."""
+def to_example(record: dict, split: Splitter) -> Example:
+    """CNN/DM records have `highlights`; BBC records have `summary_sentences` and a `title` that also opens the
+    article (the splitter decides what to do with it, as ingest does with a document's title)."""
     article = undo_ptb(record["article"])
     highlights = record["highlights"] if "highlights" in record else record["summary_sentences"]
     reference = [undo_ptb(h).strip() for h in (highlights if isinstance(highlights, list) else highlights.split("\n"))]
     return Example(
         id=str(record.get("id", "")),
-        sentences=without_leading_title(split_sentences(article), record.get("title")),
+        sentences=split(article, record.get("title")),
         reference=[h for h in reference if h],
         article=record["article"],
     )
@@ -68,9 +69,9 @@ def read_records(path: str | Path) -> Iterator[dict]:
             yield record
 
 
-def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
+def read_examples(path: str | Path, split: Splitter, limit: int | None = None) -> Iterator[Example]:
     """Examples of the usable records, in file order (sentence splitting happens here, per example)."""
     for n, record in enumerate(read_records(path)):
         if limit is not None and n >= limit:
             return
-        yield to_example(record)
+        yield to_example(record, split)

@@ -56,6 +56,7 @@ def train(
     """
     from docsum.bertsum.train import TrainConfig
     from docsum.bertsum.train import train as run
+    from docsum.ingest.extract import document_sentences
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     given = {
@@ -73,7 +74,7 @@ def train(
         attn_bias=attn_bias,
         **{key: value for key, value in given.items() if value is not None},
     )
-    summary = run(tc)
+    summary = run(tc, document_sentences)
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
 
 
@@ -93,6 +94,7 @@ def evaluate(
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
     from docsum.config import get_settings
+    from docsum.ingest.extract import document_sentences
     from docsum.services.models import load_model, model_path
 
     settings = get_settings()
@@ -101,7 +103,7 @@ def evaluate(
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
         result = run(
-            read_examples(data, limit),
+            read_examples(data, document_sentences, limit),
             lambda docs: [s.indices for s in summarizer.summarize(docs, k=k, block_trigrams=block_trigrams)],
             progress=lambda n: bar.advance(task, n),
         )

@@ -16,6 +16,7 @@ from docsum.bertsum.evaluate import evaluate
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.oracle import greedy_oracle
 from docsum.bertsum.train import TrainConfig, interleave, lr_factor, train
+from docsum.ingest.extract import document_sentences
 from docsum.commands.training import TEST_FILES, TRAIN_FILES, VALID_FILES
 
 REFERENCE = ["the mayor opened a new bridge over the river on monday"]
@@ -57,7 +58,7 @@ def test_trainer_refuses_training_files_that_contain_a_test_article(tmp_path: Pa
         for record in [next(read_jsonl(shared_data / "cnndm/train.jsonl.gz")), test_record]:
             f.write(json.dumps(record) + "\n")
     with pytest.raises(ValueError, match="1 training articles are test articles"):
-        interleave([str(train_file)], seed=0, limit=None, exclude={normalized_hash(test_record["article"])})
+        interleave([str(train_file)], document_sentences, seed=0, limit=None, exclude={normalized_hash(test_record["article"])})
 
 
 def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() -> None:
@@ -86,9 +87,9 @@ def test_training_runs_checkpoints_resumes_and_saves_a_loadable_model(
         out=str(tmp_path / "run"), train_files=[str(tmp_path / "train.jsonl.gz")], valid_files=[str(tmp_path / "valid.jsonl.gz")],
         encoder=str(encoder_dir), window_tokens=128, batch_tokens=512, accum=1, warmup=2, eval_every=2, valid_docs=4,
     )
-    first = train(TrainConfig(**config, max_updates=2))
+    first = train(TrainConfig(**config, max_updates=2), document_sentences)
     assert first["update"] == 2 and (tmp_path / "run/checkpoint.pt").exists()
-    resumed = train(TrainConfig(**config, max_updates=4))
+    resumed = train(TrainConfig(**config, max_updates=4), document_sentences)
     assert resumed["update"] == 4 and resumed["consumed"] > first["consumed"]  # went on with unseen articles
     assert [h["update"] for h in resumed["history"]][:2] == [2, 2]  # first run's history kept, then continued
     assert all(math.isfinite(h["valid_loss"]) for h in resumed["history"])
@@ -99,7 +100,7 @@ def test_training_runs_checkpoints_resumes_and_saves_a_loadable_model(
 
 
 def test_evaluation_scores_lead3_identically_to_a_lead3_summarizer_and_oracle_above_it(shared_data: Path) -> None:
-    examples = list(read_examples(shared_data / "cnndm/validation.jsonl.gz", limit=12))
+    examples = list(read_examples(shared_data / "cnndm/validation.jsonl.gz", document_sentences, limit=12))
     result = evaluate(examples, lambda docs: [list(range(min(3, len(d)))) for d in docs], batch_size=5)
     assert result["n"] == 12
     assert result["model"] == result["lead3"]
