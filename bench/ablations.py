@@ -1,4 +1,4 @@
-"""Ablations of issue 4 on the same articles and the same validation documents: interval segment ids on/off, the
+"""Model ablations on the same articles and the same validation documents: interval segment ids on/off, the
 learnable attention bias on/off, 1 vs 2 inter-sentence layers.
 
     python bench/ablations.py --train-docs 1500 --valid-docs 300

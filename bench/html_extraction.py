@@ -24,7 +24,7 @@ from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
 from docsum.ingest.quality import shingle_f1
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "html_benchmark"
+DEFAULT_DATA = Settings().shared_data / "html_benchmark"
 
 
 def main() -> None:

@@ -38,10 +38,12 @@ import torch
 
 from docsum.bertsum.batching import collate
 from docsum.bertsum.engine import InferenceEngine
+from docsum.bertsum.model import resolve_device
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.preprocess import PreparedDoc, prepare
+from docsum.config import Settings
 
-DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Settings().shared_data
 NAIVE_BATCH = 16
 
 
@@ -110,6 +112,8 @@ def load_model(path: str | None, device: str | None) -> tuple[ExtSummarizer, str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the untrained-head warning: speed does not depend on the weights
         try:
+            if path is None:
+                return ExtSummarizer.untrained().eval().to(resolve_device(device)), ""
             return ExtSummarizer.from_pretrained(path, device=device), ""
         except OSError:
             if path is not None:
@@ -117,7 +121,7 @@ def load_model(path: str | None, device: str | None) -> tuple[ExtSummarizer, str
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     from docsum.bertsum.config import BertSumConfig
-    from docsum.bertsum.model import bundled_encoder_dir, resolve_device
+    from docsum.bertsum.model import bundled_encoder_dir
 
     encoder_dir = bundled_encoder_dir()
     torch.manual_seed(0)
@@ -219,7 +223,8 @@ def main() -> None:
             docs = json.load(f)[: args.n]
     else:
         docs = load_documents(args.n, args.seed)
-    model, note = load_model(args.model, args.device)
+    configured = Settings().model_path
+    model, note = load_model(args.model or (str(configured) if configured else None), args.device)
     device = model.device
     engine = InferenceEngine(model, max_batch_tokens=args.max_batch_tokens)
     prepared = [prepare(d, model.tokenizer, model.config) for d in docs]

@@ -20,7 +20,7 @@ from docsum.config import Settings
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdf_samples"
+DEFAULT_DATA = Settings().shared_data / "pdf_samples"
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
 
-SHARED_DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = Settings().shared_data
 
 
 def articles(n: int) -> list[str]:
@@ -75,13 +75,13 @@ def store_documents(settings: Settings, texts: list[str]) -> list[int]:
 
 
 def run_direct(settings: Settings, ids: list[int]) -> float:
-    from docsum.bertsum import ExtSummarizer
-    from docsum.worker.jobs import chunked
+    from docsum.services.models import load_model
+    from docsum.worker.tasks import chunked
 
     with make_session_factory(settings)() as session:
         sentences = dict(session.execute(text("SELECT id, sentences FROM documents")).all())
     docs = [json.loads(s) if isinstance(s, str) else s for s in (sentences[i] for i in ids)]
-    model = ExtSummarizer.from_pretrained(settings.model_path, device=settings.device)
+    model = load_model(str(settings.model_path) if settings.model_path else None, settings.device)
     model.summarize(docs[:2])  # warm-up, as the worker's first batch
     start = time.perf_counter()
     for chunk in chunked(list(range(len(docs))), settings.chunk_size):

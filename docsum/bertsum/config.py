@@ -24,7 +24,7 @@ class BertSumConfig:
     word_embeddings: str | None = None
     word_embeddings_sha256: str | None = None
 
-    # Preprocessing (PreSumm defaults; DESIGN.md section 2).
+    # Preprocessing (PreSumm's defaults).
     max_pos: int = 512  # tokens per encoder window
     min_sent_tokens: int = 5  # sentences with this many word tokens or fewer are dropped
     max_sent_tokens: int = 200  # each sentence cut at this many word tokens

@@ -1,4 +1,4 @@
-"""PreSumm's greedy oracle: the extractive labels BertSumExt trains on (DESIGN.md section 2, Training).
+"""PreSumm's greedy oracle: the extractive labels BertSumExt trains on (Liu & Lapata 2019, PreSumm's data builder).
 
 Add, one at a time, the sentence that most increases ROUGE-1 F + ROUGE-2 F (set-based n-gram overlap, words
 stripped of non-alphanumerics) against the reference; stop when nothing improves or at `summary_size`.

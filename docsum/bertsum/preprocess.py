@@ -1,4 +1,4 @@
-"""Sentences -> encoder windows, as PreSumm's BertData does it (DESIGN.md section 2), plus long-document windows.
+"""Sentences -> encoder windows, as PreSumm's BertData does it, plus long-document windows.
 
 A document becomes `[CLS] s1 [SEP] [CLS] s2 [SEP] ...` with segment ids alternating 0,1,0,1 per sentence and
 `cls_positions` marking each sentence's [CLS]. Two modes:

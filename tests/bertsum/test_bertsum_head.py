@@ -1,4 +1,4 @@
-"""The inter-sentence head against PreSumm's formula, re-derived here from DESIGN.md section 2 (not from our
+"""The inter-sentence head against PreSumm's formula, re-derived here from the paper and PreSumm's code (not from our
 model code), and the optional relative attention bias E."""
 
 from __future__ import annotations

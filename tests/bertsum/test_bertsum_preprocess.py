@@ -1,4 +1,4 @@
-"""PreSumm preprocessing (DESIGN.md section 2) on hand-made documents, against the tokenizer itself."""
+"""PreSumm preprocessing on hand-made documents, against the tokenizer itself."""
 
 from __future__ import annotations
 

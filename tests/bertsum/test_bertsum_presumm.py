@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.presumm import convert, load_checkpoint
 
-# Key names and shapes of the released bertext_cnndm_transformer.pt (DESIGN.md section 2), for hidden size H.
+# Key names and shapes of the released bertext_cnndm_transformer.pt, for hidden size H.
 PRESUMM_KEYS = {
     "bert.model.embeddings.word_embeddings.weight": None,
     "bert.model.embeddings.position_embeddings.weight": (512, HIDDEN),

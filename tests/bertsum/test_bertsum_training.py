@@ -1,4 +1,4 @@
-"""Training and evaluation (issue 4): oracle labels, data hygiene, the training loop with resume, ROUGE evaluation."""
+"""Training and evaluation: oracle labels, data hygiene, the training loop with resume, ROUGE evaluation."""
 
 from __future__ import annotations
 

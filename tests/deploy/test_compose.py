@@ -109,7 +109,7 @@ def test_every_docsum_variable_is_a_settings_field() -> None:
 def test_env_example_values_load_as_settings_and_a_nightly_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     """The values .env.example sets (a cron string, a JSON list of roots) load the way a container loads them."""
     from docsum.config import Settings
-    from docsum.worker.app import nightly_schedule  # imported first: it caches get_settings() from the untouched environment
+    from docsum.worker.app import nightly_schedule
 
     for name, value in ENV_EXAMPLE_VALUES.items():
         if name.startswith("DOCSUM_") and value:
@@ -397,7 +397,7 @@ def copy_sources() -> set[str]:
 
 def test_every_copied_path_exists_in_the_repo() -> None:
     missing = sorted(source for source in copy_sources() if not (REPO_ROOT / source).exists())
-    hint = f" ({SHIPPED_MODEL} is the model trained and shipped by issue 4)" if SHIPPED_MODEL in missing else ""
+    hint = f" ({SHIPPED_MODEL} is the model trained and shipped with the project)" if SHIPPED_MODEL in missing else ""
     assert not missing, f"the Dockerfiles COPY paths the repo lacks, so `docker compose build` fails: {missing}{hint}"
 
 

@@ -1,4 +1,4 @@
-"""The Celery app's configuration (the GPU-inference traps of DESIGN.md section 3) and the CLI's refusals."""
+"""The Celery app's configuration (guarding against Celery's known GPU-inference traps) and the CLI's refusals."""
 
 from __future__ import annotations
 
