@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from docsum.config import Settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("DOCSUM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = Settings().shared_data  # DOCSUM_SHARED_DATA, else ../shared/data beside the checkout
 PG_ADMIN_URL = os.environ.get("DOCSUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("DOCSUM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI", "").lower() == "true"
