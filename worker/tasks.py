@@ -16,7 +16,8 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from docsum.db.session import session_scope
-from docsum.services import batches, nightly, summarize
+from docsum.services import batches, summarize
+from docsum.services.nightly import plan_nightly
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import get_summarizer, resolve_model
 
@@ -134,7 +135,7 @@ def register_tasks(app: DocsumCelery) -> None:
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
-        outcome = nightly.plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
+        outcome = plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
         enqueue_summarize(app, outcome.to_summarize)
         log.info(
             "nightly batch %s: %d files (%d new), %s",

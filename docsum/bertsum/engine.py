@@ -22,12 +22,13 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
 
 from docsum.bertsum.batching import pad_windows, round_up
-from docsum.bertsum.preprocess import PreparedDoc, prepare
+from docsum.bertsum.preprocess import PreparedDoc, SentenceTokens, encoder_for, prepare, tokenize_sentences, tokenizer_fingerprint
 from docsum.bertsum.select import select_summary
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ _END = object()
 
 # Fits a CPU's caches and a small GPU; GPU workers raise it (bench/inference.py measures the effect).
 DEFAULT_MAX_BATCH_TOKENS = 8192
+# Documents tokenized per call: one call over many sentences lets the Rust tokenizer use every core.
+PREPARE_GROUP = 64
 
 
 @dataclass(eq=False)
@@ -107,15 +110,23 @@ class InferenceEngine:
             raise ValueError(f"max_batch_tokens must be >= 8, got {self.max_batch_tokens}")
 
     # ---- public ------------------------------------------------------------------------------------------------
-    def score(self, docs: Iterable[Sequence[str]]) -> list[list[float]]:
-        """One probability per input sentence; 0.0 for sentences preprocessing dropped."""
-        return self._score(_as_docs(docs))[0]
+    def score(
+        self, docs: Iterable[Sequence[str]], tokens: Sequence[SentenceTokens | None] | None = None
+    ) -> list[list[float]]:
+        """One probability per input sentence; 0.0 for sentences preprocessing dropped. `tokens`: per document, its
+        sentences tokenized ahead (used where the fingerprint is this model's; None or stale ones are redone)."""
+        return self._score(_as_docs(docs), tokens)[0]
 
     def summarize(
-        self, docs: Iterable[Sequence[str]], k: int = 3, block_trigrams: bool = True, max_words: int | None = None
+        self,
+        docs: Iterable[Sequence[str]],
+        k: int = 3,
+        block_trigrams: bool = True,
+        max_words: int | None = None,
+        tokens: Sequence[SentenceTokens | None] | None = None,
     ) -> list[Summary]:
         docs = _as_docs(docs)
-        scores, usable = self._score(docs)
+        scores, usable = self._score(docs, tokens)
         summaries = []
         for sentences, doc_scores, doc_usable in zip(docs, scores, usable):
             indices = select_summary(sentences, doc_scores, k, block_trigrams, max_words, eligible=doc_usable)
@@ -140,7 +151,20 @@ class InferenceEngine:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def _score(self, docs: list[list[str]]) -> tuple[list[list[float]], list[list[bool]]]:
+    @cached_property
+    def fingerprint(self) -> str:
+        """The fingerprint under which tokens computed ahead are this model's (see preprocess)."""
+        return tokenizer_fingerprint(self.model.tokenizer, self.model.config)
+
+    @cached_property
+    def _encode_texts(self):
+        return encoder_for(self.model.tokenizer)
+
+    def _score(
+        self, docs: list[list[str]], tokens: Sequence[SentenceTokens | None] | None = None
+    ) -> tuple[list[list[float]], list[list[bool]]]:
+        if tokens is not None and len(tokens) != len(docs):
+            raise ValueError(f"{len(tokens)} token entries for {len(docs)} documents")
         scores = [[0.0] * len(d) for d in docs]
         usable = [[False] * len(d) for d in docs]
         was_training = self.model.training
@@ -148,7 +172,7 @@ class InferenceEngine:
         try:
             with torch.inference_mode():
                 vectors: dict[tuple[int, int], torch.Tensor] = {}
-                for item in self._items(docs):
+                for item in self._items(docs, tokens):
                     if isinstance(item, _EncoderBatch):
                         cls = self._encode(item)
                         for key, chunk in zip(item.keys, cls.split(item.cls_counts)):
@@ -250,8 +274,10 @@ class InferenceEngine:
         """Lengths rounded up to 8 suit GPU tensor cores; on the CPU rounding is only padding."""
         return 8 if self.device.type == "cuda" else 1
 
-    def _items(self, docs: list[list[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
-        produced = self._produce(docs)
+    def _items(
+        self, docs: list[list[str]], tokens: Sequence[SentenceTokens | None] | None
+    ) -> Iterator[_EncoderBatch | _BufferDone]:
+        produced = self._produce(docs, tokens)
         prefetch = self.prefetch if self.prefetch is not None else self.device.type == "cuda"
         if not prefetch:
             yield from produced
@@ -291,17 +317,35 @@ class InferenceEngine:
             stop.set()
             thread.join()
 
-    def _produce(self, docs: list[list[str]]) -> Iterator[_EncoderBatch | _BufferDone]:
+    def _tokens(self, docs: list[list[str]], given: Sequence[SentenceTokens | None]) -> list[SentenceTokens]:
+        """Tokens for each document: those given under this model's fingerprint, the rest tokenized in one call."""
+        fingerprint = self.fingerprint
+        out = [t if t is not None and t.fingerprint == fingerprint and len(t.words) == len(d) else None
+               for d, t in zip(docs, given, strict=True)]
+        missing = [i for i, t in enumerate(out) if t is None]
+        if missing:
+            fresh = tokenize_sentences([docs[i] for i in missing], self._encode_texts, fingerprint,
+                                       self.model.config.max_sent_tokens)
+            for i, t in zip(missing, fresh, strict=True):
+                out[i] = t
+        return out  # type: ignore[return-value]
+
+    def _produce(
+        self, docs: list[list[str]], tokens: Sequence[SentenceTokens | None] | None
+    ) -> Iterator[_EncoderBatch | _BufferDone]:
         buffer_tokens = self.buffer_batches * self.max_batch_tokens
         buffer: list[tuple[int, PreparedDoc]] = []
-        tokens = 0
-        for index, sentences in enumerate(docs):
-            doc = prepare(sentences, self.model.tokenizer, self.model.config)
-            buffer.append((index, doc))
-            tokens += doc.n_tokens
-            if tokens >= buffer_tokens:
-                yield from self._buffer_batches(buffer)
-                buffer, tokens = [], 0
+        n_tokens = 0
+        for start in range(0, len(docs), PREPARE_GROUP):
+            group = docs[start : start + PREPARE_GROUP]
+            given = tokens[start : start + PREPARE_GROUP] if tokens is not None else [None] * len(group)
+            for offset, (sentences, doc_tokens) in enumerate(zip(group, self._tokens(group, given), strict=True)):
+                doc = prepare(sentences, self.model.tokenizer, self.model.config, doc_tokens)
+                buffer.append((start + offset, doc))
+                n_tokens += doc.n_tokens
+                if n_tokens >= buffer_tokens:
+                    yield from self._buffer_batches(buffer)
+                    buffer, n_tokens = [], 0
         if buffer:
             yield from self._buffer_batches(buffer)
 

@@ -25,6 +25,7 @@ from docsum.bertsum.config import CONFIG_NAME, WEIGHTS_NAME, BertSumConfig
 
 if TYPE_CHECKING:
     from docsum.bertsum.engine import InferenceEngine, Summary
+    from docsum.bertsum.preprocess import SentenceTokens
 
 log = logging.getLogger(__name__)
 
@@ -210,15 +211,21 @@ class ExtSummarizer(nn.Module):
             raise ValueError("the engine belongs to another model")
         self._engine = engine
 
-    def score(self, docs: list[list[str]]) -> list[list[float]]:
+    def score(self, docs: list[list[str]], tokens: list[SentenceTokens | None] | None = None) -> list[list[float]]:
         """Sentence probabilities, one per input sentence (0.0 for sentences preprocessing dropped)."""
-        return self.engine.score(docs)
+        return self.engine.score(docs, tokens)
 
     def summarize(
-        self, docs: list[list[str]], k: int = 3, block_trigrams: bool = True, max_words: int | None = None
+        self,
+        docs: list[list[str]],
+        k: int = 3,
+        block_trigrams: bool = True,
+        max_words: int | None = None,
+        tokens: list[SentenceTokens | None] | None = None,
     ) -> list[Summary]:
-        """Per document: selected sentence indices in document order, their scores, and the summary text."""
-        return self.engine.summarize(docs, k=k, block_trigrams=block_trigrams, max_words=max_words)
+        """Per document: selected sentence indices in document order, their scores, and the summary text.
+        `tokens`: per document, its sentences tokenized ahead (`preprocess.tokenize_sentences`), or None."""
+        return self.engine.summarize(docs, k=k, block_trigrams=block_trigrams, max_words=max_words, tokens=tokens)
 
     @property
     def model_id(self) -> str:

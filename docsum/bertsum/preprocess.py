@@ -6,16 +6,26 @@ A document becomes `[CLS] s1 [SEP] [CLS] s2 [SEP] ...` with segment ids alternat
   sentences whose [CLS] falls beyond are dropped.
 - "windows": whole sentences packed greedily into windows of at most `max_pos` tokens, so any length is read.
   Each window starts a new 0,1,0,1 segment alternation, so every window looks like a PreSumm input.
+
+Tokenizing is most of the CPU cost of preparing a document, so it can be done ahead, once per document (ingest
+does it): `tokenize_sentences` gives each sentence's word count and token ids under a `tokenizer_fingerprint`, and
+`prepare` uses them when the fingerprint is the model's, instead of tokenizing again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from docsum.bertsum.config import BertSumConfig
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerBase
 
 # PreSumm counts CoreNLP (PTB) tokens; words and single punctuation marks are the same idea.
 WORD_TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -57,6 +67,64 @@ def select_sentences(sentences: list[str], config: BertSumConfig) -> tuple[list[
     return kept, texts
 
 
+@dataclass(frozen=True)
+class SentenceTokens:
+    """A document's sentences tokenized ahead: word counts (PreSumm's length filter) and the token ids of each
+    sentence cut at `max_sent_tokens` words, valid for the tokenizer and cut named by `fingerprint`."""
+
+    fingerprint: str
+    words: list[int]
+    ids: list[list[int]]
+
+    def to_json(self) -> dict:
+        return {"fingerprint": self.fingerprint, "words": self.words, "ids": self.ids}
+
+    @classmethod
+    def from_json(cls, data: dict) -> SentenceTokens:
+        return cls(data["fingerprint"], data["words"], data["ids"])
+
+
+def backend_of(tokenizer: PreTrainedTokenizerBase | Tokenizer) -> Tokenizer:
+    """The Rust tokenizer behind a transformers fast tokenizer (or the tokenizer itself)."""
+    return getattr(tokenizer, "backend_tokenizer", tokenizer)
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase | Tokenizer, config: BertSumConfig) -> str:
+    """Names what decides the ids `tokenize_sentences` stores: the normalizer, pre-tokenizer, vocabulary and added
+    tokens (not the truncation or padding a tokenizer file may carry), and the word cut."""
+    state = json.loads(backend_of(tokenizer).to_str())
+    key = {name: state.get(name) for name in ("normalizer", "pre_tokenizer", "model", "added_tokens")}
+    key["max_sent_tokens"] = config.max_sent_tokens
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def encoder_for(tokenizer: PreTrainedTokenizerBase | Tokenizer) -> Callable[[list[str]], list[list[int]]]:
+    """Token ids without special tokens, truncation or padding, for a batch of texts."""
+    backend = backend_of(tokenizer)
+    if backend.truncation is not None or backend.padding is not None:
+        backend = type(backend).from_str(backend.to_str())
+        backend.no_truncation()
+        backend.no_padding()
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)] if texts else []
+
+    return encode
+
+
+def tokenize_sentences(
+    docs: Sequence[Sequence[str]], encode: Callable[[list[str]], list[list[int]]], fingerprint: str, max_words: int
+) -> list[SentenceTokens]:
+    """Tokenize every sentence of many documents in one call (the Rust tokenizer spreads a batch over cores)."""
+    words = [[len(WORD_TOKEN.findall(s)) for s in doc] for doc in docs]
+    flat = encode([_clip_words(s, max_words) for doc in docs for s in doc])
+    out, start = [], 0
+    for doc, counts in zip(docs, words, strict=True):
+        out.append(SentenceTokens(fingerprint, counts, flat[start : start + len(doc)]))
+        start += len(doc)
+    return out
+
+
 def _segments(n_tokens_per_sentence: list[int], use_interval: bool) -> list[int]:
     segs: list[int] = []
     for i, n in enumerate(n_tokens_per_sentence):
@@ -64,21 +132,35 @@ def _segments(n_tokens_per_sentence: list[int], use_interval: bool) -> list[int]
     return segs
 
 
-def prepare(sentences: list[str], tokenizer: PreTrainedTokenizerBase, config: BertSumConfig) -> PreparedDoc:
-    """Turn one document's sentences into encoder windows."""
-    doc = PreparedDoc(n_sentences=len(sentences))
-    kept, texts = select_sentences(sentences, config)
-    if config.long_mode == "truncate":
-        kept, texts = kept[: config.max_sents], texts[: config.max_sents]
+def prepare(
+    sentences: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    config: BertSumConfig,
+    tokens: SentenceTokens | None = None,
+) -> PreparedDoc:
+    """Turn one document's sentences into encoder windows; `tokens`, when given, must be under this tokenizer's and
+    config's fingerprint (the caller checks it) and saves tokenizing."""
+    if tokens is None:
+        kept, texts = select_sentences(sentences, config)
+        # The fast tokenizer lowercases for uncased encoders (do_lower_case), as PreSumm's BertTokenizer did.
+        pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
     else:
-        kept, texts = kept[: config.max_sents_long], texts[: config.max_sents_long]
-    if not texts:
+        kept = [i for i, n in enumerate(tokens.words) if n > config.min_sent_tokens]
+        pieces = [tokens.ids[i] for i in kept]
+    return pack(len(sentences), kept, pieces, tokenizer.cls_token_id, tokenizer.sep_token_id, config)
+
+
+def pack(
+    n_sentences: int, kept: list[int], pieces: list[list[int]], cls_id: int, sep_id: int, config: BertSumConfig
+) -> PreparedDoc:
+    """Selected sentences' token ids -> windows (`kept`: each piece's sentence index in the document)."""
+    doc = PreparedDoc(n_sentences=n_sentences)
+    limit = config.max_sents if config.long_mode == "truncate" else config.max_sents_long
+    kept, pieces = kept[:limit], pieces[:limit]
+    if not pieces:
         return doc
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    # The fast tokenizer lowercases for uncased encoders (do_lower_case), as PreSumm's BertTokenizer did.
-    pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]  # long sentences are cut below
     # A single sentence can never be longer than a window.
-    sent_ids = [[cls_id] + p[: config.max_pos - 2] + [sep_id] for p in pieces]
+    sent_ids = [[cls_id, *p[: config.max_pos - 2], sep_id] for p in pieces]
 
     if config.long_mode == "truncate":
         ids = [t for s in sent_ids for t in s]
@@ -98,14 +180,16 @@ def prepare(sentences: list[str], tokenizer: PreTrainedTokenizerBase, config: Be
 
     doc.kept = kept
     current: list[list[int]] = []
-    for s in sent_ids + [None]:  # None flushes the last window
-        if s is None or (current and sum(map(len, current)) + len(s) > config.max_pos):
+    size = 0
+    for s in [*sent_ids, None]:  # None flushes the last window
+        if s is None or (current and size + len(s) > config.max_pos):
             ids = [t for c in current for t in c]
             positions = [0]
             for c in current[:-1]:
                 positions.append(positions[-1] + len(c))
             doc.windows.append(Window(ids, _segments([len(c) for c in current], config.use_interval), positions))
-            current = []
+            current, size = [], 0
         if s is not None:
             current.append(s)
+            size += len(s)
     return doc
