@@ -125,6 +125,10 @@ class Document(Base):
     byte_size: Mapped[int | None] = mapped_column(BigInteger)  # archives and large PDFs can pass 2 GiB
     text: Mapped[str | None] = mapped_column(Text)
     sentences: Mapped[list[str] | None] = mapped_column(JSON)
+    # The sentences tokenized ahead ({"fingerprint", "words", "ids"}) and that fingerprint, kept apart so that
+    # "which documents need tokens" never reads the JSON.
+    token_key: Mapped[str | None] = mapped_column(String(64))
+    tokens: Mapped[dict | None] = mapped_column(JSON, deferred=True)
     status: Mapped[DocumentStatus] = mapped_column(_status_type(DocumentStatus))
     error: Mapped[str | None] = mapped_column(Text)  # a readable reason when status is failed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -170,6 +170,19 @@ def mark_job_succeeded(session: Session, job: Job) -> Job:
     return job
 
 
+def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
+    """A chunk's results in one statement: every listed job still running moves to succeeded; returns their ids.
+    Jobs cancelled or finished by another delivery meanwhile are left alone, and must get no summary."""
+    ids = list(job_ids)
+    if not ids:
+        return []
+    now = utcnow()
+    values = {"status": JobStatus.succeeded, "error": None, "finished_at": now, "updated_at": now}
+    rows = _conditional_update(session, Job, [Job.id.in_(ids)], [JobStatus.running], values)
+    done = {row["id"] for row in rows}
+    return [i for i in ids if i in done]
+
+
 def mark_job_failed(session: Session, job: Job, error: str) -> Job:
     """running -> failed with a readable reason."""
     now = utcnow()

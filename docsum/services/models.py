@@ -17,7 +17,9 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +111,35 @@ def resolve_model(settings: Settings, model: str | None = None, keep: bool = Fal
             model_id = load_model(path, "cpu").model_id
         _remember(key, model_id)
     return ModelRef(path=path, model_id=model_id)
+
+
+@dataclass(frozen=True)
+class TokenPlan:
+    """How ingest tokenizes a model's sentences ahead: its tokenizer file, read without torch, under a fingerprint."""
+
+    fingerprint: str
+    encode: Callable[[list[str]], list[list[int]]]
+    max_words: int
+
+
+@lru_cache(maxsize=4)
+def token_plan(path: str | None) -> TokenPlan | None:
+    """The plan for the model in `path` (None: the bundled default), or None when its directory has no
+    tokenizer.json (the summarize worker then tokenizes, as it does for any document without tokens)."""
+    from tokenizers import Tokenizer
+
+    from docsum.bertsum.config import BertSumConfig
+    from docsum.bertsum.preprocess import encoder_for, tokenizer_fingerprint
+
+    root = _model_files_dir(path)
+    if not (root / "tokenizer.json").is_file():
+        return None
+    try:
+        config = BertSumConfig.load(root) if path is not None else BertSumConfig()
+    except ValueError:  # a plain encoder directory: the default head config
+        config = BertSumConfig()
+    tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+    return TokenPlan(tokenizer_fingerprint(tokenizer, config), encoder_for(tokenizer), config.max_sent_tokens)
 
 
 def load_model(path: str | None, device: str | None) -> ExtSummarizer:

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.db import status as db_status
 from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
+from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db.session import session_scope
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class _Work:
     sentences: list[str]
     model_path: str | None
     params: dict[str, Any]
+    tokens: SentenceTokens | None = None  # tokenized at ingest; the engine checks the fingerprint
 
 
 def _start_chunk(
@@ -94,15 +96,21 @@ def _start_chunk(
         if not started:
             return []
         rows = session.execute(
-            select(Job, Document.sentences, Batch.params)
+            select(Job, Document.sentences, Document.tokens, Batch.params)
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
             .where(Job.id.in_(started))
             .order_by(Job.id)
         )
         return [
-            _Work(job=job, sentences=list(sentences or []), model_path=batch_params.get("model"), params=job.params)
-            for job, sentences, batch_params in rows
+            _Work(
+                job=job,
+                sentences=list(sentences or []),
+                model_path=batch_params.get("model"),
+                params=job.params,
+                tokens=SentenceTokens.from_json(tokens) if tokens else None,
+            )
+            for job, sentences, tokens, batch_params in rows
         ]
 
 
@@ -111,7 +119,8 @@ def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple
     p = work[0].params
     kwargs = {"k": p["k"], "block_trigrams": p["block_trigrams"], "max_words": p["max_words"]}
     try:
-        return list(zip(work, summarizer.summarize([w.sentences for w in work], **kwargs), strict=True))
+        summaries = summarizer.summarize([w.sentences for w in work], tokens=[w.tokens for w in work], **kwargs)
+        return list(zip(work, summaries, strict=True))
     except Exception as whole:  # a model error on one document must not fail the others
         if len(work) == 1:
             return [(work[0], whole)]
@@ -119,7 +128,7 @@ def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple
         results: list[tuple[_Work, Any]] = []
         for w in work:
             try:
-                results.append((w, summarizer.summarize([w.sentences], **kwargs)[0]))
+                results.append((w, summarizer.summarize([w.sentences], tokens=[w.tokens], **kwargs)[0]))
             except Exception as error:
                 results.append((w, error))
         return results
@@ -197,37 +206,47 @@ def _summarize_jobs(
 def _store_results(
     sessions: sessionmaker[Session], results: list[tuple[_Work, Any]], model_ids: dict[str | None, str]
 ) -> ChunkOutcome:
-    """One transaction: summaries plus job transitions. Returns what it stored (nothing, if it raised)."""
+    """One transaction, a few statements whatever the chunk's size: failures (one UPDATE each; rare), every success
+    in one conditional UPDATE, their summaries in one INSERT. Returns what it stored (nothing, if it raised)."""
     outcome = ChunkOutcome()
     with session_scope(sessions) as session:
+        done: list[tuple[_Work, Any]] = []
         for w, result in results:
-            job = w.job
+            if not isinstance(result, BaseException):
+                done.append((w, result))
+                continue
             try:
-                if isinstance(result, BaseException):
-                    db_status.mark_job_failed(session, job, f"summarize failed: {type(result).__name__}: {result}")
-                    outcome.failed.append(job.id)
-                    continue
-                # Transition first: if the job was cancelled, or finished by another delivery, no summary is written.
-                db_status.mark_job_succeeded(session, job)
+                db_status.mark_job_failed(session, w.job, f"summarize failed: {type(result).__name__}: {result}")
             except db_status.IllegalTransition as skip:
-                log.info("job %s not stored: %s", job.id, skip)
+                log.info("job %s not stored: %s", w.job.id, skip)
+                outcome.skipped.append(w.job.id)
+                continue
+            outcome.failed.append(w.job.id)
+        # Transition first: a job cancelled, or finished by another delivery, is not returned and gets no summary.
+        stored = set(db_status.mark_jobs_succeeded(session, [w.job.id for w, _ in done]))
+        rows = []
+        for w, result in done:
+            job = w.job
+            if job.id not in stored:
+                log.info("job %s not stored: no longer running", job.id)
                 outcome.skipped.append(job.id)
                 continue
             if job.model_id != model_ids.get(w.model_path):
                 log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_ids[w.model_path])
-            session.add(
-                Summary(
-                    job_id=job.id,
-                    document_id=job.document_id,
-                    model_id=model_ids[w.model_path],
-                    params_key=job.params_key,
-                    sentence_indices=list(result.indices),
-                    scores=[float(s) for s in result.scores],
-                    text=result.text,
-                )
+            rows.append(
+                {
+                    "job_id": job.id,
+                    "document_id": job.document_id,
+                    "model_id": model_ids[w.model_path],
+                    "params_key": job.params_key,
+                    "sentence_indices": list(result.indices),
+                    "scores": [float(score) for score in result.scores],
+                    "text": result.text,
+                }
             )
             outcome.succeeded.append(job.id)
-        session.flush()  # a duplicate summary raises IntegrityError here, inside the transaction
+        if rows:  # a duplicate summary raises IntegrityError here, inside the transaction
+            session.execute(insert(Summary), rows)
     return outcome
 
 

@@ -267,3 +267,25 @@ def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, 
 
     in_tx(sf, batches.cancel_batch, batch_id)
     assert ingest_files(sf, settings, batch_id, paths).to_summarize == []
+
+
+def test_ingest_tokenizes_ahead_for_the_batch_model_and_summaries_do_not_change(env, tmp_path) -> None:
+    settings, sf = env
+    (tmp_path / "a.txt").write_text(" ".join(SENTENCES))
+    model = resolve_model(settings)
+    with session_scope(sf) as session:
+        batch_id = batches.create_batch(session, "ahead", model, batches.job_params(3), files_total=1).id
+    outcome = ingest_files(sf, settings, batch_id, [str(tmp_path / "a.txt")])
+    (document_id,) = [item.document_id for item in outcome.report.items]
+    with sf() as session:
+        document = session.get(Document, document_id)
+        sentences, key, tokens = document.sentences, document.token_key, document.tokens
+    summarizer = get_summarizer(settings, model.path)
+    assert key == tokens["fingerprint"] == summarizer.engine.fingerprint
+    assert len(tokens["ids"]) == len(tokens["words"]) == len(sentences)
+
+    expected = summarizer.summarize([sentences], k=3)[0]
+    assert run_chunk(settings, sf, outcome.to_summarize, get_summarizer, "w").succeeded == outcome.to_summarize
+    with sf() as session:
+        summary = session.scalar(select(Summary).where(Summary.document_id == document_id))
+        assert summary.sentence_indices == expected.indices and summary.scores == pytest.approx(expected.scores)
