@@ -1,6 +1,7 @@
 """End-to-end summarize throughput through the queue versus the engine called directly.
 
-    python bench/pipeline.py --n 100          # CPU; the default n is 1000
+    python bench/pipeline.py --n 100                              # the real model, CPU; the default n is 1000
+    python bench/pipeline.py --null-model --n 5000 --json f.json  # the ceiling: a scorer that returns at once
 
 The same N documents (CNN/DM test articles, split by ingest.sentences.split_sentences, stored in a fresh PostgreSQL
 database) are summarized twice with the same model and batch budget (DOCSUM_MAX_BATCH_TOKENS):
@@ -9,7 +10,13 @@ database) are summarized twice with the same model and batch budget (DOCSUM_MAX_
              summaries and job states written to PostgreSQL -> Client.wait sees the batch finished
 Both exclude model loading (the worker is warmed up with one small batch first). Overhead per document is the
 difference in wall time divided by N: task publishing, broker round trips, job state updates, reading sentences and
-writing summaries, and the client's polling (0.2 s). Prints a table; nothing here is a test.
+writing summaries, and the client's polling (0.2 s).
+
+Documents are stored as ingest leaves them, sentences tokenized ahead for the model (that cost is printed too, as the
+ingest side's). Per-document cost of each stage (fetch, prepare, score, write) is printed for both modes: the
+worker's from its per-chunk log lines. `--null-model` swaps the engine for the bench fixture in bench/null_worker.py
+(prepare and pack as always, no model run) in both modes: the ceiling the CPU side and the database put on a GPU
+worker. A private redis-server on a free port carries the tasks. Prints tables; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import argparse
 import gzip
 import json
 import os
+import re
+import shutil
+import socket
 import signal
 import subprocess
 import sys
@@ -27,7 +37,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,19 +49,23 @@ from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
 from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
+from docsum.services.ingest import store_tokens  # noqa: E402
+from docsum.services.summarize import STAGES  # noqa: E402
+
+STAGE_LINE = re.compile(r"fetch ([\d.]+) ms · prepare ([\d.]+) ms · score ([\d.]+) ms · write ([\d.]+) ms")
 
 SHARED_DATA = Settings().shared_data
 
 
 def articles(n: int) -> list[str]:
-    out: list[str] = []
+    """n CNN/DM test and validation articles (repeated when n is larger than both files: speed does not mind)."""
+    pool: list[str] = []
     for split in ("test", "validation"):
         with gzip.open(SHARED_DATA / "cnndm" / f"{split}.jsonl.gz", "rt") as fh:
-            for line in fh:
-                out.append(json.loads(line)["article"])
-                if len(out) == n:
-                    return out
-    raise SystemExit(f"only {len(out)} articles available; use a smaller --n")
+            pool.extend(json.loads(line)["article"] for line in fh)
+            if len(pool) >= n:
+                break
+    return [pool[i % len(pool)] for i in range(n)]
 
 
 def store_documents(settings: Settings, texts: list[str]) -> list[int]:
@@ -74,22 +88,79 @@ def store_documents(settings: Settings, texts: list[str]) -> list[int]:
     return sorted(ids)
 
 
-def run_direct(settings: Settings, ids: list[int]) -> float:
-    from docsum.services.models import load_model
-    from docsum.worker.tasks import chunked
 
-    with make_session_factory(settings)() as session:
-        sentences = dict(session.execute(text("SELECT id, sentences FROM documents")).all())
-    docs = [json.loads(s) if isinstance(s, str) else s for s in (sentences[i] for i in ids)]
-    model = load_model(str(settings.model_path) if settings.model_path else None, settings.device)
-    model.summarize(docs[:2])  # warm-up, as the worker's first batch
+def tokenize_ahead(settings: Settings, ids: list[int]) -> float:
+    """What the ingest workers do for these documents; returns seconds."""
+    path = str(settings.model_path) if settings.model_path else None
     start = time.perf_counter()
-    for chunk in chunked(list(range(len(docs))), settings.chunk_size):
-        model.summarize([docs[i] for i in chunk], k=3)
+    for i in range(0, len(ids), 256):
+        store_tokens(make_session_factory(settings), ids[i : i + 256], path)
     return time.perf_counter() - start
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
+def load_summarizer(settings: Settings, null_model: bool):
+    from docsum.services.models import get_summarizer
+
+    if null_model:
+        from null_worker import null_loader
+
+        return null_loader(settings)(str(settings.model_path) if settings.model_path else None)
+    return get_summarizer(settings, str(settings.model_path) if settings.model_path else None)
+
+
+def run_direct(settings: Settings, ids: list[int], null_model: bool) -> tuple[float, dict[str, float]]:
+    """The engine in this process over chunks of chunk_size; returns seconds and seconds per stage (no write)."""
+    from docsum.bertsum.preprocess import SentenceTokens
+    from docsum.worker.tasks import chunked
+
+    summarizer = load_summarizer(settings, null_model)
+    summarizer.summarize([["A warm-up sentence that is long enough to be kept by the filter."] * 3])
+    summarizer.engine.reset_stats()
+    stages = dict.fromkeys(STAGES, 0.0)
+    start = time.perf_counter()
+    for chunk in chunked(ids, settings.chunk_size):
+        began = time.perf_counter()
+        with make_session_factory(settings)() as session:
+            rows = session.execute(
+                select(Document.sentences, Document.tokens).where(Document.id.in_(chunk)).order_by(Document.id)
+            ).all()
+        stages["fetch"] += time.perf_counter() - began
+        began, prepared = time.perf_counter(), summarizer.engine.stats.prepare_s
+        summarizer.summarize([r[0] for r in rows], k=3, tokens=[SentenceTokens.from_json(r[1]) if r[1] else None
+                                                               for r in rows])
+        stages["prepare"] += summarizer.engine.stats.prepare_s - prepared
+        stages["score"] += time.perf_counter() - began - (summarizer.engine.stats.prepare_s - prepared)
+    return time.perf_counter() - start, stages
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server of our own on a free port: the bench never writes to a Redis it did not start."""
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(log_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("redis-server did not start") from None
+            time.sleep(0.05)
+
+
+def start_worker(settings: Settings, log: Path, null_model: bool) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSUM_")}
     env.update(
         DOCSUM_DATABASE_URL=settings.database_url,
@@ -100,7 +171,10 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
     )
     if settings.device:
         env["DOCSUM_DEVICE"] = settings.device
-    argv = [str(REPO_ROOT / ".venv" / "bin" / "docsum"), "worker", "--queue", "summarize", "--hostname", "bench@%h"]
+    if null_model:
+        argv = [sys.executable, str(REPO_ROOT / "bench" / "null_worker.py")]
+    else:
+        argv = [sys.executable, "-m", "docsum.cli", "worker", "--queue", "summarize", "--hostname", "bench@%h"]
     proc = subprocess.Popen(argv, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
     while " ready." not in log.read_text(errors="replace"):
@@ -110,14 +184,38 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
     return proc
 
 
+def run_pipeline(
+    settings: Settings, warm: list[int], ids: list[int], log: Path, null_model: bool
+) -> tuple[float, dict[str, float]]:
+    proc = start_worker(settings, log, null_model)
+    try:
+        with Client(settings) as client:
+            client.wait(client.submit(warm, name="bench warm-up"), timeout=600)  # the worker loads the model here
+            offset = len(log.read_text(errors="replace"))
+            start = time.perf_counter()
+            report = client.wait(client.submit(ids, name="bench"), poll_interval=0.05)
+            elapsed = time.perf_counter() - start
+        if report.counts["succeeded"] != len(ids):
+            raise SystemExit(f"pipeline run incomplete: {report.counts}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    stages = dict.fromkeys(STAGES, 0.0)
+    for match in STAGE_LINE.finditer(log.read_text(errors="replace")[offset:]):
+        for stage, ms in zip(STAGES, match.groups(), strict=True):
+            stages[stage] += float(ms) / 1000
+    return elapsed, stages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000, help="documents")
+    parser.add_argument("--null-model", action="store_true", help="the bench fixture's scorer (bench/null_worker.py)")
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/15", help="a Redis db with nothing else on it")
     parser.add_argument("--device", default=None)
     parser.add_argument("--max-batch-tokens", type=int, default=None, help="default: settings")
     parser.add_argument("--chunk-size", type=int, default=None, help="documents per summarize task (default: settings)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
 
     name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
@@ -125,46 +223,52 @@ def main() -> None:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db_url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    overrides = {k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v}
-    settings = Settings(database_url=db_url, broker_url=args.broker_url, device=args.device, **overrides)
     log = REPO_ROOT / "var" / "bench-pipeline-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    redis_proc, broker_url = start_redis(log.parent)
+    overrides = {k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v}
+    settings = Settings(database_url=db_url, broker_url=broker_url, device=args.device, **overrides)
     try:
         upgrade(db_url)
         ids = store_documents(settings, articles(args.n + 2))
+        tokenize_s = tokenize_ahead(settings, ids)
         warm, ids = ids[:2], ids[2:]
-        direct_s = run_direct(settings, ids)
-        pipeline_s = run_pipeline(settings, warm, ids, log)
+        direct_s, direct_stages = run_direct(settings, ids, args.null_model)
+        pipeline_s, pipeline_stages = run_pipeline(settings, warm, ids, log, args.null_model)
     finally:
         dispose_engine(db_url)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
 
     n = len(ids)
-    table = Table(title=f"summarize {n} CNN/DM articles · max_batch_tokens {settings.max_batch_tokens} · chunk {settings.chunk_size} docs")
-    for col in ("mode", "seconds", "docs/s", "ms/doc"):
-        table.add_column(col, justify="right" if col != "mode" else "left")
-    for mode, seconds in (("direct (engine in process)", direct_s), ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline_s)):
-        table.add_row(mode, f"{seconds:.2f}", f"{n / seconds:.2f}", f"{1000 * seconds / n:.1f}")
+    scorer = "null scorer (bench fixture)" if args.null_model else "the model"
     console = Console()
+    table = Table(title=f"summarize {n} CNN/DM articles with {scorer} · max_batch_tokens {settings.max_batch_tokens} "
+                        f"· chunk {settings.chunk_size} docs")
+    for col in ("mode", "seconds", "docs/s", "ms/doc", *(f"{s} ms/doc" for s in STAGES)):
+        table.add_column(col, justify="right" if col != "mode" else "left")
+    modes = (("direct (engine in process)", direct_s, direct_stages),
+             ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline_s, pipeline_stages))
+    for mode, seconds, stages in modes:
+        table.add_row(mode, f"{seconds:.2f}", f"{n / seconds:.1f}", f"{1000 * seconds / n:.3f}",
+                      *(f"{1000 * stages[s] / n:.3f}" for s in STAGES))
     console.print(table)
-    console.print(f"overhead per document: {1000 * (pipeline_s - direct_s) / n:.1f} ms ({100 * (pipeline_s / direct_s - 1):.1f}%)")
-
-
-def run_pipeline(settings: Settings, warm: list[int], ids: list[int], log: Path) -> float:
-    proc = start_worker(settings, log)
-    try:
-        with Client(settings) as client:
-            client.wait(client.submit(warm, name="bench warm-up"), timeout=600)  # the worker loads the model here
-            start = time.perf_counter()
-            report = client.wait(client.submit(ids, name="bench"), poll_interval=0.2)
-            elapsed = time.perf_counter() - start
-        if report.counts["succeeded"] != len(ids):
-            raise SystemExit(f"pipeline run incomplete: {report.counts}")
-        return elapsed
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+    console.print(f"tokenized ahead (the ingest side): {1000 * tokenize_s / (n + 2):.3f} ms/doc; "
+                  f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms")
+    if args.json:
+        key = "null" if args.null_model else "model"
+        figures = {
+            "n": n, "scorer": key, "chunk_size": settings.chunk_size, "max_batch_tokens": settings.max_batch_tokens,
+            f"{key}_docs_per_s": n / pipeline_s, f"{key}_direct_docs_per_s": n / direct_s,
+            "tokenize_ahead_ms_per_doc": 1000 * tokenize_s / (n + 2),
+            "pipeline_ms_per_doc": {s: 1000 * v / n for s, v in pipeline_stages.items()},
+            "direct_ms_per_doc": {s: 1000 * v / n for s, v in direct_stages.items()},
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        console.print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

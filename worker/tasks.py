@@ -126,8 +126,9 @@ def register_tasks(app: DocsumCelery) -> None:
         for batch_id in sorted(outcome.batch_ids):
             finish_if_done(app, batch_id)
         log.info(
-            "%s: %d succeeded, %d failed, %d skipped",
+            "%s: %d succeeded, %d failed, %d skipped · %s",
             summarize.describe_chunk(job_ids), len(outcome.succeeded), len(outcome.failed), len(outcome.skipped),
+            outcome.describe_timings(),
         )
 
     # Not acks_late: a lost nightly run is simply run again the next night, never redelivered mid-archive.

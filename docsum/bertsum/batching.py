@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from itertools import chain
+
+import numpy as np
 import torch
 
 from docsum.bertsum.preprocess import PreparedDoc, Window
@@ -34,17 +37,17 @@ def round_up(n: int, multiple: int) -> int:
 
 def pad_windows(windows: list[Window], pad_id: int, multiple: int = 8) -> tuple[torch.Tensor, ...]:
     """Right-pad windows to the longest, rounded up to a multiple of 8 (tensor-core friendly shapes)."""
-    longest = max(len(w.input_ids) for w in windows)
-    length = round_up(longest, multiple)
-    ids = torch.full((len(windows), length), pad_id, dtype=torch.long)
-    segs = torch.zeros((len(windows), length), dtype=torch.long)
-    mask = torch.zeros((len(windows), length), dtype=torch.long)
-    for i, w in enumerate(windows):
-        n = len(w.input_ids)
-        ids[i, :n] = torch.tensor(w.input_ids)
-        segs[i, :n] = torch.tensor(w.token_type_ids)
-        mask[i, :n] = 1
-    return ids, segs, mask
+    # Filled in numpy, then shared with torch without a copy: one small torch op per window costs more than the
+    # whole batch (torch's per-call overhead), and this runs for every batch on the worker's critical path.
+    lengths = np.fromiter((len(w.input_ids) for w in windows), dtype=np.int64, count=len(windows))
+    length = round_up(int(lengths.max()), multiple)
+    mask = np.arange(length) < lengths[:, None]
+    ids = np.full((len(windows), length), pad_id, dtype=np.int64)
+    segs = np.zeros((len(windows), length), dtype=np.int64)
+    total = int(lengths.sum())
+    ids[mask] = np.fromiter(chain.from_iterable(w.input_ids for w in windows), dtype=np.int64, count=total)
+    segs[mask] = np.fromiter(chain.from_iterable(w.token_type_ids for w in windows), dtype=np.int64, count=total)
+    return torch.from_numpy(ids), torch.from_numpy(segs), torch.from_numpy(mask.astype(np.int64))
 
 
 def collate(docs: list[PreparedDoc], pad_id: int, multiple: int = 8) -> TensorBatch:

@@ -20,11 +20,14 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from itertools import chain
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from docsum.bertsum.batching import pad_windows, round_up
@@ -53,6 +56,7 @@ class EngineStats:
     real_tokens: int = 0  # tokens of the windows themselves
     padded_tokens: int = 0  # tokens computed by the encoder, padding included
     oom_splits: int = 0  # batches halved after a CUDA out-of-memory error
+    prepare_s: float = 0.0  # CPU time making batches: tokenizing (unless done ahead), windows, packing, tensors
 
     @property
     def padding_waste(self) -> float:
@@ -337,6 +341,7 @@ class InferenceEngine:
         buffer: list[tuple[int, PreparedDoc]] = []
         n_tokens = 0
         for start in range(0, len(docs), PREPARE_GROUP):
+            began = time.perf_counter()
             group = docs[start : start + PREPARE_GROUP]
             given = tokens[start : start + PREPARE_GROUP] if tokens is not None else [None] * len(group)
             for offset, (sentences, doc_tokens) in enumerate(zip(group, self._tokens(group, given), strict=True)):
@@ -344,10 +349,23 @@ class InferenceEngine:
                 buffer.append((start + offset, doc))
                 n_tokens += doc.n_tokens
                 if n_tokens >= buffer_tokens:
-                    yield from self._buffer_batches(buffer)
+                    self.stats.prepare_s += time.perf_counter() - began
+                    yield from self._timed(self._buffer_batches(buffer))
                     buffer, n_tokens = [], 0
+                    began = time.perf_counter()
+            self.stats.prepare_s += time.perf_counter() - began
         if buffer:
-            yield from self._buffer_batches(buffer)
+            yield from self._timed(self._buffer_batches(buffer))
+
+    def _timed(self, items: Iterator[_EncoderBatch | _BufferDone]) -> Iterator[_EncoderBatch | _BufferDone]:
+        """Count the time spent making each item as preparation (not the consumer's time between items)."""
+        while True:
+            began = time.perf_counter()
+            item = next(items, None)
+            self.stats.prepare_s += time.perf_counter() - began
+            if item is None:
+                return
+            yield item
 
     def _buffer_batches(self, buffer: list[tuple[int, PreparedDoc]]) -> Iterator[_EncoderBatch | _BufferDone]:
         self.stats.documents += len(buffer)
@@ -380,8 +398,8 @@ class InferenceEngine:
         windows = [buffer[slot][1].windows[w] for _, slot, w in batch]
         ids, segs, mask = pad_windows(windows, self.model.tokenizer.pad_token_id, self._pad_multiple)
         counts = [len(window.cls_positions) for window in windows]
-        rows = torch.repeat_interleave(torch.arange(len(windows)), torch.tensor(counts))
-        cols = torch.tensor([p for window in windows for p in window.cls_positions], dtype=torch.long)
+        rows = torch.from_numpy(np.repeat(np.arange(len(windows), dtype=np.int64), counts))
+        cols = torch.from_numpy(np.fromiter(chain.from_iterable(w.cls_positions for w in windows), dtype=np.int64))
         tensors = [ids, segs, mask, rows, cols]
         if self.device.type == "cuda":
             tensors = [t.pin_memory() for t in tensors]

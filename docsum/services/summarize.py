@@ -8,6 +8,7 @@ worker killed mid-chunk leaves a visible delivery count) and stored in another, 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
 
 FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+STAGES = ("fetch", "prepare", "score", "write")
 
 
 def describe_chunk(job_ids: Sequence[int]) -> str:
@@ -48,17 +50,35 @@ class ChunkOutcome:
     skipped: list[int] = field(default_factory=list)  # already final (redelivery), cancelled, or taken by another delivery
     batch_ids: set[int] = field(default_factory=set)
     one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
+    # Seconds per stage: fetch (start the jobs, read their documents), prepare (tokenize, pack), score (the model),
+    # write (summaries and job states).
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     def merge(self, other: ChunkOutcome) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
         self.skipped += other.skipped
         self.batch_ids |= other.batch_ids
+        for stage, seconds in other.timings.items():
+            self.timings[stage] += seconds
+
+    def describe_timings(self) -> str:
+        return " · ".join(f"{stage} {1000 * self.timings[stage]:.1f} ms" for stage in STAGES)
+
+
+@dataclass(frozen=True)
+class _JobRef:
+    """What storing a result needs of a job, read as plain columns (ORM objects cost more than the work here)."""
+
+    id: int
+    document_id: int
+    model_id: str
+    params_key: str
 
 
 @dataclass
 class _Work:
-    job: Job
+    job: _JobRef
     sentences: list[str]
     model_path: str | None
     params: dict[str, Any]
@@ -96,7 +116,10 @@ def _start_chunk(
         if not started:
             return []
         rows = session.execute(
-            select(Job, Document.sentences, Document.tokens, Batch.params)
+            select(
+                Job.id, Job.document_id, Job.model_id, Job.params_key, Job.params,
+                Document.sentences, Document.tokens, Batch.params,
+            )
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
             .where(Job.id.in_(started))
@@ -104,13 +127,13 @@ def _start_chunk(
         )
         return [
             _Work(
-                job=job,
+                job=_JobRef(job_id, document_id, model_id, key),
                 sentences=list(sentences or []),
                 model_path=batch_params.get("model"),
-                params=job.params,
+                params=params,
                 tokens=SentenceTokens.from_json(tokens) if tokens else None,
             )
-            for job, sentences, tokens, batch_params in rows
+            for job_id, document_id, model_id, key, params, sentences, tokens, batch_params in rows
         ]
 
 
@@ -171,7 +194,9 @@ def _summarize_jobs(
     worker_host: str,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome()
+    began = time.perf_counter()
     work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome)
+    outcome.timings["fetch"] = time.perf_counter() - began
     if not work:
         return outcome
 
@@ -191,8 +216,12 @@ def _summarize_jobs(
             log.error("cannot load model %s: %s", path, error)
             results.extend((w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group)
             continue
+        began, prepared = time.perf_counter(), _prepare_seconds(summarizer)
         results.extend(_summarize_group(summarizer, group))
+        outcome.timings["prepare"] += _prepare_seconds(summarizer) - prepared
+        outcome.timings["score"] += time.perf_counter() - began - (_prepare_seconds(summarizer) - prepared)
 
+    began = time.perf_counter()
     try:
         outcome.merge(_store_results(sessions, results, model_ids))
     except IntegrityError:
@@ -200,7 +229,12 @@ def _summarize_jobs(
         # store again; the jobs that delivery finished are now skipped by the conditional transition.
         log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
         outcome.merge(_store_results(sessions, results, model_ids))
+    outcome.timings["write"] = time.perf_counter() - began
     return outcome
+
+
+def _prepare_seconds(summarizer: ExtSummarizer) -> float:
+    return summarizer.engine.stats.prepare_s
 
 
 def _store_results(
@@ -216,7 +250,8 @@ def _store_results(
                 done.append((w, result))
                 continue
             try:
-                db_status.mark_job_failed(session, w.job, f"summarize failed: {type(result).__name__}: {result}")
+                job = session.get(Job, w.job.id)
+                db_status.mark_job_failed(session, job, f"summarize failed: {type(result).__name__}: {result}")
             except db_status.IllegalTransition as skip:
                 log.info("job %s not stored: %s", w.job.id, skip)
                 outcome.skipped.append(w.job.id)
