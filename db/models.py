@@ -213,3 +213,19 @@ class Summary(Base):
 
     def __repr__(self) -> str:
         return f"Summary(id={self.id!r}, job_id={self.job_id!r}, document_id={self.document_id!r})"
+
+
+class ArchiveFile(Base):
+    """A file as ingest last saw it (path, size, mtime), so that the nightly run skips it unread when unchanged."""
+
+    __tablename__ = "archive_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(2048), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column()  # set when a nightly scan no longer finds it
+
+    def __repr__(self) -> str:
+        return f"ArchiveFile(path={self.path!r}, size={self.size!r}, mtime_ns={self.mtime_ns!r})"

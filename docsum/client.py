@@ -34,7 +34,7 @@ from docsum.services.models import resolve_model
 from docsum.services.nightly import plan_nightly
 from docsum.worker.app import create_app
 from docsum.worker.embedded import embedded_worker
-from docsum.worker.tasks import enqueue_ingest, enqueue_summarize
+from docsum.worker.tasks import enqueue_ingest, enqueue_nightly, enqueue_summarize
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -134,17 +134,17 @@ class Client:
         return batch_id
 
     def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
-        """The nightly bulk run, here: ingest the roots, enqueue what lacks a summary (see services.nightly)."""
+        """The nightly bulk run, started here: scan the roots, send new and changed files to the ingest workers and
+        stored documents lacking a summary to the summarize workers (see services.nightly)."""
         missing = [str(r) for r in roots if not Path(r).exists()]
         if missing:
             raise FileNotFoundError(f"not found: {', '.join(missing)}")
         params = batches.job_params(k or self.settings.summary_sentences)
         model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
-        absolute = [str(Path(r).resolve()) for r in roots]
-        outcome = plan_nightly(self.session_factory, self.settings, absolute, model_ref, params)
-        if outcome.to_summarize:
+        outcome = plan_nightly(self.session_factory, [str(r) for r in roots], model_ref, params)
+        if outcome.to_ingest or outcome.to_summarize:
             self._ensure_worker()
-            enqueue_summarize(self.app, outcome.to_summarize)
+            enqueue_nightly(self.app, outcome)
         return outcome
 
     # --- follow ---------------------------------------------------------------------------------------------------

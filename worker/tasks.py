@@ -17,7 +17,7 @@ import sqlalchemy.exc
 
 from docsum.db.session import session_scope
 from docsum.services import batches, summarize
-from docsum.services.nightly import plan_nightly
+from docsum.services.nightly import NightlyOutcome, plan_nightly
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import get_summarizer, resolve_model
 
@@ -68,6 +68,21 @@ def enqueue_ingest(app: DocsumCelery, batch_id: int, paths: Sequence[str]) -> in
         task.apply_async(args=[batch_id, part], argsrepr=f"batch {batch_id}: {len(part)} file{'s' if len(part) != 1 else ''}")
         n += 1
     return n
+
+
+def enqueue_nightly(app: DocsumCelery, outcome: NightlyOutcome) -> None:
+    """A planned nightly run's work (after its batch committed): new and changed files to the ingest workers,
+    documents already stored to the summarize workers."""
+    enqueue_ingest(app, outcome.batch_id, outcome.to_ingest)
+    enqueue_summarize(app, outcome.to_summarize)
+
+
+def describe_scan(counts: dict[str, int]) -> str:
+    """E.g. '1,204 files seen: 12 new, 3 changed, 1,189 unchanged, 2 deleted, 0 unreadable'."""
+    return (
+        f"{counts['seen']:,} files seen: {counts['new']:,} new, {counts['changed']:,} changed, "
+        f"{counts['skipped']:,} unchanged, {counts['deleted']:,} deleted, {counts['unreadable']:,} unreadable"
+    )
 
 
 def _hostname(request_hostname: str | None) -> str:
@@ -136,11 +151,8 @@ def register_tasks(app: DocsumCelery) -> None:
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
-        outcome = plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
-        enqueue_summarize(app, outcome.to_summarize)
-        log.info(
-            "nightly batch %s: %d files (%d new), %s",
-            outcome.batch_id, outcome.files, outcome.ingested,
-            f"{len(outcome.to_summarize)} documents to summarize" if outcome.to_summarize else "nothing to summarize",
-        )
+        outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
+        enqueue_nightly(app, outcome)
+        log.info("nightly batch %s: %s; %d documents to summarize now", outcome.batch_id,
+                 describe_scan(outcome.scan), len(outcome.to_summarize))
         return outcome.batch_id

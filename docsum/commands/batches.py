@@ -138,8 +138,9 @@ def nightly(
     roots: Annotated[list[Path] | None, typer.Argument(help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")] = True,
 ) -> None:
-    """The nightly bulk run now: ingest new or changed files, summarize every document lacking a summary for the
-    current model, as a batch named 'nightly YYYY-MM-DD'."""
+    """The nightly bulk run now: new and changed files under the roots are ingested and summarized, unchanged ones
+    skipped unread, stored documents lacking a summary for the current model summarized; a batch named
+    'nightly YYYY-MM-DD' records it."""
     from docsum.client import Client
     from docsum.config import get_settings
 
@@ -152,15 +153,16 @@ def nightly(
             outcome = client.nightly(roots)
         except FileNotFoundError as error:
             raise fail(str(error)) from None
-        console.print(
-            f"nightly batch {outcome.batch_id}: {outcome.files} files ({outcome.ingested} new, {outcome.duplicates} "
-            f"unchanged, {outcome.failed} failed)"
-        )
-        if not outcome.to_summarize:
+        from docsum.worker.tasks import describe_scan
+
+        console.print(f"nightly batch {outcome.batch_id}: {describe_scan(outcome.scan)}")
+        if not outcome.to_summarize and not outcome.to_ingest:
             console.print("nothing to summarize")
             _print_report(client.status(outcome.batch_id), console)
             return
-        console.print(f"{len(outcome.to_summarize)} documents to summarize")
+        console.print(
+            f"{len(outcome.to_ingest)} files to ingest, {len(outcome.to_summarize)} stored documents to summarize"
+        )
         if wait or client.app.embedded:
             _print_report(_progress_loop(client, outcome.batch_id, console), console)
 

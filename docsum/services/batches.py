@@ -122,6 +122,20 @@ def _reason(status: DocumentStatus, error: str | None, has_sentences: bool) -> s
     return None
 
 
+def without_summary(session: Session, document_ids: Iterable[int], model_id: str | None, params: dict) -> list[int]:
+    """The documents among these with no summary yet for this model and these summary params."""
+    ids = list(dict.fromkeys(document_ids))
+    key = params_key({name: params[name] for name in SUMMARY_PARAMS})
+    done = set(
+        session.scalars(
+            select(Summary.document_id).where(
+                Summary.document_id.in_(ids), Summary.model_id == model_id, Summary.params_key == key
+            )
+        )
+    )
+    return [i for i in ids if i not in done]
+
+
 def count_files_done(session: Session, batch_id: int, n: int) -> None:
     """files_done += n in SQL (concurrent ingest tasks), capped at files_total (a redelivered task counts once)."""
     bumped = Batch.files_done + n

@@ -18,7 +18,8 @@ from docsum.bertsum.preprocess import tokenize_sentences
 from docsum.db.models import BatchStatus, Document, DocumentStatus
 from docsum.db.session import session_scope
 from docsum.ingest.pipeline import IngestReport, ingest_file
-from docsum.services.batches import add_jobs, count_files_done, get_batch
+from docsum.services.archive import FileStat, record_files, stat_file
+from docsum.services.batches import add_jobs, count_files_done, get_batch, without_summary
 from docsum.services.models import token_plan
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,29 @@ def ingest_files(
             log.info("batch %s is cancelled; skipping %d files", batch_id, len(paths))
             return outcome
 
+    seen: list[FileStat] = []
     for path in paths:
+        stat = stat_file(path)  # before reading: a file changed while it is read looks changed to the next scan
         outcome.report.items.extend(ingest_file(sessions, path, settings))
+        if stat is not None:
+            seen.append(stat)
     for error in outcome.errors:
         log.warning("no document stored for %s", error)
     document_ids = [item.document_id for item in outcome.report.items if item.document_id is not None]
 
     with session_scope(sessions) as session:
-        model_path = get_batch(session, batch_id).params.get("model")
-    store_tokens(sessions, document_ids, model_path)
+        batch_params = get_batch(session, batch_id).params
+    store_tokens(sessions, document_ids, batch_params.get("model"))
 
     # The batch row lock serializes job creation per batch: two tasks ingesting copies of the same content cannot
     # both create its (batch, document) job; the second finds the first's.
     with session_scope(sessions) as session:
         batch = get_batch(session, batch_id, for_update=True)
         if batch.status == BatchStatus.running:
+            if batch.params.get("only_unsummarized"):  # the nightly run: a copy of a summarized file is done
+                document_ids = without_summary(session, document_ids, batch.model_id, batch.params)
             outcome.to_summarize = add_jobs(session, batch, document_ids)
+        record_files(session, seen)
         count_files_done(session, batch_id, len(paths))
     return outcome
 

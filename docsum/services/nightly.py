@@ -1,40 +1,52 @@
-"""The nightly bulk run: ingest the archive roots, then give a job to every document that lacks a summary for the
-current model and parameters, in a batch named 'nightly YYYY-MM-DD'."""
+"""The nightly bulk run at archive scale.
+
+The run walks its roots and compares each file's size and mtime with what ingest last saw (`services.archive`):
+unchanged files are skipped without being read; new and changed files fan out to the ingest queue in chunks, so every
+ingest worker takes part; files gone since the last run are marked deleted. Documents already stored under the roots
+that lack a summary for the current model and parameters (a new model, a failed job retried) get jobs at once. Only
+the roots' documents are touched. The run's counts (seen, skipped, new, changed, deleted, unreadable) are kept in the
+batch's params, under "scan".
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
-from docsum.config import Settings
 from docsum.db.models import Document, DocumentStatus, Job, JobStatus, Summary, params_key
 from docsum.db.session import session_scope
-from docsum.ingest.pipeline import ingest_paths
-from docsum.services.batches import add_jobs, create_batch, get_batch, maybe_finish_batch
+from docsum.services import archive
+from docsum.services.batches import add_jobs, create_batch, maybe_finish_batch
 from docsum.services.models import ModelRef
 
 
 @dataclass
 class NightlyOutcome:
     batch_id: int
-    files: int
-    ingested: int
-    duplicates: int
-    failed: int
-    to_summarize: list[int]
+    scan: dict[str, int]  # seen, skipped, new, changed, deleted, unreadable
+    to_ingest: list[str]  # new and changed files, to enqueue after commit
+    to_summarize: list[int]  # queued job ids of documents already stored, to enqueue after commit
 
 
 def nightly_batch_name(now: datetime | None = None) -> str:
     return f"nightly {(now or datetime.now(UTC)).strftime('%Y-%m-%d')}"
 
 
-def unsummarized(session: Session, model_id: str, key: str) -> list[int]:
-    """Extracted documents with neither a summary nor a pending job for this model and params."""
+def _source_under(roots: Sequence[str]) -> ColumnElement[bool]:
+    """Documents whose source is a file under one of the roots (or an archive member of one)."""
+    return or_(*(archive.under(Document.source_uri, str(Path(root).resolve())) for root in roots))
+
+
+def unsummarized(session: Session, model_id: str, key: str, roots: Sequence[str] | None = None) -> list[int]:
+    """Extracted documents (under `roots`, if given) with neither a summary nor a pending job for this model and
+    params."""
     has_summary = exists().where(
         Summary.document_id == Document.id, Summary.model_id == model_id, Summary.params_key == key
     )
@@ -45,31 +57,25 @@ def unsummarized(session: Session, model_id: str, key: str) -> list[int]:
         Job.status.in_([JobStatus.queued, JobStatus.running]),
     )
     stmt = select(Document.id).where(Document.status == DocumentStatus.extracted, ~has_summary, ~pending)
+    if roots is not None:
+        stmt = stmt.where(_source_under(roots))
     return list(session.scalars(stmt.order_by(Document.id)))
 
 
 def plan_nightly(
-    sessions: sessionmaker[Session], settings: Settings, roots: Sequence[str], model: ModelRef, params: dict[str, Any]
+    sessions: sessionmaker[Session], roots: Sequence[str], model: ModelRef, params: dict[str, Any]
 ) -> NightlyOutcome:
-    """Ingest the roots (unchanged files are content-hash duplicates: no-ops), then create queued jobs for every
-    extracted document without a summary (or pending job) for this model and params. Returns the jobs to enqueue;
-    with none, the batch is finished at once. Commits in steps (the batch, each document, the jobs), hence the
-    session factory."""
+    """Scan the roots and create the run's batch; returns what to enqueue after this commit. With nothing to
+    ingest or summarize, the batch is finished at once."""
+    roots = [str(Path(r).resolve()) for r in roots]
     with session_scope(sessions) as session:
-        batch_id = create_batch(session, nightly_batch_name(), model, params, roots=list(roots)).id
-    counts = ingest_paths(sessions, [str(r) for r in roots], settings).counts()
-    files = sum(counts.values())
-    with session_scope(sessions) as session:
-        batch = get_batch(session, batch_id, for_update=True)
-        batch.files_total = batch.files_done = files
-        queued = add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params)))
-        if not queued:
-            maybe_finish_batch(session, batch_id)
-    return NightlyOutcome(
-        batch_id=batch_id,
-        files=files,
-        ingested=counts["ingested"],
-        duplicates=counts["duplicate"],
-        failed=counts["failed"],
-        to_summarize=queued,
-    )
+        found = archive.scan(session, roots)
+        files = found.new + found.changed
+        batch = create_batch(
+            session, nightly_batch_name(), model, params, files_total=len(files), roots=roots,
+            only_unsummarized=True, scan=found.counts(),
+        )
+        queued = add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots))
+        if not files and not queued:
+            maybe_finish_batch(session, batch.id)
+        return NightlyOutcome(batch_id=batch.id, scan=found.counts(), to_ingest=files, to_summarize=queued)

@@ -4,6 +4,7 @@ the delivery cap, failed documents, cancellation, batch finishing, the nightly p
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
@@ -289,3 +290,61 @@ def test_ingest_tokenizes_ahead_for_the_batch_model_and_summaries_do_not_change(
     with sf() as session:
         summary = session.scalar(select(Summary).where(Summary.document_id == document_id))
         assert summary.sentence_indices == expected.indices and summary.scores == pytest.approx(expected.scores)
+
+
+def _nightly(sf, settings: Settings, root) -> nightly.NightlyOutcome:
+    """A nightly run as the task makes it, with its ingest step run here instead of on the ingest queue."""
+    with_params = batches.job_params(3)
+    outcome = nightly.plan_nightly(sf, [str(root)], resolve_model(settings), with_params)
+    if outcome.to_ingest:
+        ingest_files(sf, settings, outcome.batch_id, outcome.to_ingest)
+    return outcome
+
+
+def test_nightly_skips_unchanged_files_unread_and_notes_changes_and_deletions(env, tmp_path) -> None:
+    settings, sf = env
+    root = tmp_path / "archive"
+    (root / "2026").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (root / "2026" / f"{name}.txt").write_text(f"{' '.join(SENTENCES)} File {name}.")
+    (root / ".hidden.txt").write_text("not part of the archive")
+    first = _nightly(sf, settings, root)
+    assert first.scan == {"seen": 3, "skipped": 0, "new": 3, "changed": 0, "deleted": 0, "unreadable": 0}
+
+    # Unchanged files are not read: make one unreadable (its stat is unchanged) and it is still skipped.
+    (root / "2026" / "a.txt").chmod(0)
+    try:
+        again = _nightly(sf, settings, root)
+    finally:
+        (root / "2026" / "a.txt").chmod(0o644)
+    assert again.scan["skipped"] == 3 and again.to_ingest == [] and again.to_summarize == []
+
+    (root / "2026" / "b.txt").write_text(f"{' '.join(SENTENCES)} File b, second edition with more words.")
+    (root / "2026" / "c.txt").unlink()
+    (root / "d.txt").write_text(f"{' '.join(SENTENCES)} File d.")
+    third = _nightly(sf, settings, root)
+    assert third.scan == {"seen": 3, "skipped": 1, "new": 1, "changed": 1, "deleted": 1, "unreadable": 0}
+    assert sorted(Path(p).name for p in third.to_ingest) == ["b.txt", "d.txt"]
+    with sf() as session:
+        batch = session.get(Batch, third.batch_id)
+        assert batch.params["scan"] == third.scan and batch.files_total == 2
+
+
+def test_nightly_is_scoped_to_its_roots(env, tmp_path) -> None:
+    settings, sf = env
+    mine, other = tmp_path / "mine", tmp_path / "mine_other"  # a sibling whose name shares the prefix
+    for root in (mine, other):
+        root.mkdir()
+        (root / "x.txt").write_text(f"{' '.join(SENTENCES)} In {root.name}.")
+    # Documents of the other root are stored (as another batch would) but never summarized.
+    with session_scope(sf) as session:
+        batch_id = batches.create_batch(session, "other", resolve_model(settings), batches.job_params(3), files_total=1).id
+    ingest_files(sf, settings, batch_id, [str(other / "x.txt")])
+    with session_scope(sf) as session:
+        batches.cancel_batch(session, batch_id)
+
+    run = _nightly(sf, settings, mine)
+    with sf() as session:
+        jobs = list(session.scalars(select(Job).where(Job.batch_id == run.batch_id)))
+        sources = {session.get(Document, job.document_id).source_uri for job in jobs}
+    assert sources == {str(mine / "x.txt")}

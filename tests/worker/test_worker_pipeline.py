@@ -122,13 +122,13 @@ def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client,
 
     first = subprocess.run([DOCSUM, "nightly", str(archive)], env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert first.returncode == 0, first.stderr
-    assert "2 documents to summarize" in first.stderr and "finished" in first.stderr, first.stderr
+    assert "2 new" in first.stderr and "2 files to ingest" in first.stderr and "finished" in first.stderr, first.stderr
     wait_for(lambda: summarize_tasks_seen() > 0, 30, "the first run's summarize task in Flower")
     before = summarize_tasks_seen()
 
     second = subprocess.run([DOCSUM, "nightly", str(archive)], env=env, capture_output=True, text=True, timeout=WAIT_S)
     assert second.returncode == 0, second.stderr
-    assert "nothing to summarize" in second.stderr and "2 unchanged" in second.stderr, second.stderr
+    assert "nothing to summarize" in second.stderr and "0 new, 0 changed, 2 unchanged" in second.stderr, second.stderr
     assert redis.Redis.from_url(fleet.broker_url).llen("summarize") == 0
 
     # What beat sends: the same run as a task on the ingest workers.
@@ -145,8 +145,11 @@ def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client,
     wait_for(lambda: len(nightly_batches()) == 3 and nightly_batches()[2].status == "finished", WAIT_S, "the nightly task")
     assert summarize_tasks_seen() == before + 1
     first_batch, second_batch, task_batch = nightly_batches()
-    assert first_batch.n_succeeded == 2 and second_batch.files_total == 2 and second_batch.status == "finished"
-    assert task_batch.files_total == 3 and task_batch.n_succeeded == 1
+    assert first_batch.n_succeeded == 2 and second_batch.files_total == 0 and second_batch.status == "finished"
+    assert second_batch.params["scan"] == {"seen": 2, "skipped": 2, "new": 0, "changed": 0, "deleted": 0, "unreadable": 0}
+    # The task's run read only the new file.
+    assert task_batch.files_total == 1 and task_batch.n_succeeded == 1
+    assert task_batch.params["scan"]["new"] == 1 and task_batch.params["scan"]["skipped"] == 2
     with client.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(Job).where(Job.batch_id == second_batch.id)) == 0
 

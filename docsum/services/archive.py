@@ -1,0 +1,158 @@
+"""What the ingest side knows of files on disk: their last seen size and mtime (`archive_files`).
+
+The nightly run compares a walk of its roots with these rows: a file whose size and mtime are unchanged is skipped
+unread; new and changed files go to the ingest queue; rows under a root whose file is gone are marked deleted. Ingest
+records a file's stat as it reads it, so a file changed while it was read is seen as changed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from docsum.db.models import ArchiveFile, utcnow
+
+# Rows per statement when reading or writing many files (well under every database's parameter limit).
+BULK = 5_000
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def stat_file(path: str | os.PathLike[str]) -> FileStat | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileStat(str(path), st.st_size, st.st_mtime_ns)
+
+
+def walk(root: str | os.PathLike[str]) -> Iterator[FileStat | str]:
+    """Every file under `root` with its stat, as ingest walks directories (hidden entries skipped, directory links
+    not followed); an entry that cannot be read yields its path instead."""
+    if os.path.isfile(root):
+        found = stat_file(root)
+        yield found if found is not None else str(root)
+        return
+    stack = [str(root)]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            yield directory
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.path)
+                elif entry.is_file():
+                    st = entry.stat()
+                    yield FileStat(entry.path, st.st_size, st.st_mtime_ns)
+            except OSError:
+                yield entry.path
+        stack.extend(reversed(subdirs))
+
+
+def record_files(session: Session, stats: Sequence[FileStat]) -> None:
+    """Remember these files as just seen (insert new paths, update known ones, undelete returned ones)."""
+    now = utcnow()
+    for start in range(0, len(stats), BULK):
+        part = {s.path: s for s in stats[start : start + BULK]}
+        known = dict(session.execute(select(ArchiveFile.path, ArchiveFile.id).where(ArchiveFile.path.in_(part))).all())
+        if known:
+            session.execute(
+                update(ArchiveFile),
+                [
+                    {"id": known[p], "size": s.size, "mtime_ns": s.mtime_ns, "seen_at": now, "deleted_at": None}
+                    for p, s in part.items()
+                    if p in known
+                ],
+            )
+        new = [
+            ArchiveFile(path=p, size=s.size, mtime_ns=s.mtime_ns, seen_at=now) for p, s in part.items() if p not in known
+        ]
+        session.add_all(new)
+        session.flush()
+
+
+@dataclass
+class Scan:
+    """One walk of archive roots against what ingest last saw."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def seen(self) -> int:
+        return len(self.new) + len(self.changed) + self.unchanged
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "seen": self.seen,
+            "skipped": self.unchanged,
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "deleted": len(self.deleted),
+            "unreadable": len(self.unreadable),
+        }
+
+
+def under(column: ColumnElement[str], root: str) -> ColumnElement[bool]:
+    """`column` is a path below the directory `root` (LIKE with the prefix escaped, so that a root named "a_b" does
+    not match "axb/...")."""
+    prefix = str(root).rstrip(os.sep) + os.sep
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
+
+
+def scan(session: Session, roots: Sequence[str]) -> Scan:
+    """Walk the roots; compare each file with its row; mark rows of vanished files deleted (in this session)."""
+    result = Scan()
+    for root in roots:
+        root = str(Path(root).resolve())
+        known = {
+            path: (size, mtime)
+            for path, size, mtime in session.execute(
+                select(ArchiveFile.path, ArchiveFile.size, ArchiveFile.mtime_ns).where(
+                    under(ArchiveFile.path, root), ArchiveFile.deleted_at.is_(None)
+                )
+            )
+        }
+        for item in walk(root):
+            if isinstance(item, str):
+                result.unreadable.append(item)
+                continue
+            before = known.pop(item.path, None)
+            if before is None:
+                result.new.append(item.path)
+            elif before != (item.size, item.mtime_ns):
+                result.changed.append(item.path)
+            else:
+                result.unchanged += 1
+        # A file under a directory that could not be read this time is not known to be gone.
+        blind = tuple(u.rstrip(os.sep) + os.sep for u in result.unreadable)
+        gone = sorted(p for p in known if p not in result.unreadable and not p.startswith(blind or ("\0",)))
+        now = utcnow()
+        for start in range(0, len(gone), BULK):
+            session.execute(
+                update(ArchiveFile).where(ArchiveFile.path.in_(gone[start : start + BULK])).values(deleted_at=now)
+            )
+        result.deleted.extend(gone)
+    return result
