@@ -224,7 +224,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             ex = to_example(r)
             if ex.sentences and ex.reference:
                 docs.append({"id": ex.id, "sentences": ex.sentences, "reference": ex.reference})
-        tests[_test_name(f)] = {"file": _data_relative(f, data), "records": sum(1 for _ in read_records(f)), "docs": docs}
+        tests[_test_name(f, data)] = {"file": _data_relative(f, data), "records": sum(1 for _ in read_records(f)), "docs": docs}
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
     train_arrays = gpu_pack.encode_docs([(d[0], None, d[2]) for d in train])
@@ -283,10 +283,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return report_travel(Path(os.path.relpath(pack, ROOT)), strict=False)
 
 
-def _test_name(path: str) -> str:
-    p = Path(path)
+def _test_name(path: str, data: Path) -> str:
+    """cnndm/test, cnndm_ptb_lower/test, bbc (datasets folder files); a file elsewhere by its name."""
+    p = Path(_data_relative(path, data))
     stem = p.name.split(".")[0]
-    return f"{p.parent.name}/{stem}" if p.parent.name != stem else stem
+    return stem if p.parent.name in ("", stem) else f"{p.parent.name}/{stem}"
 
 
 def _data_relative(path: str, data: Path) -> str:
@@ -621,8 +622,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             shutil.copy(pack / "encoder" / name, staging / name)
     model = ExtSummarizer.from_pretrained(staging, device="cpu")  # checks the bundled word embeddings' hash
     model.save_pretrained(out, dtype=torch.float16)  # the same layout as every model directory docsum writes
-    shutil.rmtree(staging)
-    model = ExtSummarizer.from_pretrained(out, device="cpu")
+    shutil.rmtree(staging)  # fp16 -> fp32 -> fp16 is exact: `model` holds what `out` holds
     report: dict = {"source": str(src), "model_dir": str(out), "model_id": model.model_id, "shards": shards,
                     **{k: figures.get(k) for k in ("hardware", "versions", "updates", "docs_seen", "train_docs", "train_wall_s", "total_wall_s", "settings")},
                     "best": {k: v for k, v in figures["best"].items() if k != "shards"}}

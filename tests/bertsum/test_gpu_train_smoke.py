@@ -99,7 +99,7 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     assert model.config.trained and model.config.word_embeddings == "bundled"
     doc = [s + "." for s in _article(400)["article"].split(". ")]
     summary = model.summarize([doc], k=3)[0]
-    assert len(summary.indices) == 3 and summary.text
+    assert 1 <= len(summary.indices) <= 3 and all(0.0 < x < 1.0 for x in summary.scores) and summary.text
 
     # A damaged shard is refused.
     shard = sorted(out.glob("model-*.safetensors"))[0]
