@@ -428,7 +428,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import transformers
 
     from docsum.bertsum.engine import InferenceEngine
-    from docsum.bertsum.loop import LoopSettings, batch_logits, fit, lr_factor, make_optimizer, token_budget_batches, validation_loss
+    from docsum.bertsum.loop import (LoopSettings, batch_logits, fit, lr_factor, make_optimizer, prefetch,
+                                     token_budget_batches, validation_loss)
     from docsum.bertsum.select import select_summary
 
     pack = Path(args.pack)
@@ -521,7 +522,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = LoopSettings(accum=args.accum, max_updates=args.max_updates, max_seconds=budget,
                             eval_every=args.eval_every, eval_seconds=args.eval_seconds, log_every=args.log_every, amp=amp)
     train_started = time.monotonic()
-    fit(model, batches(), optim, state, settings, schedule, evaluate, device)
+    use_thread = args.prefetch if args.prefetch is not None else device.type == "cuda"
+    stream = prefetch(batches(), tokenizer.pad_token_id) if use_thread else batches()
+    fit(model, stream, optim, state, settings, schedule, evaluate, device)
     figures["train_wall_s"] = round(time.monotonic() - train_started, 1)
     figures["updates"], figures["docs_seen"] = state["update"], state["docs_seen"]
     log.info("trained %d updates, %d documents (%.2f epochs) in %.0f s", state["update"], state["docs_seen"],
@@ -736,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch-tokens", type=int, default=65536, help="token budget of the test inference batches")
     p.add_argument("--max-train-docs", type=int, default=None)
     p.add_argument("--device", default=None)
+    p.add_argument("--prefetch", action=argparse.BooleanOptionalAction, default=None,
+                   help="collate batches in a background thread (default: on CUDA only)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_run)
 

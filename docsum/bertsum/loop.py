@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from docsum.bertsum.batching import collate
+from docsum.bertsum.batching import TensorBatch, collate
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.preprocess import PreparedDoc
 
@@ -68,20 +70,61 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device.type, dtype=dtype)
 
 
-def batch_logits(model: ExtSummarizer, samples: list[Sample], device: torch.device, amp: torch.dtype | None = None):
-    batch = collate([s.doc for s in samples], model.tokenizer.pad_token_id).to(device, non_blocking=True)
+@dataclass
+class Collated:
+    """A batch made ready on the CPU (possibly in a background thread): its samples, tensors and labels."""
+
+    samples: list[Sample]
+    batch: TensorBatch
+    labels: torch.Tensor  # (D, S) oracle labels, 0 on padding
+
+
+def collate_samples(samples: list[Sample], pad_id: int, pin: bool = False) -> Collated:
+    batch = collate([s.doc for s in samples], pad_id)
+    labels = torch.zeros(batch.sent_mask.shape)
+    for i, s in enumerate(samples):
+        labels[i, : len(s.labels)] = torch.tensor(s.labels)
+    if pin:
+        batch, labels = batch.pin_memory(), labels.pin_memory()
+    return Collated(samples, batch, labels)
+
+
+def prefetch(batches: Iterable[list[Sample]], pad_id: int, depth: int = 8) -> Iterator[Collated]:
+    """Collate the next batches in a thread (pinned memory where CUDA is) while the GPU works on the current one."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    pin = torch.cuda.is_available()
+
+    def run() -> None:
+        try:
+            for samples in batches:
+                q.put(collate_samples(samples, pad_id, pin=pin))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+        q.put(done)
+
+    threading.Thread(target=run, daemon=True, name="collate").start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def batch_logits(model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device,
+                 amp: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    ready = samples if isinstance(samples, Collated) else collate_samples(samples, model.tokenizer.pad_token_id)
+    batch = ready.batch.to(device, non_blocking=True)
     with autocast(device, amp):
         logits = model(*batch.as_tuple())
     return logits.float(), batch.sent_mask
 
 
 def batch_loss(
-    model: ExtSummarizer, samples: list[Sample], device: torch.device, amp: torch.dtype | None = None
+    model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device, amp: torch.dtype | None = None
 ) -> tuple[torch.Tensor, int]:
-    logits, sent_mask = batch_logits(model, samples, device, amp)
-    labels = torch.zeros_like(logits)
-    for i, s in enumerate(samples):
-        labels[i, : len(s.labels)] = torch.tensor(s.labels)
+    ready = samples if isinstance(samples, Collated) else collate_samples(samples, model.tokenizer.pad_token_id)
+    logits, sent_mask = batch_logits(model, ready, device, amp)
+    labels = ready.labels.to(device, non_blocking=True)
     mask = sent_mask.float()
     loss = (F.binary_cross_entropy_with_logits(logits, labels, reduction="none") * mask).sum()
     return loss, int(mask.sum().item())
@@ -137,7 +180,7 @@ class LoopSettings:
 
 def fit(
     model: ExtSummarizer,
-    batches: Iterable[list[Sample]],
+    batches: Iterable[list[Sample] | Collated],
     optim: torch.optim.Optimizer,
     state: dict,
     settings: LoopSettings,
@@ -153,12 +196,13 @@ def fit(
     last_eval = time.monotonic()
     run_loss, run_sents, micro = 0.0, 0, 0
     window_start, window_docs = time.monotonic(), 0
-    for batch in batches:
+    for batch in batches:  # lists of samples, or batches already collated (`prefetch`)
         loss, n = batch_loss(model, batch, device, settings.amp)
         (loss / max(n, 1) / settings.accum).backward()
+        docs = len(batch.samples if isinstance(batch, Collated) else batch)
         run_loss, run_sents, micro = run_loss + loss.item(), run_sents + n, micro + 1
-        state["docs_seen"] += len(batch)
-        window_docs += len(batch)
+        state["docs_seen"] += docs
+        window_docs += docs
         if micro % settings.accum:
             continue
         state["update"] += 1
