@@ -64,8 +64,10 @@ def travel_bytes(pack: Path | None) -> dict[str, int]:
     and the pack (carried). Paths are relative to the repository root."""
 
     def listed(*args: str) -> list[Path]:
-        out = subprocess.run(["git", "ls-files", "-z", *args], cwd=ROOT, capture_output=True, check=True).stdout
-        return [ROOT / p for p in out.decode().split("\0") if p]
+        result = subprocess.run(["git", "ls-files", "-z", *args], cwd=ROOT, capture_output=True)
+        if result.returncode:
+            raise SystemExit(f"error: cannot list what travels (git ls-files: {result.stderr.decode().strip()})")
+        return [ROOT / p for p in result.stdout.decode().split("\0") if p]
 
     tracked = sum(p.stat().st_size for p in listed() if p.is_file())
     untracked = sum(p.stat().st_size for p in listed("--others", "--exclude-standard") if p.is_file())
@@ -186,9 +188,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if not Path(f).exists():
             raise SystemExit(f"error: {f} does not exist (set DOCSUM_SHARED_DATA to the datasets folder)")
     pack = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
-    if pack.exists():
-        shutil.rmtree(pack)
-    (pack / "encoder").mkdir(parents=True)
+    if pack.exists() and any(pack.iterdir()) and not (pack / gpu_pack.MANIFEST).exists():
+        raise SystemExit(f"error: {pack} exists and is not a pack; choose another --out")
     encoder_dir = bundled_encoder_dir()
     init = (str(encoder_dir), args.window_tokens, args.max_windows)
 
@@ -238,6 +239,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     used.update(tokenizer.all_special_ids)
     ids = np.asarray(sorted(used), dtype=np.int64)
 
+    if pack.exists():  # replaced only now: a refused or failed prepare leaves the previous pack as it was
+        shutil.rmtree(pack)
+    (pack / "encoder").mkdir(parents=True)
     encoder = AutoModel.from_pretrained(str(encoder_dir), local_files_only=True, add_pooling_layer=False)
     state = {k: v.detach().float() for k, v in encoder.state_dict().items() if not k.endswith("position_ids")}
     full = state.pop("embeddings.word_embeddings.weight")
