@@ -248,14 +248,17 @@ class ExtSummarizer(nn.Module):
         self.config.encoder_config = encoder_config_dict(self.bert.model)
         self.config.encoder_path = None
         self.config.save(path)
+        save_file(self.saveable_state(dtype), str(path / WEIGHTS_NAME), metadata={"format": "pt"})
+        self.tokenizer.save_pretrained(str(path))
+
+    def saveable_state(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """The tensors a saved model holds (bundled word embeddings and position_ids left out), on the CPU."""
         skip = {WORD_EMBEDDINGS_KEY} if self.config.word_embeddings == "bundled" else set()
-        state = {
+        return {
             k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
             for k, v in self.state_dict().items()
             if not k.endswith("position_ids") and k not in skip
         }
-        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt"})
-        self.tokenizer.save_pretrained(str(path))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> ExtSummarizer:
@@ -304,7 +307,8 @@ class ExtSummarizer(nn.Module):
         encoder_config = AutoConfig.for_model(**enc_cfg)
         encoder_config._attn_implementation = "sdpa"
         encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True)
+        # The encoder's config, not the directory's config.json (ours): transformers 5 warns about its model_type.
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True, config=encoder_config)
         model = cls(config, encoder, tokenizer)
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME)).items()}
         # Pooler weights (PreSumm keeps them) are unused by extraction; position_ids buffers are rebuilt.

@@ -1,9 +1,7 @@
-"""Fine-tune BertSumExt on oracle labels: the loop, visible (nanoGPT style).
+"""Fine-tune BertSumExt on oracle labels from JSONL files (`docsum train`); the loop itself is bertsum/loop.py.
 
-Masked binary cross-entropy per sentence; Adam with PreSumm's warmup schedule (linear warmup, then step^-0.5 decay),
-scaled to our encoder: peak learning rates per parameter group instead of PreSumm's 2e-3*warmup^-0.5; token-budget
-batches of length-sorted documents; gradient accumulation; checkpoints every N updates and resume; validation
-loss picks the best checkpoint; one seed for data order and initialisation.
+Articles are split, windowed and labelled with the greedy oracle on the fly; checkpoints every N updates and resume;
+validation loss picks the best checkpoint; one seed for data order and initialisation.
 
 Resume continues after the last article pulled into the sorting buffer (up to 64 articles that were buffered but not
 yet trained are skipped), which keeps the data order a simple prefix of one seeded shuffle.
@@ -13,22 +11,30 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
 
-from docsum.bertsum.batching import collate
 from docsum.bertsum.config import BertSumConfig
 from docsum.bertsum.data import Example, Splitter, normalized_hash, read_examples, read_records, to_example
+from docsum.bertsum.loop import (  # noqa: F401  (re-exported: the engine's names as they were before it moved)
+    LoopSettings,
+    Sample,
+    batch_loss,
+    cooldown_factor,
+    fit,
+    lr_factor,
+    make_optimizer,
+    token_budget_batches,
+    validation_loss,
+)
 from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
 from docsum.bertsum.oracle import greedy_oracle
-from docsum.bertsum.preprocess import PreparedDoc, prepare
+from docsum.bertsum.preprocess import prepare
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +68,12 @@ class TrainConfig:
     threads: int | None = None
 
 
-@dataclass
-class Sample:
-    doc: PreparedDoc
-    labels: list[float]
-
-
-def make_sample(ex: Example, model: ExtSummarizer, cfg: BertSumConfig, max_windows: int) -> Sample | None:
+def label_example(
+    ex: Example, tokenizer: PreTrainedTokenizerBase, cfg: BertSumConfig, max_windows: int
+) -> Sample | None:
     """Prepare an article (first `max_windows` windows) and label its sentences with the greedy oracle over
     exactly the sentences the model sees. PreSumm drops documents with fewer than 3 sentences from training."""
-    doc = prepare(ex.sentences, model.tokenizer, cfg)
+    doc = prepare(ex.sentences, tokenizer, cfg)
     doc.windows = doc.windows[:max_windows]
     n_seen = sum(len(w.cls_positions) for w in doc.windows)
     doc.kept = doc.kept[:n_seen]
@@ -81,78 +83,24 @@ def make_sample(ex: Example, model: ExtSummarizer, cfg: BertSumConfig, max_windo
     return Sample(doc, [1.0 if j in oracle else 0.0 for j in range(n_seen)])
 
 
-def interleave(files: list[str], split: Splitter, seed: int, limit: int | None, exclude: set[str]) -> list[Example]:
-    """All articles of the training files, shuffled together (seeded); any article also in `exclude` is refused.
-    Only the kept articles are split into sentences."""
+def make_sample(ex: Example, model: ExtSummarizer, cfg: BertSumConfig, max_windows: int) -> Sample | None:
+    return label_example(ex, model.tokenizer, cfg, max_windows)
+
+
+def training_records(files: list[str], seed: int, limit: int | None, exclude: set[str]) -> list[dict]:
+    """All usable records of the training files, shuffled together (seeded); any article also in `exclude` (test
+    article hashes) is refused with an error."""
     records = [r for f in files for r in read_records(f)]
     leaked = [r.get("id") for r in records if normalized_hash(r["article"]) in exclude]
     if leaked:
         raise ValueError(f"{len(leaked)} training articles are test articles (e.g. {leaked[:3]})")
     random.Random(seed).shuffle(records)
-    return [to_example(r, split) for r in (records[:limit] if limit else records)]
+    return records[:limit] if limit else records
 
 
-def token_budget_batches(samples: Iterator[Sample], budget: int, buffer: int = 64) -> Iterator[list[Sample]]:
-    """Length-sorted batches within buffers of `buffer` samples (PreSumm), count x longest <= budget."""
-    pool: list[Sample] = []
-
-    def drain(pool: list[Sample]) -> Iterator[list[Sample]]:
-        pool.sort(key=lambda s: max(len(w.input_ids) for w in s.doc.windows) * len(s.doc.windows))
-        batch: list[Sample] = []
-        longest = 0
-        for s in pool:
-            n_windows = sum(len(b.doc.windows) for b in batch) + len(s.doc.windows)
-            l = max(longest, max(len(w.input_ids) for w in s.doc.windows))
-            if batch and n_windows * l > budget:
-                yield batch
-                batch, l = [], max(len(w.input_ids) for w in s.doc.windows)
-            batch.append(s)
-            longest = l
-        if batch:
-            yield batch
-
-    for s in samples:
-        pool.append(s)
-        if len(pool) >= buffer:
-            yield from drain(pool)
-            pool = []
-    if pool:
-        yield from drain(pool)
-
-
-def batch_loss(model: ExtSummarizer, samples: list[Sample], device: torch.device) -> tuple[torch.Tensor, int]:
-    batch = collate([s.doc for s in samples], model.tokenizer.pad_token_id).to(device)
-    logits = model(*batch.as_tuple())
-    labels = torch.zeros_like(logits)
-    for i, s in enumerate(samples):
-        labels[i, : len(s.labels)] = torch.tensor(s.labels)
-    mask = batch.sent_mask.float()
-    loss = (F.binary_cross_entropy_with_logits(logits, labels, reduction="none") * mask).sum()
-    return loss, int(mask.sum().item())
-
-
-def lr_factor(update: int, warmup: int) -> float:
-    """PreSumm/Noam: min(step^-0.5, step * warmup^-1.5), normalised to 1.0 at the end of warmup."""
-    step = max(update, 1)
-    return min(step**-0.5, step * warmup**-1.5) * math.sqrt(warmup)
-
-
-def cooldown_factor(update: int, max_updates: int, cooldown: int) -> float:
-    """1.0, then a linear ramp to 0 over the last `cooldown` updates (annealing after the Noam schedule)."""
-    if cooldown <= 0:
-        return 1.0
-    return min(1.0, max(0.0, (max_updates - update) / cooldown))
-
-
-@torch.no_grad()
-def validation_loss(model: ExtSummarizer, samples: list[Sample], budget: int, device: torch.device) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    for batch in token_budget_batches(iter(samples), budget, buffer=len(samples) or 1):
-        loss, n = batch_loss(model, batch, device)
-        total, count = total + loss.item(), count + n
-    model.train()
-    return total / max(count, 1)
+def interleave(files: list[str], split: Splitter, seed: int, limit: int | None, exclude: set[str]) -> list[Example]:
+    """`training_records` as examples; only the kept articles are split into sentences."""
+    return [to_example(r, split) for r in training_records(files, seed, limit, exclude)]
 
 
 def build_model(tc: TrainConfig) -> ExtSummarizer:
@@ -192,12 +140,7 @@ def train(tc: TrainConfig, split: Splitter) -> dict:
     valid_examples = (ex for f in tc.valid_files for ex in read_examples(f, split, per_file))
     valid = [s for ex in valid_examples if (s := make_sample(ex, model, cfg, tc.max_windows)) is not None]
 
-    head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]
-    encoder = [p for n, p in model.named_parameters() if n.startswith("bert.") and p.requires_grad]
-    optim = torch.optim.Adam(
-        [{"params": encoder, "lr": tc.lr_encoder, "peak": tc.lr_encoder}, {"params": head, "lr": tc.lr_head, "peak": tc.lr_head}],
-        betas=(0.9, 0.999),
-    )
+    optim = make_optimizer(model, tc.lr_encoder, tc.lr_head)
     state = {"update": 0, "consumed": 0, "docs_seen": 0, "best_valid": float("inf"), "history": [], "wall_s": 0.0}
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists():  # resume
@@ -229,34 +172,13 @@ def train(tc: TrainConfig, split: Splitter) -> dict:
         log.info("update %d docs %d valid_loss %.4f (best %.4f)", state["update"], state["docs_seen"], vloss, state["best_valid"])
         save_checkpoint()
 
-    started = time.monotonic() - state["wall_s"]
-    run_loss, run_sents, micro = 0.0, 0, 0
-    window_start, window_docs = time.monotonic(), 0
-    for batch in token_budget_batches(samples(), tc.batch_tokens):
-        loss, n = batch_loss(model, batch, device)
-        (loss / max(n, 1) / tc.accum).backward()
-        run_loss, run_sents, micro = run_loss + loss.item(), run_sents + n, micro + 1
-        state["docs_seen"] += len(batch)
-        window_docs += len(batch)
-        if micro % tc.accum:
-            continue
-        state["update"] += 1
-        factor = lr_factor(state["update"], tc.warmup) * cooldown_factor(state["update"], tc.max_updates, tc.cooldown)
-        for group in optim.param_groups:
-            group["lr"] = group["peak"] * factor
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optim.step()
-        optim.zero_grad(set_to_none=True)
-        state["wall_s"] = time.monotonic() - started
-        if state["update"] % 10 == 0:
-            rate = window_docs / (time.monotonic() - window_start)
-            log.info("update %d docs %d loss %.4f %.2f docs/s lr_enc %.2e", state["update"], state["docs_seen"], run_loss / max(run_sents, 1), rate, tc.lr_encoder * factor)
-            run_loss, run_sents, window_start, window_docs = 0.0, 0, time.monotonic(), 0
-        if state["update"] % tc.eval_every == 0:
-            evaluate_and_keep_best()
-        if state["update"] >= tc.max_updates or state["wall_s"] >= tc.max_minutes * 60:
-            break
-    evaluate_and_keep_best()
+    def schedule(update: int, elapsed: float) -> float:
+        return lr_factor(update, tc.warmup) * cooldown_factor(update, tc.max_updates, tc.cooldown)
+
+    settings = LoopSettings(accum=tc.accum, max_updates=tc.max_updates, max_seconds=tc.max_minutes * 60,
+                            eval_every=tc.eval_every)
+    fit(model, token_budget_batches(samples(), tc.batch_tokens), optim, state, settings, schedule,
+        evaluate_and_keep_best, device)
     summary = {"train_config": asdict(tc), **{k: v for k, v in state.items()}}
     (out / "train_log.json").write_text(json.dumps(summary, indent=2))
     return summary
