@@ -41,7 +41,18 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=100_000, description="Limit on the number of members in one archive.")
     max_pdf_pages: int = Field(default=2000, description="PDF pages beyond this are not extracted.")
     max_extract_seconds: float = Field(
-        default=120.0, description="Time limit of one document's extraction; beyond it the document fails (pathological files)."
+        default=120.0,
+        description="Wall-clock limit of one document's extraction; beyond it the extraction process is killed and the "
+        "document fails (pathological files).",
+    )
+    max_extract_memory_mib: int = Field(
+        default=2048,
+        description="Memory ceiling (address space, MiB) of the extraction process; beyond it the document fails. 0: none.",
+    )
+    max_html_chars: int = Field(
+        default=2_000_000,
+        description="HTML pages are cut to this many characters before main-content extraction (its cost grows "
+        "quadratically with page size).",
     )
 
     # --- workers -----------------------------------------------------------------------------

@@ -230,8 +230,8 @@ def _open(data: bytes) -> PDFDocument:
         raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})") from err
     except RecursionError as err:
         raise ExtractionError("corrupt PDF: recursion too deep (self-referencing objects)") from err
-    except MemoryError as err:
-        raise ExtractionError("corrupt PDF: out of memory while parsing") from err
+    except MemoryError:
+        raise  # the extraction process's memory ceiling: ingest.sandbox reports it as such
     except Exception as err:  # noqa: BLE001 - pdfminer raises many unrelated types on broken files
         raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
 
@@ -259,6 +259,8 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
             except RecursionError:
                 page_errors.append("recursion too deep (self-referencing objects)")
                 pages.append("")
+            except MemoryError:
+                raise  # a page past the memory ceiling (a decompression bomb) fails the document, not just the page
             except Exception as err:  # noqa: BLE001 - keep the pages that do extract
                 page_errors.append(_short(err))
                 pages.append("")
@@ -266,6 +268,8 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         page_errors.append("recursion too deep (self-referencing objects)")
         if not pages:
             raise ExtractionError("corrupt PDF: recursion too deep in the page tree") from err
+    except MemoryError:
+        raise
     except Exception as err:  # noqa: BLE001 - a broken page tree: keep what was read
         page_errors.append(_short(err))
         if not pages:

@@ -22,7 +22,7 @@ from docsum.db.status import set_document_extracted, set_document_failed
 from docsum.config import Settings
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
-from docsum.ingest.extract import extract_document
+from docsum.ingest.sandbox import extract_isolated
 from docsum.ingest.sniff import HEAD_BYTES, sniff_media_type
 from docsum.ingest.sources import Source
 
@@ -62,7 +62,7 @@ def _extract(source: Source, settings: Settings) -> Extracted | str:
     """The extracted document, or the reason it failed (never raises for a bad document)."""
     assert source.data is not None
     try:
-        return extract_document(source.data, source.name, settings)
+        return extract_isolated(source.data, source.name, settings)
     except ExtractionError as err:
         return err.reason
     except Exception as err:  # noqa: BLE001 - a library bug on one document must not stop the run
