@@ -17,6 +17,7 @@ import sqlalchemy.exc
 
 from docsum.db.session import session_scope
 from docsum.worker import jobs
+from docsum.worker.deliveries import TaskDeliveries, ingest_redelivered
 from docsum.worker.model_cache import get_summarizer, resolve_model
 
 if TYPE_CHECKING:
@@ -73,8 +74,15 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
+        # Deliveries are counted first: a file that kills its worker must not bring its task back forever.
+        counts = TaskDeliveries(app.docsum_settings, self.request.id, self.request.retries or 0)
         try:
-            outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
+            if counts.count_task() > 1:
+                log.warning("batch %s: ingest task redelivered after a lost worker: one file at a time", batch_id)
+                outcome = ingest_redelivered(app, counts, batch_id, paths)
+                outcome.to_summarize = []  # enqueued file by file
+            else:
+                outcome = jobs.ingest_files(app.session_factory, app.docsum_settings, batch_id, paths)
         except TRANSIENT_ERRORS:
             raise
         except Exception:
@@ -86,6 +94,7 @@ def register_tasks(app: DocsumCelery) -> None:
             raise
         enqueue_summarize(app, outcome.to_summarize)
         jobs.maybe_finish_batch(app.session_factory, batch_id)
+        counts.forget()
         log.info(
             "batch %s: %d files -> %d ingested, %d duplicates, %d failed; %d jobs to summarize",
             batch_id, len(paths), outcome.ingested, outcome.duplicates, outcome.failed, len(outcome.to_summarize),
