@@ -98,13 +98,18 @@ def _is_id(item: object) -> bool:
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
     """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
     absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
-    from docsum.ingest.sources import expand_paths
+    import logging
+
+    from docsum.ingest.sources import walk_paths
 
     given = [Path(p).expanduser() for p in paths]
     missing = [str(p) for p in given if not p.exists()]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    return list(dict.fromkeys(str(p.resolve()) for p in expand_paths(list(given)) if p.is_file()))
+    files, refused = walk_paths(list(given))
+    for link, reason in refused:  # a link out of a walked directory is not submitted
+        logging.getLogger(__name__).warning("%s: %s", link, reason)
+    return list(dict.fromkeys(str(p.resolve()) for p in files if p.is_file()))
 
 
 class Client:

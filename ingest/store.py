@@ -29,6 +29,7 @@ from docsum.ingest.sources import Source
 log = logging.getLogger(__name__)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
+MAX_URI_CHARS = 2048  # documents.source_uri
 
 
 @dataclass
@@ -111,7 +112,10 @@ def _retry_failed(factory: sessionmaker[Session], existing: Document, result: Ex
 
 def store_source(factory: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
     """Store one source as a document and commit; returns what happened to it."""
-    uri = _clean(source.uri, 2048) or ""
+    uri = _clean(source.uri) or ""
+    if len(uri) > MAX_URI_CHARS:  # cut, it would name another file, or none: refuse it and say so
+        reason = f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored"
+        return IngestItem(uri, "failed", None, reason)
     if source.data is None:
         if not source.store:
             return IngestItem(uri, "failed", None, source.error)
