@@ -335,6 +335,17 @@ def export_format(path: str | Path) -> str:
     return fmt
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with = + - @ tab or CR
+    gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> int:
     """Write records as JSON lines or CSV (summary sentences joined by a space; lists as JSON). Returns the count."""
     if fmt not in EXPORT_FORMATS:
@@ -349,6 +360,6 @@ def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> in
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             row.update(summary=" ".join(record.summary), indices=json.dumps(record.indices), scores=json.dumps(record.scores))
-            writer.writerow(row)
+            writer.writerow({key: csv_safe(value) for key, value in row.items()})
         n += 1
     return n

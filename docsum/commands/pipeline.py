@@ -51,7 +51,9 @@ def _stdout_console() -> Console:
 
 
 def _fail(message: str) -> typer.Exit:
-    _console().print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    _console().print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code=2)
 
 
@@ -107,6 +109,7 @@ def _preview(words: str, n: int = SUMMARY_PREVIEW_WORDS) -> str:
 
 
 def _results_table(client: Client, batch_id: int, console: Console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"batch {batch_id}", show_lines=False)
@@ -122,7 +125,7 @@ def _results_table(client: Client, batch_id: int, console: Console) -> None:
         name = record.title or Path(record.source_uri.split("!")[-1]).name
         colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
         text = _preview(" ".join(record.summary)) if record.summary else (record.error or "")
-        table.add_row(name, f"[{colour}]{record.status}[/{colour}]", text)
+        table.add_row(escape(name), f"[{colour}]{record.status}[/{colour}]", escape(text))  # names are user data
     if total > shown:
         table.caption = f"{shown} of {total} documents shown; export with --out for all"
     console.print(table)
@@ -170,7 +173,11 @@ def run(
 
     with Client() as client:
         mode = "embedded worker (no DOCSUM_BROKER_URL)" if client.app.embedded else "worker fleet via Redis"
-        console.print(f"[dim]{mode}; database {client.settings.database_url}[/dim]")
+        from rich.markup import escape
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(client.settings.database_url).render_as_string(hide_password=True)  # never print a password
+        console.print(f"[dim]{mode}; database {escape(shown)}[/dim]")
         try:
             batch_id = client.submit(paths, name=name, model=model, k=k)
         except (ValueError, FileNotFoundError) as error:
@@ -326,7 +333,9 @@ def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
         except LookupError as error:
             raise _fail(str(error)) from None
         console = _stdout_console()
-        console.print(f"batch {report.batch_id} {report.name!r} · model {report.model_id}")
+        from rich.markup import escape
+
+        console.print(f"batch {report.batch_id} {escape(repr(report.name))} · model {report.model_id}")
         _print_report(report, console)
 
 
