@@ -3,7 +3,12 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-TORCH   := torch==2.13.0
+# torch: the CPU build by default. On PyPI, `torch==2.13.0` for Linux is the CUDA build (gigabytes of nvidia-*
+# packages); the CPU build carries the +cpu local version and lives on PyTorch's CPU index (and on local disk here).
+# A CUDA host overrides both, e.g. `make install TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu126`
+# (or TORCH_INDEX= for PyPI's default CUDA build).
+TORCH_SPEC  ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -12,8 +17,9 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The pinned CPU build of torch first (from local disk here); a bare `torch` would pull gigabytes of CUDA.
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q $(TORCH)
+	# The pinned torch build first (TORCH_SPEC from TORCH_INDEX, see above); a bare `torch` would pull CUDA.
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  $(BIN)/pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
