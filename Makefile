@@ -5,8 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # torch: the CPU build by default. On PyPI, `torch==2.13.0` for Linux is the CUDA build (gigabytes of nvidia-*
 # packages); the CPU build carries the +cpu local version and lives on PyTorch's CPU index (and on local disk here).
-# A CUDA host overrides both, e.g. `make install TORCH_SPEC=torch==2.13.0 TORCH_INDEX=https://download.pytorch.org/whl/cu126`
-# (or TORCH_INDEX= for PyPI's default CUDA build).
+# A CUDA host overrides both: `make install TORCH_SPEC=torch==2.13.0 TORCH_INDEX=` (PyPI's default CUDA build), or
+# TORCH_INDEX=https://download.pytorch.org/whl/cuXYZ for another CUDA version.
 TORCH_SPEC  ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1

@@ -1,8 +1,9 @@
 """Crafted bad inputs through the real ingest path: outcome, wall time and peak memory per case.
 
 Each case is generated in a temporary directory (bombs, traversal, links, markup names, huge pages, invalid
-encodings, stalls) and ingested by `ingest_paths` into a fresh SQLite database, in a process of its own so that its
-peak memory is its own: `worker MiB` is the ingesting process, `extractor MiB` the largest extraction child.
+encodings, stalls) by this process, then ingested by `ingest_paths` into a fresh SQLite database in a process of its
+own, so that peak memory is the ingest's alone: `worker MiB` is the ingesting process (its Python, SQLAlchemy and
+archive reading), `extractor MiB` the largest extraction child.
 
     python bench/bad_inputs.py [--seconds 10] [--memory-mib 2048] [--json PATH]
 """
@@ -42,10 +43,18 @@ TEXT = b"The council approved the budget on Tuesday. Work on the bridge starts i
 def _zip_bomb(d: Path) -> list[Path]:
     import zipfile
 
+    d.mkdir(parents=True, exist_ok=True)
     path = d / "bomb.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("zeros.txt", b"\0" * (512 << 20))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("zeros.txt", "w") as member:
+        for _ in range(512):
+            member.write(b"\0" * (1 << 20))
     return [path]
+
+
+def _link_out_of_root(d: Path) -> list[Path]:
+    write(d / "root" / "inside.txt", TEXT)
+    symlink(d / "root" / "passwd.txt", "/etc/passwd")
+    return [d / "root"]
 
 
 def _tar_bomb(d: Path) -> list[Path]:
@@ -60,7 +69,7 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
     "zip path traversal + symlink member": lambda d: [
         write(d / "evil.zip", zip_of({"../../evil.txt": TEXT, "ok.txt": TEXT}, symlinks={"passwd.txt": "/etc/passwd"}))
     ],
-    "file link out of the root": lambda d: [d / "root"] if symlink(d / "root" / "passwd.txt", "/etc/passwd") else [],
+    "file link out of the root": _link_out_of_root,
     "markup names and titles": lambda d: [
         write(d / "m.zip", zip_of({"[/red]x.html": b"<html><head><title>[/red]t</title></head><body><p>"
                                    + TEXT + b"</p></body></html>"}))
@@ -75,7 +84,7 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
 NO_CUT = {"stall: huge page, no HTML cut"}
 
 
-def run_case(name: str, seconds: float, memory_mib: int) -> dict[str, object]:
+def run_case(name: str, inputs: list[Path], seconds: float, memory_mib: int) -> dict[str, object]:
     from docsum.config import Settings
     from docsum.db.migrate import upgrade
     from docsum.db.session import make_session_factory
@@ -83,11 +92,9 @@ def run_case(name: str, seconds: float, memory_mib: int) -> dict[str, object]:
     from docsum.ingest.pipeline import ingest_paths
 
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        inputs = CASES[name](d / "in")
-        url = f"sqlite:///{d / 'docsum.db'}"
+        url = f"sqlite:///{Path(tmp) / 'docsum.db'}"
         upgrade(url)
-        overrides = {"max_extract_seconds": seconds, "max_extract_memory_mib": memory_mib}
+        overrides: dict[str, object] = {"max_extract_seconds": seconds, "max_extract_memory_mib": memory_mib}
         if name in NO_CUT:
             overrides["max_html_chars"] = 10**9
         settings = Settings(database_url=url, **overrides)
@@ -111,17 +118,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="max_extract_seconds")
     parser.add_argument("--memory-mib", type=int, default=2048, help="max_extract_memory_mib")
     parser.add_argument("--json", type=Path, help="write the rows here")
-    parser.add_argument("--case", help=argparse.SUPPRESS)  # one case, in this process (the parent runs each so)
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: ingest one generated case in this process
+    parser.add_argument("--inputs", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.seconds, args.memory_mib)))
+        print(json.dumps(run_case(args.case, args.inputs or [], args.seconds, args.memory_mib)))
         return
     rows = []
     print(f"limits: {args.seconds:g} s, {args.memory_mib} MiB per extraction\n")
-    print(f"| case | outcome | wall s | worker MiB | extractor MiB |\n|---|---|---|---|---|")
-    for name in CASES:
-        argv = [sys.executable, __file__, "--case", name, "--seconds", str(args.seconds), "--memory-mib", str(args.memory_mib)]
-        done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    print("| case | outcome | wall s | worker MiB | extractor MiB |\n|---|---|---|---|---|")
+    for name, build in CASES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            inputs = build(Path(tmp) / "in")
+            argv = [sys.executable, __file__, "--case", name, "--seconds", str(args.seconds),
+                    "--memory-mib", str(args.memory_mib), "--inputs", *map(str, inputs)]
+            done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if done.returncode != 0:
             row = {"case": name, "outcome": f"bench error: {done.stderr.strip().splitlines()[-1:]}", "wall_s": None,
                    "worker_mib": None, "extractor_mib": None}
