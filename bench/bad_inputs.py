@@ -84,6 +84,15 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
 NO_CUT = {"stall: huge page, no HTML cut"}
 
 
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries that across exec, so it would include the
+    bench parent's peak while it generated the inputs."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run_case(name: str, inputs: list[Path], seconds: float, memory_mib: int) -> dict[str, object]:
     from docsum.config import Settings
     from docsum.db.migrate import upgrade
@@ -108,7 +117,7 @@ def run_case(name: str, inputs: list[Path], seconds: float, memory_mib: int) -> 
         "case": name,
         "outcome": "; ".join(outcomes) or "(nothing)",
         "wall_s": round(wall, 2),
-        "worker_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "worker_mib": round(_peak_rss_kib() / 1024),
         "extractor_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
     }
 

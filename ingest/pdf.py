@@ -247,9 +247,11 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
 
     pages: list[str] = []
     page_errors: list[str] = []
+    capped = False
     try:
         for page in PDFPage.create_pages(doc):
             if len(pages) >= max_pages:
+                capped = True
                 break
             device.check_deadline()
             try:
@@ -293,4 +295,15 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         author=_info_value(infos, "Author"),
         published=parse_pdf_date(created) if created else None,
         page_count=len(pages),
+        notes=_cap_note(doc, max_pages) if capped else None,
     )
+
+
+def _cap_note(doc: PDFDocument, max_pages: int) -> str:
+    """Says how much of a PDF past the page cap was left out (the page tree's own count, when it has one)."""
+    try:
+        total = resolve1(resolve1(doc.catalog.get("Pages")).get("Count"))
+    except Exception:  # noqa: BLE001 - a broken page tree: say less
+        total = None
+    of = f" of {total}" if isinstance(total, int) and total > max_pages else ""
+    return f"only the first {max_pages}{of} pages extracted (max_pdf_pages)"

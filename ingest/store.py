@@ -57,6 +57,7 @@ def _fill(document: Document, doc: Extracted) -> None:
     document.page_count = doc.page_count
     document.text = _clean(doc.text)
     document.sentences = [_clean(s) or "" for s in doc.sentences]
+    document.notes = _clean(doc.notes)
 
 
 def _extract(source: Source, settings: Settings) -> Extracted | str:
