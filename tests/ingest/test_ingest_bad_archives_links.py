@@ -122,3 +122,32 @@ def test_a_path_too_long_to_store_is_refused_not_cut(tmp_path: Path, factory: se
     [item] = ingest_file(factory, path, settings)
     assert item.outcome == "failed" and item.document_id is None
     assert item.reason == f"path longer than 2048 characters ({len(str(path.absolute()))}): not stored"
+
+
+def test_the_pdf_page_cap_and_the_html_cut_leave_a_mark(tmp_path: Path, factory: sessionmaker[Session],
+                                                        settings: Settings) -> None:
+    from ingest_helpers import make_pdf
+
+    sentences = ["The river rose two metres overnight.", "Crews built a wall of sandbags by morning."]
+    pdf = write(tmp_path / "long.pdf", make_pdf([sentences, sentences + ["Page two."], sentences + ["Page three."]]))
+    paragraphs = "".join(f"<p>Paragraph {i} says something about the harbour and the ships in it.</p>" for i in range(40))
+    page = write(tmp_path / "long.html", f"<html><head><title>T</title></head><body><article>{paragraphs}"
+                                         f"</article></body></html>".encode())
+    capped = settings.model_copy(update={"max_pdf_pages": 2, "max_html_chars": 1500})
+    report = ingest_paths(factory, [pdf, page], capped)
+    assert [i.outcome for i in report.items] == ["ingested", "ingested"]
+    with factory() as session:
+        docs = {Path(d.source_uri).name: d for d in session.scalars(select(Document))}
+    assert docs["long.pdf"].page_count == 2
+    assert docs["long.pdf"].notes == "only the first 2 of 3 pages extracted (max_pdf_pages)"
+    size = len(page.read_text())
+    assert docs["long.html"].notes == (
+        f"page cut to its first 1500 of {size} characters before extraction (max_html_chars)"
+    )
+    # Uncut documents carry no note.
+    url = f"sqlite:///{tmp_path / 'uncut.db'}"
+    upgrade(url)
+    whole = ingest_paths(make_session_factory(Settings(database_url=url)), [pdf, page], Settings(database_url=url))
+    assert [i.outcome for i in whole.items] == ["ingested", "ingested"]
+    with make_session_factory(Settings(database_url=url))() as session:
+        assert {d.notes for d in session.scalars(select(Document))} == {None}
