@@ -13,7 +13,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import socket
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,10 +254,46 @@ def test_flower_requires_auth_and_listens_on_loopback_only() -> None:
             assert host_ip == "127.0.0.1", f"{name}: port {port} is published beyond loopback"
 
 
-def test_redis_never_evicts_and_persists() -> None:
+def redis_script() -> str:
+    """The shell script the redis service runs (`sh -c SCRIPT`)."""
     argv = argv_of(SERVICES["redis"]["command"])
+    assert argv[:2] == ["sh", "-c"], argv
+    return argv[2]
+
+
+def test_redis_never_evicts_and_persists() -> None:
+    argv = shlex.split(redis_script().splitlines()[0])
     assert option_value(argv, "--maxmemory-policy") == "noeviction"
     assert option_value(argv, "--appendonly") == "yes"
+
+
+def test_redis_password_stays_off_the_command_line(tmp_path: Path) -> None:
+    """The service's own script, run here (on a free port, in tmp_path): Redis requires the password from the
+    environment, and no process's arguments contain it."""
+    import redis
+
+    port = free_port()
+    script = redis_script().replace("redis-server", f"redis-server --port {port} --bind 127.0.0.1 --dir {tmp_path}", 1)
+    password = "pw-" + os.urandom(8).hex()
+    env = {**os.environ, "REDISCLI_AUTH": password}
+    server = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        authed = redis.Redis(host="127.0.0.1", port=port, password=password, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert authed.ping()
+                break
+            except redis.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1).ping()
+        assert Path(f"/proc/{server.pid}/cmdline").read_bytes().find(password.encode()) == -1
+        assert b"redis-server" in Path(f"/proc/{server.pid}/cmdline").read_bytes()  # exec: the shell is gone
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 # --- lifecycle -------------------------------------------------------------------------------------------------------
@@ -294,6 +332,12 @@ def test_long_running_service_has_healthcheck_and_restart_policy(service: str) -
 
 
 # --- secrets ---------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:
