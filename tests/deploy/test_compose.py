@@ -489,9 +489,12 @@ def wheel_from_build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_has_every_package_the_services_import(wheel_from_build_context: Path) -> None:
     names = set(zipfile.ZipFile(wheel_from_build_context).namelist())
-    for required in ("docsum/cli.py", "docsum/config.py", "db/migrate.py", "worker/app.py", "migrations/env.py"):
+    for required in (
+        "docsum/cli.py", "docsum/config.py", "docsum/db/migrate.py", "docsum/worker/app.py", "docsum/migrations/env.py",
+        "docsum/ingest/sandbox.py",
+    ):
         assert required in names, f"the image would lack {required}"
-    assert any(n.startswith("migrations/versions/") and n.endswith(".py") and "__init__" not in n for n in names)
+    assert any(n.startswith("docsum/migrations/versions/") and n.endswith(".py") and "__init__" not in n for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "docsum = docsum.cli:app" in zipfile.ZipFile(wheel_from_build_context).read(entry_points).decode()
 
@@ -519,7 +522,7 @@ def test_installed_wheel_migrates_a_fresh_postgresql(
     )
     assert install.returncode == 0, install.stdout + install.stderr
     script = (
-        "import sys, db.migrate as m; "
+        "import sys, docsum.db.migrate as m; "
         f"assert m.__file__.startswith({str(target)!r}), m.__file__; "
         "print(m.upgrade(sys.argv[1]), m.head())"
     )
