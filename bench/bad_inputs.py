@@ -37,6 +37,18 @@ from bad_inputs import (  # noqa: E402
     zlib_of_repeated,
 )
 
+
+def gzip_of_repeated(chunk: bytes, times: int) -> bytes:
+    """A gzip member around zlib_of_repeated's deflate blocks (header, blocks, CRC-32 and size trailer)."""
+    import zlib
+
+    deflate = zlib_of_repeated(chunk, times)[2:-4]
+    crc = 0
+    for _ in range(times):
+        crc = zlib.crc32(chunk, crc)
+    size = (len(chunk) * times) & 0xFFFFFFFF
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate + crc.to_bytes(4, "little") + size.to_bytes(4, "little")
+
 TEXT = b"The council approved the budget on Tuesday. Work on the bridge starts in May."
 
 
@@ -79,7 +91,8 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
     "UTF-8 page with one invalid byte": lambda d: [write(d / "bad-byte.html", utf8_page_with_one_bad_byte())],
     "stall: huge page, no HTML cut": lambda d: [write(d / "stall.html", huge_html(6_000_000))],
     "empty zip": lambda d: [write(d / "empty.zip", zip_of({}))],
-    "zlib stream bomb in a .gz name": lambda d: [write(d / "z.txt.gz", b"\x1f\x8b" + zlib_of_repeated(b"a" * 4096, 10))],
+    "gzip page bomb (1 GiB of text)": lambda d: [write(d / "page.txt.gz", gzip_of_repeated(b"All work. " * 6554, 16384))],
+    "invalid encoding: random bytes named .txt": lambda d: [write(d / "noise.txt", os.urandom(64 * 1024))],
 }
 NO_CUT = {"stall: huge page, no HTML cut"}
 
