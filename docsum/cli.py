@@ -7,7 +7,28 @@ import typer
 
 from docsum.commands import db, ingest, model, pipeline, training
 
-app = typer.Typer(
+class _DocsumApp(typer.Typer):
+    """The typer app, with known outages and bad settings turned into one `error:` line and their exit code
+    (docsum.outages) instead of a traceback; anything else is a bug and keeps its traceback."""
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as err:
+            from docsum.outages import describe
+
+            known = describe(err)
+            if known is None:
+                raise
+            code, message = known
+            from rich.console import Console
+            from rich.markup import escape
+
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+            raise SystemExit(code) from None
+
+
+app = _DocsumApp(
     name="docsum",
     help="Batch document summarization: ingest PDFs and web pages, summarize them with BERTSUM.",
     no_args_is_help=True,

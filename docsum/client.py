@@ -112,6 +112,16 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
     return list(dict.fromkeys(str(p.resolve()) for p in files if p.is_file()))
 
 
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    import kombu.exceptions
+    import redis.exceptions
+
+    return (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+BROKER_ERRORS = _broker_errors()
+
+
 class Client:
     """Submit, follow and read batches. Reads the same settings as the workers."""
 
@@ -190,12 +200,29 @@ class Client:
             queued = [] if files else jobs.add_jobs(session, batch, items)  # type: ignore[arg-type]
         # Enqueue only after the batch and its jobs are committed: a worker must find them.
         self._ensure_worker()
-        if files:
-            enqueue_ingest(self.app, batch_id, files)
-        else:
-            enqueue_summarize(self.app, queued)
+        try:
+            if files:
+                enqueue_ingest(self.app, batch_id, files)
+            else:
+                enqueue_summarize(self.app, queued)
+        except BROKER_ERRORS as error:
+            self._abandon(batch_id, error)
+        if not files:
             jobs.maybe_finish_batch(self.session_factory, batch_id)  # every document may have failed extraction
         return batch_id
+
+    def _abandon(self, batch_id: int, error: BaseException) -> None:
+        """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
+        running forever, and say so."""
+        from docsum.outages import BrokerUnavailable
+        from docsum.worker.jobs import cancel_batch
+
+        cancel_batch(self.session_factory, batch_id)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise BrokerUnavailable(
+            f"cannot reach the broker: {first_line}; batch {batch_id} was cancelled (check DOCSUM_BROKER_URL and "
+            "that Redis is up, then submit again)"
+        ) from error
 
     def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
         """The nightly bulk run, here: ingest the roots, enqueue what lacks a summary (see worker.jobs.plan_nightly)."""

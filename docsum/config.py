@@ -16,6 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL_DIR = REPO_ROOT / "models" / "docsum-minilm-cnndm"
 
 
+class InvalidSetting(ValueError):
+    """A setting whose value parses but cannot be used (a cron expression celery rejects): the CLI prints it as one
+    `error:` line, like a value that does not parse."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCSUM_", env_file=None, extra="ignore")
 

@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from kombu import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
-from docsum.config import Settings, get_settings
+from docsum.config import InvalidSetting, Settings, get_settings
 
 INGEST_QUEUE = "ingest"
 SUMMARIZE_QUEUE = "summarize"
@@ -60,12 +60,18 @@ def nightly_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         return {}
     fields = settings.nightly_cron.split()
     if len(fields) != 5:
-        raise ValueError(f"DOCSUM_NIGHTLY_CRON must have 5 fields (minute hour day month weekday), got {settings.nightly_cron!r}")
+        raise InvalidSetting(
+            f"DOCSUM_NIGHTLY_CRON must have 5 fields (minute hour day month weekday), got {settings.nightly_cron!r}"
+        )
     minute, hour, day_of_month, month_of_year, day_of_week = fields
+    try:
+        schedule = crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except ValueError as err:  # celery's parser: out-of-range numbers, unknown names
+        raise InvalidSetting(f"DOCSUM_NIGHTLY_CRON {settings.nightly_cron!r} is not a valid cron expression: {err}") from None
     return {
         "docsum-nightly": {
             "task": "docsum.nightly",
-            "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
+            "schedule": schedule,
             "args": (list(settings.nightly_roots),),
             "options": {"queue": INGEST_QUEUE},
         }

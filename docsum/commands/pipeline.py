@@ -323,10 +323,25 @@ def nightly(
             _print_report(_progress_loop(client, outcome.batch_id, console), console)
 
 
+def _require_schema() -> None:
+    """Reading commands never create a database: an empty one is an error, not a fresh schema."""
+    from sqlalchemy.engine import make_url
+
+    from docsum.config import get_settings
+    from docsum.db.migrate import current
+    from docsum.outages import DatabaseNotSetUp
+
+    url = get_settings().database_url
+    if current(url) is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseNotSetUp(f"no docsum database at {shown} (`docsum run` or `docsum db upgrade` creates one)")
+
+
 def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
     """Counts by state, ingest progress and throughput of a batch."""
     from docsum.client import Client
 
+    _require_schema()
     with Client() as client:
         try:
             report = client.status(batch_id)
@@ -347,6 +362,7 @@ def results(
     """Export a batch's results as JSON lines or CSV."""
     from docsum.client import Client, write_results
 
+    _require_schema()
     with Client() as client:
         try:
             client.status(batch_id)
