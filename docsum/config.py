@@ -5,6 +5,7 @@ Library code takes a `Settings` argument; only entry points (CLI, workers, Clien
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,8 +13,25 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The model trained and shipped with the project (issue 4); until it exists the bundled encoder with an untrained head is used.
+# Run from a source checkout (or an editable install of one), rather than installed into site-packages.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "docsum" / "config.py").is_file()
+# The model trained and shipped with the project: in the source tree. An installed docsum has none (DOCSUM_MODEL).
 SHIPPED_MODEL_DIR = REPO_ROOT / "models" / "docsum-minilm-cnndm"
+
+
+def _data_dir() -> Path:
+    """Where the embedded database and the model-id cache live: ./var of the checkout; for an installed docsum the
+    user's data directory (XDG_DATA_HOME, else ~/.local/share), never site-packages."""
+    if IN_CHECKOUT:
+        return REPO_ROOT / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "docsum"
+
+
+DATA_DIR = _data_dir()
+
+
+class ModelNotFound(FileNotFoundError):
+    """No model is configured and none is shipped with this installation."""
 
 
 class InvalidSetting(ValueError):
@@ -26,8 +44,9 @@ class Settings(BaseSettings):
 
     # --- storage and queue -------------------------------------------------------------------
     database_url: str = Field(
-        default=f"sqlite:///{REPO_ROOT / 'var' / 'docsum.db'}",
-        description="SQLAlchemy URL. Embedded default: a SQLite file under ./var/.",
+        default=f"sqlite:///{DATA_DIR / 'docsum.db'}",
+        description="SQLAlchemy URL. Embedded default: a SQLite file under ./var/ of the checkout, or the user's data "
+        "directory (~/.local/share/docsum) for an installed docsum.",
     )
     broker_url: str | None = Field(
         default=None, description="Celery broker (Redis). Unset: run with an in-process worker on an in-memory transport."
@@ -83,6 +102,18 @@ class Settings(BaseSettings):
         if self.model:
             return Path(self.model)
         return SHIPPED_MODEL_DIR if (SHIPPED_MODEL_DIR / "config.json").exists() else None
+
+    def require_model_path(self) -> Path:
+        """The model to summarize with; refuses rather than summarize with an untrained head (meaningless summaries
+        marked succeeded)."""
+        path = self.model_path
+        if path is None:
+            raise ModelNotFound(
+                "no model: DOCSUM_MODEL is not set and this installation has no shipped model "
+                f"({SHIPPED_MODEL_DIR} does not exist); set DOCSUM_MODEL to a model directory "
+                "(models/docsum-minilm-cnndm of the source tree, or one `docsum train` wrote)"
+            )
+        return path
 
 
 @lru_cache(maxsize=1)

@@ -51,7 +51,7 @@ def describe(err: BaseException) -> tuple[int, str] | None:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from docsum.config import InvalidSetting
+    from docsum.config import InvalidSetting, ModelNotFound
 
     if isinstance(err, DatabaseNotSetUp):
         return EXIT_DATABASE, f"{err}"
@@ -67,6 +67,8 @@ def describe(err: BaseException) -> tuple[int, str] | None:
         return EXIT_SETTINGS, f"invalid setting: {_settings_message(err)}"
     if isinstance(err, InvalidSetting):
         return EXIT_SETTINGS, f"invalid setting: {err}"
+    if isinstance(err, ModelNotFound):
+        return EXIT_SETTINGS, str(err)
     if isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
         if err.strerror:
             return EXIT_INPUT, err.strerror.lower() + (f": {err.filename}" if err.filename else "")

@@ -162,6 +162,7 @@ def run(
     with it, work goes through Redis to the worker fleet and this command waits for it.
     """
     from docsum.client import Client, collect_files, export_format
+    from docsum.config import ModelNotFound
 
     console = _console()
     try:
@@ -180,6 +181,8 @@ def run(
         console.print(f"[dim]{mode}; database {escape(shown)}[/dim]")
         try:
             batch_id = client.submit(paths, name=name, model=model, k=k)
+        except ModelNotFound:
+            raise  # a configuration error (exit 5, docsum.outages), not a bad argument
         except (ValueError, FileNotFoundError) as error:
             raise _fail(str(error)) from None
         report = _progress_loop(client, batch_id, console)

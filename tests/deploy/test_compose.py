@@ -535,6 +535,44 @@ def test_installed_wheel_migrates_a_fresh_postgresql(
     assert revision == head
 
 
+def test_installed_docsum_keeps_data_in_the_user_dir_and_refuses_without_a_model(
+    wheel_from_build_context: Path, tmp_path: Path
+) -> None:
+    """`pip install` of the wheel, run outside the checkout: the embedded database and the model-id cache go to the
+    user's data directory (not site-packages), and with no DOCSUM_MODEL it refuses instead of summarizing with an
+    untrained head."""
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel_from_build_context)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    (work / "story.txt").write_text("The mayor opened the library. It has ten thousand books. Everyone came.")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCSUM_", "XDG_"))}
+    env.update(PYTHONPATH=str(target), HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    script = (
+        "import docsum.config as c, docsum.worker.model_cache as m; "
+        "print(c.IN_CHECKOUT, c.Settings().database_url, m.MODEL_ID_CACHE, c.__file__)"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    in_checkout, database_url, cache, module = shown.stdout.split()
+    data = home / ".local" / "share" / "docsum"
+    assert module.startswith(str(target))
+    assert (in_checkout, database_url, cache) == ("False", f"sqlite:///{data / 'docsum.db'}", str(data / "model-ids.json"))
+    run = subprocess.run(
+        [sys.executable, "-m", "docsum.cli", "run", "story.txt"], capture_output=True, text=True, cwd=work, env=env,
+        timeout=300,
+    )
+    assert run.returncode == 5, run.stdout + run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert errors and errors[0].startswith("error: no model: DOCSUM_MODEL is not set"), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not list(target.rglob("*.db")) and not (target / "var").exists()  # nothing written into site-packages
+
+
 # --- the deployment guide --------------------------------------------------------------------------------------------
 
 
