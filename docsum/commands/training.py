@@ -80,7 +80,10 @@ def evaluate(
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
 
-    summarizer = ExtSummarizer.from_pretrained(model)
+    from docsum.config import get_settings
+
+    # No model given: the configured or shipped one, or a clear refusal (never ROUGE of an untrained head).
+    summarizer = ExtSummarizer.from_pretrained(model or str(get_settings().require_model_path()))
     total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
