@@ -47,7 +47,8 @@ def gzip_of_repeated(chunk: bytes, times: int) -> bytes:
     for _ in range(times):
         crc = zlib.crc32(chunk, crc)
     size = (len(chunk) * times) & 0xFFFFFFFF
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate + crc.to_bytes(4, "little") + size.to_bytes(4, "little")
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + deflate + crc.to_bytes(4, "little") + size.to_bytes(4, "little")
 
 TEXT = b"The council approved the budget on Tuesday. Work on the bridge starts in May."
 
@@ -91,7 +92,9 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
     "UTF-8 page with one invalid byte": lambda d: [write(d / "bad-byte.html", utf8_page_with_one_bad_byte())],
     "stall: huge page, no HTML cut": lambda d: [write(d / "stall.html", huge_html(6_000_000))],
     "empty zip": lambda d: [write(d / "empty.zip", zip_of({}))],
-    "gzip page bomb (1 GiB of text)": lambda d: [write(d / "page.txt.gz", gzip_of_repeated(b"All work. " * 6554, 16384))],
+    "gzip page bomb (1 GiB of text)": lambda d: [
+        write(d / "page.txt.gz", gzip_of_repeated(b"All work. " * 6554, 16384))
+    ],
     "invalid encoding: random bytes named .txt": lambda d: [write(d / "noise.txt", os.urandom(64 * 1024))],
 }
 NO_CUT = {"stall: huge page, no HTML cut"}
@@ -164,7 +167,8 @@ def main() -> None:
         print(f"| {row['case']} | {row['outcome']} | {row['wall_s']} | {row['worker_mib']} | {row['extractor_mib']} |",
               flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"seconds": args.seconds, "memory_mib": args.memory_mib, "rows": rows}, indent=2))
+        summary = {"seconds": args.seconds, "memory_mib": args.memory_mib, "rows": rows}
+        args.json.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

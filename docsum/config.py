@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     )
     max_extract_memory_mib: int = Field(
         default=2048,
-        description="Memory ceiling (address space, MiB) of the extraction process; beyond it the document fails. 0: none.",
+        description="Memory ceiling (address space, MiB) of the extraction process; beyond it the document fails. "
+        "0: none.",
     )
     max_html_chars: int = Field(
         default=2_000_000,

@@ -61,8 +61,11 @@ def describe(err: BaseException) -> tuple[int, str] | None:
         return EXIT_DATABASE, (
             f"cannot reach the database: {_first_line(err)} (check DOCSUM_DATABASE_URL and that the server is up)"
         )
-    if isinstance(err, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError)):
-        return EXIT_BROKER, f"cannot reach the broker: {_first_line(err)} (check DOCSUM_BROKER_URL and that Redis is up)"
+    broker_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError)
+    if isinstance(err, broker_errors):
+        return EXIT_BROKER, (
+            f"cannot reach the broker: {_first_line(err)} (check DOCSUM_BROKER_URL and that Redis is up)"
+        )
     if isinstance(err, (ValidationError, SettingsError)):
         return EXIT_SETTINGS, f"invalid setting: {_settings_message(err)}"
     if isinstance(err, InvalidSetting):

@@ -67,7 +67,9 @@ def nightly_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     try:
         schedule = crontab(minute, hour, day_of_week, day_of_month, month_of_year)
     except ValueError as err:  # celery's parser: out-of-range numbers, unknown names
-        raise InvalidSetting(f"DOCSUM_NIGHTLY_CRON {settings.nightly_cron!r} is not a valid cron expression: {err}") from None
+        raise InvalidSetting(
+            f"DOCSUM_NIGHTLY_CRON {settings.nightly_cron!r} is not a valid cron expression: {err}"
+        ) from None
     return {
         "docsum-nightly": {
             "task": "docsum.nightly",

@@ -12,7 +12,10 @@ import typer
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Files, directories (recursive) and .zip/.tar/.tar.gz archives.")],
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="SQLAlchemy URL; default: DOCSUM_DATABASE_URL or ./var/docsum.db.")
+        str | None,
+        typer.Option(
+            "--database-url", help="SQLAlchemy URL without a password; default: DOCSUM_DATABASE_URL or ./var/docsum.db."
+        ),
     ] = None,
 ) -> None:
     """Extract text, sentences and metadata from PATHs and store them. Failed documents are recorded with
@@ -31,6 +34,12 @@ def ingest_command(
     console = Console()
     settings = get_settings()
     if database_url:
+        if make_url(database_url).password:  # process arguments are visible to every user of the machine (ps)
+            console.print(
+                "[red]error:[/red] refusing a password in --database-url: process arguments are visible to every "
+                "user of this machine; set DOCSUM_DATABASE_URL (or use ~/.pgpass) instead"
+            )
+            raise typer.Exit(2)
         settings = settings.model_copy(update={"database_url": database_url})
     # pdfminer logs a warning per odd object; the report below carries what matters.
     logging.getLogger("pdfminer").setLevel(logging.ERROR)

@@ -95,6 +95,7 @@ def test_eval_and_train_with_bad_paths_are_one_line_exit_2(tmp_path: Path) -> No
     evaluated = docsum(["eval", "--data", str(missing)], tmp_path)
     assert evaluated.returncode == 2
     assert one_error_line(evaluated) == f"error: no such file or directory: {missing}"
-    trained = docsum(["train", "--train", str(missing), "--valid", str(missing), "--out", str(tmp_path / "run")], tmp_path)
+    train_args = ["train", "--train", str(missing), "--valid", str(missing), "--out", str(tmp_path / "run")]
+    trained = docsum(train_args, tmp_path)
     assert trained.returncode == 2
     assert one_error_line(trained) == f"error: no such file or directory: {missing}"

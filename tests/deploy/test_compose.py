@@ -542,9 +542,12 @@ def test_installed_docsum_keeps_data_in_the_user_dir_and_refuses_without_a_model
     user's data directory (not site-packages), and with no DOCSUM_MODEL it refuses instead of summarizing with an
     untrained head."""
     target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q"]
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel_from_build_context)],
-        capture_output=True, text=True, timeout=300,
+        [*pip, "--target", str(target), str(wheel_from_build_context)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     home, work = tmp_path / "home", tmp_path / "work"
@@ -556,12 +559,15 @@ def test_installed_docsum_keeps_data_in_the_user_dir_and_refuses_without_a_model
         "import docsum.config as c, docsum.worker.model_cache as m; "
         "print(c.IN_CHECKOUT, c.Settings().database_url, m.MODEL_ID_CACHE, c.__file__)"
     )
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=work, env=env, timeout=120
+    )
     assert shown.returncode == 0, shown.stderr
     in_checkout, database_url, cache, module = shown.stdout.split()
     data = home / ".local" / "share" / "docsum"
     assert module.startswith(str(target))
-    assert (in_checkout, database_url, cache) == ("False", f"sqlite:///{data / 'docsum.db'}", str(data / "model-ids.json"))
+    expected = ("False", f"sqlite:///{data / 'docsum.db'}", str(data / "model-ids.json"))
+    assert (in_checkout, database_url, cache) == expected
     run = subprocess.run(
         [sys.executable, "-m", "docsum.cli", "run", "story.txt"], capture_output=True, text=True, cwd=work, env=env,
         timeout=300,

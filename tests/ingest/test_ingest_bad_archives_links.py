@@ -53,7 +53,9 @@ def test_zip_and_tar_follow_one_member_rule(tmp_path: Path, settings: Settings) 
         assert (items[3].source_uri, items[3].reason) == (str(path.absolute()), stopped)
 
 
-def test_archives_are_files_under_max_file_bytes(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:
+def test_archives_are_files_under_max_file_bytes(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     path = write(tmp_path / "big.zip", zip_of({"a.bin": os.urandom(4000)}))
     small = settings.model_copy(update={"max_file_bytes": 1000})
     [item] = ingest_file(factory, path, small)
@@ -130,7 +132,8 @@ def test_the_pdf_page_cap_and_the_html_cut_leave_a_mark(tmp_path: Path, factory:
 
     sentences = ["The river rose two metres overnight.", "Crews built a wall of sandbags by morning."]
     pdf = write(tmp_path / "long.pdf", make_pdf([sentences, sentences + ["Page two."], sentences + ["Page three."]]))
-    paragraphs = "".join(f"<p>Paragraph {i} says something about the harbour and the ships in it.</p>" for i in range(40))
+    paragraph = "<p>Paragraph {} says something about the harbour and the ships in it.</p>"
+    paragraphs = "".join(paragraph.format(i) for i in range(40))
     page = write(tmp_path / "long.html", f"<html><head><title>T</title></head><body><article>{paragraphs}"
                                          f"</article></body></html>".encode())
     capped = settings.model_copy(update={"max_pdf_pages": 2, "max_html_chars": 1500})

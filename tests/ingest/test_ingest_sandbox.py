@@ -69,7 +69,8 @@ def test_a_decompression_bomb_stops_at_the_memory_ceiling() -> None:
 def test_pages_are_cut_before_the_html_extractor() -> None:
     head = "<p>Alpha paragraph opens the page and it is long enough to be kept.</p>" * 3
     tail = "<p>Omega paragraph closes the page and it is long enough to be kept.</p>" * 3
-    page = f"<html><head><title>Cut</title></head><body><article>{head}{'<div>x</div>' * 2000}{tail}</article></body></html>"
+    filler = "<div>x</div>" * 2000
+    page = f"<html><head><title>Cut</title></head><body><article>{head}{filler}{tail}</article></body></html>"
     whole = extract_isolated(page.encode(), "p.html", Settings(database_url="sqlite://"))
     assert "Alpha" in whole.text and "Omega" in whole.text
     cut = extract_isolated(page.encode(), "p.html", Settings(database_url="sqlite://", max_html_chars=len(page) // 2))

@@ -46,7 +46,7 @@ def test_markup_names_formula_titles_and_a_stall_through_docsum_run(sqlite_url: 
     by_title = {row["title"]: row for row in rows}
     assert "'=HYPERLINK(\"http://evil.example/\",\"click\")" in by_title
     assert by_title["[/red] closing tag [bold]"]["status"] == "succeeded"
-    assert any(row["source_uri"].endswith("!/[/red]x.html") or row["source_uri"].endswith("![/red]x.html") for row in rows)
+    assert any(row["source_uri"].endswith("![/red]x.html") for row in rows)
     stall = next(row for row in rows if row["source_uri"].endswith("d-stall.html"))
     assert (stall["status"], stall["error"]) == ("failed", "extraction exceeded 2 s")
 
@@ -73,3 +73,12 @@ def test_database_password_is_never_printed(tmp_path: Path) -> None:
     assert ingest.returncode == 1
     assert "cannot open the database" in ingest.stdout and "***" in ingest.stdout
     assert "s3cret-pw" not in ingest.stdout + ingest.stderr
+
+
+def test_a_password_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    story = write(tmp_path / "story.txt", b"The mayor opened the new library. It has ten thousand books.")
+    url = f"postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:{free_port()}/nowhere"
+    env = cli_env(f"sqlite:///{tmp_path / 'd.db'}")
+    refused = docsum(["ingest", str(story), "--database-url", url], env, timeout=60)
+    assert refused.returncode == 2 and "refusing a password in --database-url" in refused.stdout
+    assert "s3cret-pw" not in refused.stdout + refused.stderr
