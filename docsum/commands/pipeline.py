@@ -287,7 +287,7 @@ def flower(
     if auth:
         # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
         env["FLOWER_BASIC_AUTH"] = auth
-    argv = [sys.executable, "-m", "celery", "--app=worker.app", "flower", f"--address={address}", f"--port={port}"]
+    argv = [sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}"]
     _console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
     os.execve(sys.executable, argv, env)
 

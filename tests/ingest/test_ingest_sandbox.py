@@ -35,6 +35,7 @@ def child_pids() -> set[int]:
 
 
 def test_a_stall_in_c_code_is_killed_at_the_wall_clock_limit_in_the_main_thread() -> None:
+    sandbox._pool.close_all()  # one extraction process from here on, whatever earlier tests left idle
     assert extract_isolated(GOOD_PAGE, "good.html", STALL).title == "Fine"
     before = child_pids()
     # 3 MB pages: trafilatura's XPath (C code, no signal gets in) runs for many seconds on them.
