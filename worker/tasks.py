@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,9 @@ def register_tasks(app: DocsumCelery) -> None:
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
         # Deliveries are counted first: a file that kills its worker must not bring its task back forever.
-        counts = TaskDeliveries(app.docsum_settings, self.request.id, self.request.retries or 0)
+        # A call outside a worker has no message id: a count of its own, never shared.
+        task_id = self.request.id or f"local-{uuid.uuid4().hex}"
+        counts = TaskDeliveries(app.docsum_settings, task_id, self.request.retries or 0)
         try:
             if counts.count_task() > 1:
                 log.warning("batch %s: ingest task redelivered after a lost worker: one file at a time", batch_id)
