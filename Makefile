@@ -17,10 +17,12 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The pinned torch build first; a bare `torch` would pull CUDA. A wheel of it in pip's configured find-links
-	# (local disk) is taken first, its dependencies from the usual indexes; else TORCH_SPEC from TORCH_INDEX.
+	# The pinned torch build first; a bare `torch` would pull CUDA. A +cpu wheel in pip's configured find-links (local
+	# disk) is taken first, its dependencies from the usual indexes; else TORCH_SPEC from TORCH_INDEX. (Only for a +cpu
+	# spec: `torch==2.13.0` would also match a local +cpu wheel, and a CUDA host must not get that.)
 	$(BIN)/python -c "import torch" 2>/dev/null || \
-	  { $(BIN)/pip install -q --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null && $(BIN)/pip install -q "$(TORCH_SPEC)"; } || \
+	  { $(if $(findstring +cpu,$(TORCH_SPEC)),$(BIN)/pip install -q --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
+	    && $(BIN)/pip install -q "$(TORCH_SPEC)",false); } || \
 	  $(BIN)/pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
