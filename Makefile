@@ -3,7 +3,12 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-TORCH   := torch==2.13.0
+# torch: the CPU build by default. On PyPI, `torch==2.13.0` for Linux is the CUDA build (gigabytes of nvidia-*
+# packages); the CPU build carries the +cpu local version and lives on PyTorch's CPU index (and on local disk here).
+# A CUDA host overrides both: `make install TORCH_SPEC=torch==2.13.0 TORCH_INDEX=` (PyPI's default CUDA build), or
+# TORCH_INDEX=https://download.pytorch.org/whl/cuXYZ for another CUDA version.
+TORCH_SPEC  ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -12,8 +17,13 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# The pinned CPU build of torch first (from local disk here); a bare `torch` would pull gigabytes of CUDA.
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q $(TORCH)
+	# The pinned torch build first; a bare `torch` would pull CUDA. A +cpu wheel in pip's configured find-links (local
+	# disk) is taken first, its dependencies from the usual indexes; else TORCH_SPEC from TORCH_INDEX. (Only for a +cpu
+	# spec: `torch==2.13.0` would also match a local +cpu wheel, and a CUDA host must not get that.)
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+	  { $(if $(findstring +cpu,$(TORCH_SPEC)),$(BIN)/pip install -q --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
+	    && $(BIN)/pip install -q "$(TORCH_SPEC)",false); } || \
+	  $(BIN)/pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -131,6 +131,7 @@ class Document(Base):
     tokens: Mapped[dict | None] = mapped_column(JSON, deferred=True)
     status: Mapped[DocumentStatus] = mapped_column(_status_type(DocumentStatus))
     error: Mapped[str | None] = mapped_column(Text)  # a readable reason when status is failed
+    notes: Mapped[str | None] = mapped_column(Text)  # what extraction left out (pages past the cap, a cut page)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -16,6 +16,7 @@ The client is a thin face: what happens to batches is in `docsum.services`, how 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -23,10 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import kombu.exceptions
+import redis.exceptions
+
 from docsum.config import Settings, get_settings
 from docsum.db.migrate import upgrade
 from docsum.db.session import session_scope
-from docsum.ingest.sources import expand_paths
+from docsum.ingest.sources import walk_paths
 from docsum.services import batches
 from docsum.services.batches import BatchNotFound, BatchReport, ResultRecord
 from docsum.services.export import export_format, write_results
@@ -55,7 +59,14 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
     missing = [str(p) for p in given if not p.exists()]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    return list(dict.fromkeys(str(p.resolve()) for p in expand_paths(list(given)) if p.is_file()))
+    files, refused = walk_paths(list(given))
+    for link, reason in refused:  # a link out of a walked directory is not submitted
+        logging.getLogger(__name__).warning("%s: %s", link, reason)
+    return list(dict.fromkeys(str(p.resolve()) for p in files if p.is_file()))
+
+
+# The broker is unreachable (what enqueueing raises then).
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class Client:
@@ -126,12 +137,29 @@ class Client:
             queued = [] if files else batches.add_jobs(session, batch, items)  # type: ignore[arg-type]
         # Enqueue only after the batch and its jobs are committed: a worker must find them.
         self._ensure_worker()
-        if files:
-            enqueue_ingest(self.app, batch_id, files)
-        else:
-            enqueue_summarize(self.app, queued)
+        try:
+            if files:
+                enqueue_ingest(self.app, batch_id, files)
+            else:
+                enqueue_summarize(self.app, queued)
+        except BROKER_ERRORS as error:
+            self._abandon(batch_id, error)
+        if not files:
             self._finish_if_done(batch_id)  # every document may have failed extraction
         return batch_id
+
+    def _abandon(self, batch_id: int, error: BaseException) -> None:
+        """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
+        running forever, and say so."""
+        from docsum.outages import BrokerUnavailable
+
+        with session_scope(self.session_factory) as session:
+            batches.cancel_batch(session, batch_id)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise BrokerUnavailable(
+            f"cannot reach the broker: {first_line}; batch {batch_id} was cancelled (check DOCSUM_BROKER_URL and "
+            "that Redis is up, then submit again)"
+        ) from error
 
     def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
         """The nightly bulk run, started here: scan the roots, send new and changed files to the ingest workers and

@@ -7,16 +7,19 @@ This module is the leaf of the package: it imports nothing else of docsum. Entry
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
 import pydantic_settings
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The model trained and shipped with the project; a checkout has it, a bare wheel does not.
+# Run from a source checkout (or an editable install of one), rather than installed into site-packages.
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "docsum" / "config.py").is_file()
+# The model trained and shipped with the project: in the source tree. An installed docsum has none (DOCSUM_MODEL).
 SHIPPED_MODEL_DIR = REPO_ROOT / "models" / "docsum-minilm-cnndm"
 # The reference datasets sit beside a checkout (../shared/data); DOCSUM_SHARED_DATA points elsewhere.
 DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -25,14 +28,35 @@ DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 _CRON_FIELD = re.compile(r"^[\w*/,\-]+$")
 
 
+def _data_dir() -> Path:
+    """Where the embedded database and the model-id cache live: ./var of the checkout; for an installed docsum the
+    user's data directory (XDG_DATA_HOME, else ~/.local/share), never site-packages."""
+    if IN_CHECKOUT:
+        return REPO_ROOT / "var"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "docsum"
+
+
+DATA_DIR = _data_dir()
+
+
+class ModelNotFound(FileNotFoundError):
+    """No model is configured and none is shipped with this installation."""
+
+
+class InvalidSetting(ValueError):
+    """The environment holds a setting docsum cannot use (one that does not parse, or that celery rejects); the
+    message names the variable and never its value. The CLI prints it as one `error:` line."""
+
+
 class Settings(BaseSettings):
     # Inputs are never echoed in errors: a bad value may be a password.
     model_config = SettingsConfigDict(env_prefix="DOCSUM_", env_file=None, extra="ignore", hide_input_in_errors=True)
 
     # --- storage and queue -------------------------------------------------------------------
     database_url: str = Field(
-        default=f"sqlite:///{REPO_ROOT / 'var' / 'docsum.db'}",
-        description="SQLAlchemy URL. Embedded default: a SQLite file under ./var/.",
+        default=f"sqlite:///{DATA_DIR / 'docsum.db'}",
+        description="SQLAlchemy URL. Embedded default: a SQLite file under ./var/ of the checkout, or the user's data "
+        "directory (~/.local/share/docsum) for an installed docsum.",
     )
     broker_url: str | None = Field(
         default=None,
@@ -59,7 +83,18 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(default=2000, description="PDF pages beyond this are not extracted.")
     max_extract_seconds: float = Field(
         default=120.0,
-        description="Time limit of one document's extraction; beyond it the document fails (pathological files).",
+        description="Wall-clock limit of one document's extraction; beyond it the extraction process is killed and the "
+        "document fails (pathological files).",
+    )
+    max_extract_memory_mib: int = Field(
+        default=2048,
+        description="Memory ceiling (address space, MiB) of the extraction process; beyond it the document fails. "
+        "0: none.",
+    )
+    max_html_chars: int = Field(
+        default=2_000_000,
+        description="HTML pages are cut to this many characters before main-content extraction (its cost grows "
+        "quadratically with page size).",
     )
 
     # --- workers -----------------------------------------------------------------------------
@@ -95,6 +130,13 @@ class Settings(BaseSettings):
         fields = value.split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise ValueError(f"must be 5 cron fields (minute hour day month weekday), got {value!r}")
+        from celery.schedules import crontab  # only when a cron is set: celery's own parser, so beat cannot refuse it
+
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        try:
+            crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+        except ValueError as error:  # out-of-range numbers, unknown names
+            raise ValueError(f"{value!r} is not a valid cron expression: {error}") from None
         return value
 
     @field_validator("nightly_roots")
@@ -123,6 +165,18 @@ class Settings(BaseSettings):
             return Path(self.model).expanduser()
         return SHIPPED_MODEL_DIR if (SHIPPED_MODEL_DIR / "config.json").exists() else None
 
+    def require_model_path(self) -> Path:
+        """The model to summarize with; refuses rather than summarize with an untrained head (meaningless summaries
+        marked succeeded)."""
+        path = self.model_path
+        if path is None:
+            raise ModelNotFound(
+                "no model: DOCSUM_MODEL is not set and this installation has no shipped model "
+                f"({SHIPPED_MODEL_DIR} does not exist); set DOCSUM_MODEL to a model directory "
+                "(models/docsum-minilm-cnndm of the source tree, or one `docsum train` wrote)"
+            )
+        return path
+
     @property
     def flower_is_local(self) -> bool:
         return is_loopback(self.flower_address)
@@ -138,10 +192,6 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-class SettingsError(ValueError):
-    """The environment holds a setting docsum cannot use; the message names the variable and never its value."""
-
-
 def describe(error: ValidationError) -> str:
     """One line per bad setting, named by its environment variable."""
     lines = []
@@ -154,11 +204,11 @@ def describe(error: ValidationError) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings from the environment, read once. Raises SettingsError for a value docsum cannot use."""
+    """The process's settings from the environment, read once. Raises InvalidSetting for a value docsum cannot use."""
     try:
         return Settings()
     except ValidationError as error:
-        raise SettingsError(describe(error)) from None
+        raise InvalidSetting(describe(error)) from None
     except pydantic_settings.SettingsError as error:  # a value that is not even JSON where JSON is expected
         field = str(error).partition('field "')[2].partition('"')[0] or "?"
-        raise SettingsError(f"DOCSUM_{field.upper()}: not valid JSON (e.g. [\"/data/archive\"])") from None
+        raise InvalidSetting(f"DOCSUM_{field.upper()}: not valid JSON (e.g. [\"/data/archive\"])") from None

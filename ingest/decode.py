@@ -58,6 +58,21 @@ def _try_decode(data: bytes, encoding: str) -> str | None:
         return None
 
 
+# UTF-8 with a few broken bytes (a truncated or spliced page) is still UTF-8 when its valid multi-byte characters
+# outnumber the broken bytes this many times; a detector would guess a single-byte code page and garble every one.
+_UTF8_EVIDENCE = 10
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """The text as UTF-8 with U+FFFD for its few invalid bytes, or None when it does not look like UTF-8 at all."""
+    text = body.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd") - body.count("\ufffd".encode())
+    if broken <= 0:
+        return None
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - text.count("\ufffd")
+    return text if multibyte >= _UTF8_EVIDENCE * broken else None
+
+
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
     """Decode `data`; returns (text, encoding used). Never raises: the last resort replaces bad bytes."""
     body, bom_encoding = strip_bom(data)
@@ -68,6 +83,9 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
             text = _try_decode(body, encoding)
             if text is not None:
                 return text, encoding
+    text = _mostly_utf8(body)
+    if text is not None:
+        return text, "utf-8"
     best = from_bytes(body).best()
     if best is not None:
         return str(best), best.encoding

@@ -15,3 +15,4 @@ class Extracted:
     language: str | None = None
     page_count: int | None = None
     sentences: list[str] = field(default_factory=list)
+    notes: str | None = None  # what was left out (pages past max_pdf_pages, an HTML page cut to max_html_chars)

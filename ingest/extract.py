@@ -10,7 +10,7 @@ from docsum.ingest.errors import ExtractionError
 from docsum.ingest.language import detect_language
 from docsum.ingest.sentences import split_sentences
 from docsum.ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
-from docsum.ingest.timelimit import TimeLimitExceeded, cpu_alarm
+from docsum.ingest.timelimit import TimeLimitExceeded, cpu_alarm, time_limit_reason
 
 # What an extension promises, to say so when the content disagrees ("report.pdf" full of random bytes).
 _EXTENSION_TYPES = {".pdf": PDF, ".html": HTML, ".htm": HTML, ".txt": TEXT, ".md": MARKDOWN}
@@ -26,13 +26,16 @@ def _unsupported(media_type: str, name: str) -> ExtractionError:
 
 
 def extract_document(data: bytes, name: str, settings: Settings) -> Extracted:
-    """Extract one document; raises ExtractionError with the reason to store when it cannot be read."""
+    """Extract one document in this process; raises ExtractionError with the reason to store when it cannot be read.
+
+    The time limit here is best effort (a CPU alarm in the main thread, deadline checks in the PDF extractor):
+    ingest calls it through ingest.sandbox, whose child process is killed on a wall-clock deadline."""
     limit = settings.max_extract_seconds
     try:
         with cpu_alarm(limit):
             return _extract(data, name, settings)
     except TimeLimitExceeded as err:
-        raise ExtractionError(f"extraction time limit exceeded ({limit:g} s)") from err
+        raise ExtractionError(time_limit_reason(limit)) from err
 
 
 def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
@@ -46,7 +49,7 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     elif media_type == HTML:
         from docsum.ingest.html import extract_html  # trafilatura import only when HTML comes
 
-        doc = extract_html(data)
+        doc = extract_html(data, settings.max_html_chars)
     elif media_type in (TEXT, MARKDOWN):
         from docsum.ingest.text import extract_text_file
 

@@ -11,8 +11,14 @@ from docsum.ingest.errors import ExtractionError
 from docsum.ingest.sniff import HTML
 
 
-def extract_html(data: bytes) -> Extracted:
+def extract_html(data: bytes, max_chars: int | None = None) -> Extracted:
+    """Main content of one page. A page longer than `max_chars` is cut to that length first: trafilatura's cost grows
+    quadratically with page size (a 6 MB page takes minutes), and lxml parses a cut page like any unclosed one."""
     page, _encoding = decode_html(data)
+    notes = None
+    if max_chars is not None and len(page) > max_chars:
+        notes = f"page cut to its first {max_chars} of {len(page)} characters before extraction (max_html_chars)"
+        page = page[:max_chars]
     try:
         doc = bare_extraction(
             page,
@@ -35,4 +41,5 @@ def extract_html(data: bytes) -> Extracted:
         author=doc.author or None,
         published=doc.date or None,
         language=doc.language or None,
+        notes=notes,
     )

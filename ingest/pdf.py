@@ -230,8 +230,8 @@ def _open(data: bytes) -> PDFDocument:
         raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})") from err
     except RecursionError as err:
         raise ExtractionError("corrupt PDF: recursion too deep (self-referencing objects)") from err
-    except MemoryError as err:
-        raise ExtractionError("corrupt PDF: out of memory while parsing") from err
+    except MemoryError:
+        raise  # the extraction process's memory ceiling: ingest.sandbox reports it as such
     except Exception as err:  # noqa: BLE001 - pdfminer raises many unrelated types on broken files
         raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
 
@@ -247,9 +247,11 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
 
     pages: list[str] = []
     page_errors: list[str] = []
+    capped = False
     try:
         for page in PDFPage.create_pages(doc):
             if len(pages) >= max_pages:
+                capped = True
                 break
             device.check_deadline()
             try:
@@ -259,6 +261,8 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
             except RecursionError:
                 page_errors.append("recursion too deep (self-referencing objects)")
                 pages.append("")
+            except MemoryError:
+                raise  # a page past the memory ceiling (a decompression bomb) fails the document, not just the page
             except Exception as err:  # noqa: BLE001 - keep the pages that do extract
                 page_errors.append(_short(err))
                 pages.append("")
@@ -266,6 +270,8 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         page_errors.append("recursion too deep (self-referencing objects)")
         if not pages:
             raise ExtractionError("corrupt PDF: recursion too deep in the page tree") from err
+    except MemoryError:
+        raise
     except Exception as err:  # noqa: BLE001 - a broken page tree: keep what was read
         page_errors.append(_short(err))
         if not pages:
@@ -289,4 +295,15 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         author=_info_value(infos, "Author"),
         published=parse_pdf_date(created) if created else None,
         page_count=len(pages),
+        notes=_cap_note(doc, max_pages) if capped else None,
     )
+
+
+def _cap_note(doc: PDFDocument, max_pages: int) -> str:
+    """Says how much of a PDF past the page cap was left out (the page tree's own count, when it has one)."""
+    try:
+        total = resolve1(resolve1(doc.catalog.get("Pages")).get("Count"))
+    except Exception:  # noqa: BLE001 - a broken page tree: say less
+        total = None
+    of = f" of {total}" if isinstance(total, int) and total > max_pages else ""
+    return f"only the first {max_pages}{of} pages extracted (max_pdf_pages)"

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings
-from docsum.ingest.sources import Source, expand_paths, file_sources
+from docsum.ingest.sources import Source, expand_paths, file_sources, walk_paths
 from docsum.ingest.store import IngestItem, Outcome, store_source
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,11 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files, directories (recursive, sorted) and archives; never raises for a bad document."""
     report = IngestReport()
-    for path in expand_paths(list(paths)):
+    files, refused = walk_paths(list(paths))
+    for link, reason in refused:  # reported, not stored: the link's target is not ours to read
+        log.warning("%s: %s", link, reason)
+        report.items.append(IngestItem(str(link.absolute()), "failed", None, reason))
+    for path in files:
         items = ingest_file(session_factory, path, settings)
         report.items.extend(items)
         if progress is not None:

@@ -3,6 +3,11 @@
 Archive members are read into memory, never extracted to disk, each under the limits of `Settings`
 (members, total expanded bytes, expansion ratio, file size). A member that breaks a rule, or a file that
 cannot be read, comes out as a `Source` with `error` set and no bytes, so it is recorded and the rest goes on.
+
+Zip and tar follow one rule: members count as they are met (zip in name order, tar in stream order); the first
+`max_archive_members` are read; an archive-wide limit (member count, total expanded bytes, a tar's ratio) stops
+reading at once, with one failed row for the archive that says so. An archive is itself a file under
+`max_file_bytes`, and an archive without a single member is a failed row, never nothing.
 """
 
 from __future__ import annotations
@@ -102,6 +107,10 @@ class _ArchiveBudget:
             return f"archive has more than {self.settings.max_archive_members} members (max_archive_members)"
         return None
 
+    def stopped(self, reason: str) -> str:
+        """The archive's own row once an archive-wide limit stopped reading."""
+        return f"{reason}: reading stopped after {self.members} members, the rest of the archive was not read"
+
     def member_limit(self, member_compressed: int | None) -> _Limit:
         """The most bytes the next member may expand to, and the reason to give when it does.
 
@@ -141,6 +150,8 @@ class _ArchiveBudget:
         except _TooLarge:
             if limit.archive_wide:
                 self.exhausted = limit.reason
+            # A tar stream still inflates a refused member to get past it: its bytes count toward the archive's.
+            self.expanded += max(declared_size, 0)
             raise _LimitHit(limit.reason) from None
         self.expanded += len(data)
         return data
@@ -172,13 +183,21 @@ def _zip_sources(path: Path, uri: str, settings: Settings) -> Iterator[Source]:
         return
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        if len(infos) > settings.max_archive_members:
-            yield Source(uri, error=f"archive has {len(infos)} members (limit {settings.max_archive_members})")
+        if not infos:
+            yield Source(uri, error="empty archive (zip): no files in it")
             return
         budget = _ArchiveBudget(settings, path.stat().st_size)
         for info in sorted(infos, key=lambda i: i.filename):
+            if budget.exhausted:
+                yield Source(uri, error=budget.stopped(budget.exhausted))
+                return
+            too_many = budget.count_member()
+            if too_many:
+                budget.members -= 1
+                yield Source(uri, error=budget.stopped(too_many))
+                return
             member_uri = f"{uri}!{info.filename}"
-            reason = _zip_member_reason(info) or budget.exhausted
+            reason = _zip_member_reason(info)
             if reason:
                 yield Source(member_uri, error=reason, byte_size=info.file_size)
                 continue
@@ -221,10 +240,11 @@ def _tar_sources(path: Path, uri: str, settings: Settings, media_type: str) -> I
                     continue
                 too_many = budget.count_member()
                 if too_many:
-                    yield Source(uri, error=too_many)
+                    budget.members -= 1
+                    yield Source(uri, error=budget.stopped(too_many))
                     return
                 member_uri = f"{uri}!{_display_name(member.name)}"
-                reason = _tar_member_reason(member) or budget.exhausted
+                reason = _tar_member_reason(member)
                 if reason is None and not member.isreg():
                     reason = f"unsupported tar member type {member.type!r}"
                 if reason:
@@ -234,6 +254,9 @@ def _tar_sources(path: Path, uri: str, settings: Settings, media_type: str) -> I
                     data = budget.read(lambda: archive.extractfile(member), member.size, None)
                 except _LimitHit as hit:
                     yield Source(member_uri, error=str(hit), byte_size=member.size)
+                    if budget.exhausted:  # archive-wide: stop now instead of inflating the rest to skip it
+                        yield Source(uri, error=budget.stopped(budget.exhausted))
+                        return
                     continue
                 yield Source(member_uri, data=data, byte_size=len(data))
     except (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error) as err:
@@ -241,6 +264,12 @@ def _tar_sources(path: Path, uri: str, settings: Settings, media_type: str) -> I
             yield from _compressed_file_source(path, uri, settings, media_type)
             return
         yield Source(uri, error=f"corrupt or truncated archive (after {budget.members} members): {err}")
+        return
+    if budget.members == 0:
+        if media_type in COMPRESSED:  # not a tar after all (a gzip of NUL blocks reads as an empty tar): one file
+            yield from _compressed_file_source(path, uri, settings, media_type)
+        else:
+            yield Source(uri, error="empty archive (tar): no files in it")
 
 
 def _compressed_file_source(path: Path, uri: str, settings: Settings, media_type: str) -> Iterator[Source]:
@@ -277,11 +306,11 @@ def file_sources(path: Path, settings: Settings) -> Iterator[Source]:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
             media_type = sniff_media_type(head, path.name)
-            if is_archive(media_type):
-                data = None
-            elif st.st_size > settings.max_file_bytes:  # decided from stat: the file is never read whole
+            if st.st_size > settings.max_file_bytes:  # decided from stat: the file is never read whole
                 yield Source(uri, error=_oversized(st.st_size, settings), byte_size=st.st_size)
                 return
+            if is_archive(media_type):
+                data = None
             else:
                 data = head + _read_limited(handle, settings.max_file_bytes - len(head))
     except _TooLarge:  # grew while we read it
@@ -302,15 +331,32 @@ def expand_paths(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Files to ingest, in order: each given path, directories walked recursively in sorted order.
 
     Hidden entries (".name") inside directories are skipped; a path given explicitly is always kept,
-    and a path that does not exist is kept so that it is reported.
+    and a path that does not exist is kept so that it is reported. Links found while walking that lead out of the
+    walked directory are left out (see `walk_paths` for them and their reason).
     """
+    return walk_paths(paths)[0]
+
+
+def walk_paths(paths: list[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files to ingest, [(refused path, reason)]): `expand_paths`, and the symbolic links found inside a walked
+    directory whose target lies outside it (a link in an archive root to /etc/... must not bring that file in).
+    Directory links are never followed."""
     files: list[Path] = []
+    refused: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
             files.append(path)
             continue
-        for root, dirnames, filenames in os.walk(path):
+        root = path.resolve()
+        for walked, dirnames, filenames in os.walk(path):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            files.extend(Path(root) / name for name in sorted(filenames) if not name.startswith("."))
-    return files
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                found = Path(walked) / name
+                if found.is_symlink() and not found.resolve().is_relative_to(root):
+                    refused.append((found, f"symbolic link out of {path} not followed (-> {os.readlink(found)})"))
+                else:
+                    files.append(found)
+    return files, refused

@@ -22,13 +22,14 @@ from docsum.db.status import set_document_extracted, set_document_failed
 from docsum.config import Settings
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
-from docsum.ingest.extract import extract_document
+from docsum.ingest.sandbox import extract_isolated
 from docsum.ingest.sniff import HEAD_BYTES, sniff_media_type
 from docsum.ingest.sources import Source
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["ingested", "duplicate", "failed"]
+MAX_URI_CHARS = 2048  # documents.source_uri
 
 
 @dataclass
@@ -56,13 +57,14 @@ def _fill(document: Document, doc: Extracted) -> None:
     document.page_count = doc.page_count
     document.text = _clean(doc.text)
     document.sentences = [_clean(s) or "" for s in doc.sentences]
+    document.notes = _clean(doc.notes)
 
 
 def _extract(source: Source, settings: Settings) -> Extracted | str:
     """The extracted document, or the reason it failed (never raises for a bad document)."""
     assert source.data is not None
     try:
-        return extract_document(source.data, source.name, settings)
+        return extract_isolated(source.data, source.name, settings)
     except ExtractionError as err:
         return err.reason
     except Exception as err:  # noqa: BLE001 - a library bug on one document must not stop the run
@@ -111,7 +113,10 @@ def _retry_failed(factory: sessionmaker[Session], existing: Document, result: Ex
 
 def store_source(factory: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
     """Store one source as a document and commit; returns what happened to it."""
-    uri = _clean(source.uri, 2048) or ""
+    uri = _clean(source.uri) or ""
+    if len(uri) > MAX_URI_CHARS:  # cut, it would name another file, or none: refuse it and say so
+        reason = f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored"
+        return IngestItem(uri, "failed", None, reason)
     if source.data is None:
         if not source.store:
             return IngestItem(uri, "failed", None, source.error)

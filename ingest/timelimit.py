@@ -1,6 +1,5 @@
-"""A time limit for one document's extraction, so a pathological file fails instead of hanging a worker.
-
-Two mechanisms, because neither covers everything alone:
+"""In-process time limits for one document's extraction. The hard limit is ingest.sandbox's (a child process
+killed on a wall-clock deadline); these two stop the common slow cases early and without a process restart:
 - `cpu_alarm`: SIGVTALRM after N seconds of process CPU time interrupts any Python code (pdfminer's layout
   analysis of a dense page, trafilatura on a huge page). Signals reach only the main thread, so in other
   threads it does nothing. SIGVTALRM rather than SIGALRM: pytest-timeout and others own the wall-clock alarm.
@@ -17,6 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _REFIRE_S = 0.05  # after expiry the alarm repeats, in case a library swallows the first exception
+
+
+def time_limit_reason(seconds: float) -> str:
+    """The reason stored for a document whose extraction ran out of time (in or out of process)."""
+    return f"extraction exceeded {seconds:g} s"
 
 
 class TimeLimitExceeded(BaseException):

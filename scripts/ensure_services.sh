@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer at the test URLs; start them if installed but stopped; fail clearly if missing.
+# What the tests need from the machine: PostgreSQL answering at the test URL (started if installed but stopped), and
+# the redis-server program. The tests start their own private redis-server on a free port; no shared Redis is started
+# or used here, so a Redis with real data on this machine is never touched.
 set -euo pipefail
-PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_PORT=6379
+PG_HOST=127.0.0.1 PG_PORT=5432
 
 pg_up() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; }
-redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 
 if ! pg_up; then
   if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
@@ -15,12 +16,8 @@ if ! pg_up; then
   pg_up || { echo "ERROR: PostgreSQL is not reachable at $PG_HOST:$PG_PORT and could not be started (install postgresql)." >&2; exit 1; }
 fi
 
-if ! redis_up; then
-  if command -v redis-server >/dev/null; then
-    echo "Redis not answering; starting it"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
-    for _ in $(seq 30); do redis_up && break; sleep 0.5; done
-  fi
-  redis_up || { echo "ERROR: Redis is not reachable at 127.0.0.1:$REDIS_PORT and could not be started (install redis-server)." >&2; exit 1; }
-fi
-echo "services: PostgreSQL and Redis are up"
+command -v redis-server >/dev/null || {
+  echo "ERROR: redis-server is not installed; the tests start their own private Redis with it (install redis-server)." >&2
+  exit 1
+}
+echo "services: PostgreSQL is up; redis-server is installed (the tests start their own)"

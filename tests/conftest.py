@@ -1,12 +1,17 @@
 """Shared fixtures: real PostgreSQL and Redis, the SQLite embedded default, and ../shared/data.
 
-Each test module that needs a database gets its own freshly created PostgreSQL database (dropped afterwards),
-and each Redis user gets its own db number, flushed before use.
+Tests touch only what they create: each test that needs a database gets its own freshly created PostgreSQL database
+(dropped afterwards), and Redis is a private `redis-server` this session starts on a free port (no persistence,
+stopped at the end), so a developer's own Redis on 6379 is never written to or flushed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +25,8 @@ from docsum.config import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Settings().shared_data  # DOCSUM_SHARED_DATA, else ../shared/data beside the checkout
 PG_ADMIN_URL = os.environ.get("DOCSUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("DOCSUM_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-_redis_db_counter = iter(range(1, 16))
+REDIS_DATABASES = 256  # db numbers of the session's private server: one per test that asks for a Redis URL
 
 
 def require_shared_data() -> Path:
@@ -83,14 +86,77 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         drop_pg_database(url)
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """A Redis URL on a db number of its own, flushed before use."""
-    import redis
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    url = f"{REDIS_URL}/{next(_redis_db_counter)}"
-    redis.Redis.from_url(url).flushdb()
-    return url
+
+class RedisServer:
+    """A private `redis-server` on a free loopback port: no RDB or AOF files, gone when stopped."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (the tests start their own; install the redis-server package)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--databases", str(REDIS_DATABASES), "--dir", str(workdir),
+        ]
+        self.log = workdir / "redis.log"
+        self.process = subprocess.Popen(argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self._next_db = iter(range(1, REDIS_DATABASES))
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import redis
+
+        deadline = time.monotonic() + 20
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"redis-server exited with {self.process.returncode}:\n{self.log.read_text()[-2000:]}")
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"redis-server on port {self.port} did not answer within 20 s")
+            time.sleep(0.05)
+
+    def new_db_url(self) -> str:
+        """A URL on a db number nobody else in this session uses (the server is ours and starts empty)."""
+        return f"{self.url}/{next(self._next_db)}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_redis_server(workdir: Path) -> RedisServer:
+    return RedisServer(workdir)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis URL on an unused db number of the session's private server."""
+    return redis_server.new_db_url()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from docsum.config import SHIPPED_MODEL_DIR, Settings, SettingsError, get_settings, is_loopback
+from docsum.config import SHIPPED_MODEL_DIR, Settings, InvalidSetting, get_settings, is_loopback
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -77,7 +77,7 @@ def test_get_settings_names_the_bad_variable_and_never_its_secret(
     monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     try:
-        with pytest.raises(SettingsError) as error:
+        with pytest.raises(InvalidSetting) as error:
             get_settings()
     finally:
         get_settings.cache_clear()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,10 @@ import sqlalchemy.exc
 
 from docsum.db.session import session_scope
 from docsum.services import batches, summarize
-from docsum.services.nightly import NightlyOutcome, plan_nightly
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import get_summarizer, resolve_model
+from docsum.services.nightly import NightlyOutcome, plan_nightly
+from docsum.worker.deliveries import TaskDeliveries, ingest_redelivered
 
 if TYPE_CHECKING:
     from docsum.worker.app import DocsumCelery
@@ -100,8 +102,17 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
     def ingest_files(self, batch_id: int, paths: list[str]) -> None:
+        # Deliveries are counted first: a file that kills its worker must not bring its task back forever.
+        # A call outside a worker has no message id: a count of its own, never shared.
+        task_id = self.request.id or f"local-{uuid.uuid4().hex}"
+        counts = TaskDeliveries(app.docsum_settings, task_id, self.request.retries or 0)
         try:
-            outcome = ingest_batch_files(app.session_factory, app.docsum_settings, batch_id, paths)
+            if counts.count_task() > 1:
+                log.warning("batch %s: ingest task redelivered after a lost worker: one file at a time", batch_id)
+                outcome = ingest_redelivered(app, counts, batch_id, paths)
+                outcome.to_summarize = []  # enqueued file by file
+            else:
+                outcome = ingest_batch_files(app.session_factory, app.docsum_settings, batch_id, paths)
         except TRANSIENT_ERRORS:
             raise
         except Exception:
@@ -113,10 +124,11 @@ def register_tasks(app: DocsumCelery) -> None:
             raise
         enqueue_summarize(app, outcome.to_summarize)
         finish_if_done(app, batch_id)
-        counts = outcome.report.counts()
+        counts.forget()
+        tally = outcome.report.counts()
         log.info(
             "batch %s: %d files -> %d ingested, %d duplicates, %d failed; %d jobs to summarize",
-            batch_id, len(paths), counts["ingested"], counts["duplicate"], counts["failed"], len(outcome.to_summarize),
+            batch_id, len(paths), tally["ingested"], tally["duplicate"], tally["failed"], len(outcome.to_summarize),
         )
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)

@@ -59,6 +59,7 @@ def _preview(words: str, n: int = SUMMARY_PREVIEW_WORDS) -> str:
 
 
 def _results_table(client: Client, batch_id: int, console: Console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"batch {batch_id}", show_lines=False)
@@ -74,7 +75,7 @@ def _results_table(client: Client, batch_id: int, console: Console) -> None:
         name = record.title or Path(record.source_uri.split("!")[-1]).name
         colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
         text = _preview(" ".join(record.summary)) if record.summary else (record.error or "")
-        table.add_row(name, f"[{colour}]{record.status}[/{colour}]", text)
+        table.add_row(escape(name), f"[{colour}]{record.status}[/{colour}]", escape(text))  # names are user data
     if total > shown:
         table.caption = f"{shown} of {total} documents shown; export with --out for all"
     console.print(table)
@@ -111,6 +112,7 @@ def run(
     with it, work goes through Redis to the worker fleet and this command waits for it.
     """
     from docsum.client import Client, collect_files, export_format
+    from docsum.config import ModelNotFound
 
     console = err_console()
     try:
@@ -122,9 +124,15 @@ def run(
 
     with Client() as client:
         mode = "embedded worker (no DOCSUM_BROKER_URL)" if client.app.embedded else "worker fleet via Redis"
-        console.print(f"[dim]{mode}; database {client.settings.database_url}[/dim]")
+        from rich.markup import escape
+        from sqlalchemy.engine import make_url
+
+        shown = make_url(client.settings.database_url).render_as_string(hide_password=True)  # never print a password
+        console.print(f"[dim]{mode}; database {escape(shown)}[/dim]")
         try:
             batch_id = client.submit(paths, name=name, model=model, k=k)
+        except ModelNotFound:
+            raise  # a configuration error (exit 5, docsum.outages), not a bad argument
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
         report = _progress_loop(client, batch_id, console)
@@ -167,17 +175,34 @@ def nightly(
             _print_report(_progress_loop(client, outcome.batch_id, console), console)
 
 
+def _require_schema() -> None:
+    """Reading commands never create a database: an empty one is an error, not a fresh schema."""
+    from sqlalchemy.engine import make_url
+
+    from docsum.config import get_settings
+    from docsum.db.migrate import current
+    from docsum.outages import DatabaseNotSetUp
+
+    url = get_settings().database_url
+    if current(url) is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseNotSetUp(f"no docsum database at {shown} (`docsum run` or `docsum db upgrade` creates one)")
+
+
 def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
     """Counts by state, ingest progress and throughput of a batch."""
     from docsum.client import Client
 
+    _require_schema()
     with Client() as client:
         try:
             report = client.status(batch_id)
         except LookupError as error:
             raise fail(str(error)) from None
         console = stdout_console()
-        console.print(f"batch {report.batch_id} {report.name!r} · model {report.model_id}")
+        from rich.markup import escape
+
+        console.print(f"batch {report.batch_id} {escape(repr(report.name))} · model {report.model_id}")
         _print_report(report, console)
 
 
@@ -189,6 +214,7 @@ def results(
     """Export a batch's results as JSON lines or CSV."""
     from docsum.client import Client, write_results
 
+    _require_schema()
     with Client() as client:
         try:
             client.status(batch_id)

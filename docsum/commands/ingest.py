@@ -12,14 +12,19 @@ import typer
 def ingest_command(
     paths: Annotated[list[Path], typer.Argument(help="Files, directories (recursive) and .zip/.tar/.tar.gz archives.")],
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="SQLAlchemy URL; default: DOCSUM_DATABASE_URL or ./var/docsum.db.")
+        str | None,
+        typer.Option(
+            "--database-url", help="SQLAlchemy URL without a password; default: DOCSUM_DATABASE_URL or ./var/docsum.db."
+        ),
     ] = None,
 ) -> None:
     """Extract text, sentences and metadata from PATHs and store them. Failed documents are recorded with
     their reason; the exit code is 0 unless nothing could run (no database, or none of the paths exists)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
+    from sqlalchemy.engine import make_url
 
     from docsum.db.migrate import upgrade
     from docsum.db.session import make_session_factory
@@ -29,18 +34,25 @@ def ingest_command(
     console = Console()
     settings = get_settings()
     if database_url:
+        if make_url(database_url).password:  # process arguments are visible to every user of the machine (ps)
+            console.print(
+                "[red]error:[/red] refusing a password in --database-url: process arguments are visible to every "
+                "user of this machine; set DOCSUM_DATABASE_URL (or use ~/.pgpass) instead"
+            )
+            raise typer.Exit(2)
         settings = settings.model_copy(update={"database_url": database_url})
     # pdfminer logs a warning per odd object; the report below carries what matters.
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
     if not any(p.exists() for p in paths):
-        console.print(f"[red]nothing to ingest: none of {', '.join(map(str, paths))} exists[/red]")
+        console.print(f"[red]nothing to ingest: none of {escape(', '.join(map(str, paths)))} exists[/red]")
         raise typer.Exit(2)
     try:
         upgrade(settings.database_url)
         factory = make_session_factory(settings.database_url)
     except Exception as err:  # noqa: BLE001 - no database: nothing can run
-        console.print(f"[red]cannot open the database {settings.database_url}: {type(err).__name__}: {err}[/red]")
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
+        console.print(f"[red]cannot open the database {escape(shown)}: {type(err).__name__}: {escape(str(err))}[/red]")
         raise typer.Exit(1) from err
 
     files = expand_paths(list(paths))
@@ -51,7 +63,7 @@ def ingest_command(
         task = bar.add_task("", total=len(files))
 
         def advance(path: Path, _items: list[IngestItem]) -> None:
-            bar.update(task, advance=1, description=path.name[-40:])
+            bar.update(task, advance=1, description=escape(path.name[-40:]))
 
         report = ingest_paths(factory, paths, settings, progress=advance)
 
@@ -67,7 +79,7 @@ def ingest_command(
         failures.add_column("document", justify="right")
         failures.add_column("reason", overflow="fold")
         for item in report.failures:
-            failures.add_row(item.source_uri, str(item.document_id or "-"), item.reason or "")
+            failures.add_row(escape(item.source_uri), str(item.document_id or "-"), escape(item.reason or ""))
         console.print(failures)
 
 

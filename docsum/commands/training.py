@@ -98,6 +98,7 @@ def evaluate(
     from docsum.services.models import load_model, model_path
 
     settings = get_settings()
+    # No model given: the configured or shipped one, or a clear refusal (never ROUGE of an untrained head).
     summarizer = load_model(model_path(settings, model), settings.device)
     total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:

@@ -6,7 +6,7 @@ import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # kept light: the CLI reads the format names at start-up
     from docsum.services.batches import ResultRecord
@@ -26,6 +26,17 @@ def export_format(path: str | Path) -> str:
     return fmt
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with = + - @ tab or CR
+    gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> int:
     """Write records as JSON lines or CSV (summary sentences joined by a space; lists as JSON). Returns the count."""
     if fmt not in EXPORT_FORMATS:
@@ -42,6 +53,6 @@ def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> in
             row.update(
                 summary=" ".join(record.summary), indices=json.dumps(record.indices), scores=json.dumps(record.scores)
             )
-            writer.writerow(row)
+            writer.writerow({key: csv_safe(value) for key, value in row.items()})
         n += 1
     return n

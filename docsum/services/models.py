@@ -23,14 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docsum.config import REPO_ROOT, Settings
+from docsum.config import DATA_DIR, Settings
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
 
 log = logging.getLogger(__name__)
 
-MODEL_ID_CACHE = REPO_ROOT / "var" / "model-ids.json"
+MODEL_ID_CACHE = DATA_DIR / "model-ids.json"
 
 _lock = threading.RLock()
 _loaded: dict[str | None, ExtSummarizer] = {}  # at most one entry: model path -> summarizer
@@ -45,14 +45,14 @@ class ModelRef:
 
 
 def model_path(settings: Settings, model: str | None = None) -> str | None:
-    """The directory a request means: an explicit one, else the settings' choice (`Settings.model_path`)."""
+    """The directory a request means: an explicit one, else settings.model / the shipped model; raises
+    config.ModelNotFound when there is neither (an installed docsum without DOCSUM_MODEL)."""
     if model:
         path = Path(model).expanduser().resolve()
         if not path.is_dir():
             raise FileNotFoundError(f"model directory not found: {model}")
         return str(path)
-    default = settings.model_path
-    return str(default.resolve()) if default is not None else None
+    return str(settings.require_model_path().resolve())
 
 
 def _model_files_dir(path: str | None) -> Path:

@@ -13,7 +13,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import socket
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,10 +254,46 @@ def test_flower_requires_auth_and_listens_on_loopback_only() -> None:
             assert host_ip == "127.0.0.1", f"{name}: port {port} is published beyond loopback"
 
 
-def test_redis_never_evicts_and_persists() -> None:
+def redis_script() -> str:
+    """The shell script the redis service runs (`sh -c SCRIPT`)."""
     argv = argv_of(SERVICES["redis"]["command"])
+    assert argv[:2] == ["sh", "-c"], argv
+    return argv[2]
+
+
+def test_redis_never_evicts_and_persists() -> None:
+    argv = shlex.split(redis_script().splitlines()[0])
     assert option_value(argv, "--maxmemory-policy") == "noeviction"
     assert option_value(argv, "--appendonly") == "yes"
+
+
+def test_redis_password_stays_off_the_command_line(tmp_path: Path) -> None:
+    """The service's own script, run here (on a free port, in tmp_path): Redis requires the password from the
+    environment, and no process's arguments contain it."""
+    import redis
+
+    port = free_port()
+    script = redis_script().replace("redis-server", f"redis-server --port {port} --bind 127.0.0.1 --dir {tmp_path}", 1)
+    password = "pw-" + os.urandom(8).hex()
+    env = {**os.environ, "REDISCLI_AUTH": password}
+    server = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        authed = redis.Redis(host="127.0.0.1", port=port, password=password, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert authed.ping()
+                break
+            except redis.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1).ping()
+        assert Path(f"/proc/{server.pid}/cmdline").read_bytes().find(password.encode()) == -1
+        assert b"redis-server" in Path(f"/proc/{server.pid}/cmdline").read_bytes()  # exec: the shell is gone
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 # --- lifecycle -------------------------------------------------------------------------------------------------------
@@ -294,6 +332,12 @@ def test_long_running_service_has_healthcheck_and_restart_policy(service: str) -
 
 
 # --- secrets ---------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:
@@ -445,7 +489,7 @@ def wheel_from_build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_has_every_package_the_services_import(wheel_from_build_context: Path) -> None:
     names = set(zipfile.ZipFile(wheel_from_build_context).namelist())
-    required = ("docsum/cli.py", "docsum/config.py", "docsum/db/migrate.py", "docsum/worker/app.py")
+    required = ("docsum/cli.py", "docsum/config.py", "docsum/db/migrate.py", "docsum/worker/app.py", "docsum/ingest/sandbox.py")
     for name in (*required, "docsum/migrations/env.py", "docsum/migrations/script.py.mako"):
         assert name in names, f"the image would lack {name}"
     # One installed name: nothing lands beside docsum/ in site-packages (no generic `db`, `worker`, ...).
@@ -489,6 +533,50 @@ def test_installed_wheel_migrates_a_fresh_postgresql(
     assert run.returncode == 0, run.stdout + run.stderr
     revision, head = run.stdout.split()
     assert revision == head
+
+
+def test_installed_docsum_keeps_data_in_the_user_dir_and_refuses_without_a_model(
+    wheel_from_build_context: Path, tmp_path: Path
+) -> None:
+    """`pip install` of the wheel, run outside the checkout: the embedded database and the model-id cache go to the
+    user's data directory (not site-packages), and with no DOCSUM_MODEL it refuses instead of summarizing with an
+    untrained head."""
+    target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "-q"]
+    install = subprocess.run(
+        [*pip, "--target", str(target), str(wheel_from_build_context)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    (work / "story.txt").write_text("The mayor opened the library. It has ten thousand books. Everyone came.")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCSUM_", "XDG_"))}
+    env.update(PYTHONPATH=str(target), HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    script = (
+        "import docsum.config as c, docsum.services.models as m; "
+        "print(c.IN_CHECKOUT, c.Settings().database_url, m.MODEL_ID_CACHE, c.__file__)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=work, env=env, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    in_checkout, database_url, cache, module = shown.stdout.split()
+    data = home / ".local" / "share" / "docsum"
+    assert module.startswith(str(target))
+    expected = ("False", f"sqlite:///{data / 'docsum.db'}", str(data / "model-ids.json"))
+    assert (in_checkout, database_url, cache) == expected
+    run = subprocess.run(
+        [sys.executable, "-m", "docsum.cli", "run", "story.txt"], capture_output=True, text=True, cwd=work, env=env,
+        timeout=300,
+    )
+    assert run.returncode == 5, run.stdout + run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert errors and errors[0].startswith("error: no model: DOCSUM_MODEL is not set"), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not list(target.rglob("*.db")) and not (target / "var").exists()  # nothing written into site-packages
 
 
 # --- the deployment guide --------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_failed_document_that_now_extracts_moves_to_extracted(tmp_path: Path, fa
     capped = settings.model_copy(update={"max_extract_seconds": 0.0})  # every PDF times out
     path = write(tmp_path / "a.pdf", make_pdf([ARTICLE]))
     [first] = ingest_file(factory, path, capped)
-    assert first.outcome == "failed" and first.reason == "extraction time limit exceeded (0 s)"
+    assert first.outcome == "failed" and first.reason == "extraction exceeded 0 s"
     [second] = ingest_file(factory, path, settings)
     assert (second.outcome, second.document_id) == ("ingested", first.document_id)
     doc = documents(factory)[str(path.absolute())]
@@ -183,8 +183,12 @@ def test_archive_limits_members_total_and_declared_size(tmp_path: Path, factory:
                                                         settings: Settings) -> None:
     many = write(tmp_path / "many.zip", zip_bytes({f"f{i}.txt": b"x %d." % i for i in range(6)}))
     few_members = settings.model_copy(update={"max_archive_members": 5})
-    [item] = ingest_file(factory, many, few_members)
-    assert item.outcome == "failed" and item.reason == "archive has 6 members (limit 5)"
+    items = ingest_file(factory, many, few_members)
+    assert [i.outcome for i in items] == ["ingested"] * 5 + ["failed"]
+    assert items[-1].source_uri == str(many.absolute()) and items[-1].reason == (
+        "archive has more than 5 members (max_archive_members): reading stopped after 5 members, "
+        "the rest of the archive was not read"
+    )
 
     total = write(tmp_path / "total.zip", zip_bytes(
         {f"{i}.txt": f"Document number {i} has its own sentence. ".encode() * 40 for i in range(4)},
@@ -192,7 +196,11 @@ def test_archive_limits_members_total_and_declared_size(tmp_path: Path, factory:
     small_total = settings.model_copy(update={"max_archive_bytes": 3500})
     items = ingest_file(factory, total, small_total)
     assert [i.outcome for i in items] == ["ingested", "ingested", "failed", "failed"]
-    assert items[2].reason == items[3].reason == "archive expands beyond 3500 bytes in total (max_archive_bytes)"
+    assert items[2].reason == "archive expands beyond 3500 bytes in total (max_archive_bytes)"
+    assert items[3].source_uri == str(total.absolute()) and items[3].reason == (
+        "archive expands beyond 3500 bytes in total (max_archive_bytes): reading stopped after 3 members, "
+        "the rest of the archive was not read"
+    )
 
     # A header that under-declares the size does not get past the limit while reading.
     buffer = io.BytesIO()
@@ -235,10 +243,13 @@ def test_gzip_tar_bomb_and_single_gz(tmp_path: Path, factory: sessionmaker[Sessi
     bomb = write(tmp_path / "bomb.tar.gz", tar_bytes({"zeros.txt": b"\0" * (4 << 20), "after.txt": GOOD_TEXT}))
     page = write(tmp_path / "page.html.gz", gzip.compress(html_page(ARTICLE)))
     report = ingest_paths(factory, [bomb, page], settings)
-    reasons = {i.source_uri.split("!", 1)[1]: (i.outcome, i.reason) for i in report.items}
-    assert reasons["zeros.txt"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?)")
-    assert reasons["after.txt"][0] == "failed"  # the archive's budget is spent
-    assert reasons["page.html"] == ("ingested", None)
+    reasons = {i.source_uri.rsplit("/", 1)[1]: (i.outcome, i.reason) for i in report.items}
+    assert reasons["bomb.tar.gz!zeros.txt"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?)")
+    # the archive's budget is spent: reading stops there, after.txt is never inflated
+    assert reasons["bomb.tar.gz"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?): reading "
+                                      "stopped after 1 members, the rest of the archive was not read")
+    assert "bomb.tar.gz!after.txt" not in reasons
+    assert reasons["page.html.gz!page.html"] == ("ingested", None)
 
 
 def test_oversized_file_is_not_read(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:

@@ -1,7 +1,8 @@
-"""Real worker fleets for tests: PostgreSQL database + Redis db + `docsum worker` / `docsum flower` processes.
+"""Real worker fleets for tests: PostgreSQL database + a private redis-server + `docsum worker` / `docsum flower`.
 
 Module-scoped (model loading costs seconds, so a module shares its workers); the database and Redis helpers are
-the root conftest's, found through pytest's plugin manager (every conftest module is named `conftest`).
+the root conftest's, found through pytest's plugin manager (every conftest module is named `conftest`). Each fleet
+starts its own redis-server on a free port and stops it in `teardown`: nothing outside the fleet is touched.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Fleet:
     db_url: str
     broker_url: str
     logs: Path
+    redis: object = None  # the fleet's own conftest.RedisServer, stopped by teardown
     env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -128,23 +130,22 @@ class Fleet:
 
 
 def make_fleet(config: pytest.Config, tmp: Path) -> Fleet:
-    """A migrated PostgreSQL database and a flushed Redis db of their own; call `teardown` when done."""
-    import redis
-
+    """A migrated PostgreSQL database and a redis-server of their own; call `teardown` when done."""
     from docsum.db.migrate import upgrade
 
     conftest = root_conftest(config)
+    server = conftest.start_redis_server(tmp / "redis")
     db_url = conftest.create_pg_database("docsum_worker")
     upgrade(db_url)
-    broker_url = f"{conftest.REDIS_URL}/{next(conftest._redis_db_counter)}"
-    redis.Redis.from_url(broker_url).flushdb()
-    return Fleet(db_url=db_url, broker_url=broker_url, logs=tmp / "logs")
+    return Fleet(db_url=db_url, broker_url=server.new_db_url(), logs=tmp / "logs", redis=server)
 
 
 def teardown(config: pytest.Config, fleet: Fleet) -> None:
     from docsum.db.session import dispose_engine
 
     fleet.stop_all()
+    if fleet.redis is not None:
+        fleet.redis.stop()
     dispose_engine(fleet.db_url)
     root_conftest(config).drop_pg_database(fleet.db_url)
 

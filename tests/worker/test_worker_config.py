@@ -14,9 +14,9 @@ from docsum.worker.app import create_app, nightly_schedule
 
 
 def test_app_is_configured_for_long_gpu_tasks() -> None:
-    app = create_app(Settings(broker_url="redis://127.0.0.1:6379/9", visibility_timeout=600, database_url="sqlite://"))
+    app = create_app(Settings(broker_url="redis://127.0.0.1:1/9", visibility_timeout=600, database_url="sqlite://"))
     conf = app.conf
-    assert conf.broker_url == "redis://127.0.0.1:6379/9"
+    assert conf.broker_url == "redis://127.0.0.1:1/9"
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
     assert conf.task_ignore_result and not conf.result_backend
@@ -35,7 +35,7 @@ def test_app_is_configured_for_long_gpu_tasks() -> None:
 
 def test_apps_keep_their_own_settings() -> None:
     a = create_app(Settings(broker_url=None, database_url="sqlite:////tmp/a.db"))
-    b = create_app(Settings(broker_url="redis://127.0.0.1:6379/9", database_url="sqlite:////tmp/b.db"))
+    b = create_app(Settings(broker_url="redis://127.0.0.1:1/9", database_url="sqlite:////tmp/b.db"))
     assert a.embedded and a.conf.broker_url == "memory://" and not b.embedded
     assert a.tasks["docsum.summarize_chunk"].app is a and b.tasks["docsum.summarize_chunk"].app is b
 
@@ -54,7 +54,7 @@ def _docsum(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_refusals() -> None:
-    redis_env = {"DOCSUM_BROKER_URL": "redis://127.0.0.1:6379/9"}
+    redis_env = {"DOCSUM_BROKER_URL": "redis://127.0.0.1:1/9"}
     flower = _docsum(["flower", "--address", "0.0.0.0"], **redis_env)
     assert flower.returncode == 2 and "refusing to serve Flower on 0.0.0.0 without authentication" in flower.stderr
     malformed = _docsum(["flower"], DOCSUM_FLOWER_BASIC_AUTH="justauser", **redis_env)

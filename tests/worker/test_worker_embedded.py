@@ -58,5 +58,8 @@ def test_run_refuses_bad_input_before_doing_anything(sqlite_url: str, tmp_path: 
     assert bad_out.returncode == 2 and "use a .jsonl or .csv file name" in bad_out.stderr
     missing = docsum(["run", str(tmp_path / "nope")], env)
     assert missing.returncode == 2 and "not found" in missing.stderr
+    no_database = docsum(["status", "42"], env)  # reading never creates a database
+    assert no_database.returncode == 3 and "no docsum database" in no_database.stderr
+    assert docsum(["db", "upgrade"], env).returncode == 0
     unknown = docsum(["status", "42"], env)
     assert unknown.returncode == 2 and "batch 42 does not exist" in unknown.stderr

@@ -1,0 +1,77 @@
+"""What the CLI says when a service is down or a setting is wrong: one line starting with `error:`, what to do about
+it, and an exit code per kind of trouble (scripts and cron can tell them apart), instead of a traceback.
+
+Exit codes: 1 work ran and something failed (commands' own), 2 bad usage or input (typer's, commands' `_fail`),
+3 database unreachable or not set up, 4 broker unreachable, 5 invalid setting.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXIT_INPUT = 2
+EXIT_DATABASE = 3
+EXIT_BROKER = 4
+EXIT_SETTINGS = 5
+
+
+class DatabaseNotSetUp(Exception):
+    """A read-only command on a database that has no docsum schema (it is not created just to be read)."""
+
+
+class BrokerUnavailable(Exception):
+    """Work could not be enqueued; the message says what became of the batch."""
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _settings_message(err: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError):
+        from docsum.config import describe
+
+        return describe(err)
+    field = re.search(r'field "(\w+)"', str(err))
+    if field:  # pydantic-settings could not decode the variable (a list or dict must be JSON)
+        return f"DOCSUM_{field.group(1).upper()}: cannot parse its value (lists are JSON, e.g. '[\"/archive\"]')"
+    return _first_line(err)
+
+
+def describe(err: BaseException) -> tuple[int, str] | None:
+    """(exit code, one-line message) for a known outage or misconfiguration; None for anything else (a bug)."""
+    import kombu.exceptions
+    import redis.exceptions
+    import sqlalchemy.exc
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from docsum.config import InvalidSetting, ModelNotFound
+
+    if isinstance(err, DatabaseNotSetUp):
+        return EXIT_DATABASE, f"{err}"
+    if isinstance(err, BrokerUnavailable):
+        return EXIT_BROKER, f"{err}"
+    if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return EXIT_DATABASE, (
+            f"cannot reach the database: {_first_line(err)} (check DOCSUM_DATABASE_URL and that the server is up)"
+        )
+    broker_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError)
+    if isinstance(err, broker_errors):
+        return EXIT_BROKER, (
+            f"cannot reach the broker: {_first_line(err)} (check DOCSUM_BROKER_URL and that Redis is up)"
+        )
+    if isinstance(err, (ValidationError, SettingsError)):
+        return EXIT_SETTINGS, f"invalid setting: {_settings_message(err)}"
+    if isinstance(err, InvalidSetting):
+        return EXIT_SETTINGS, f"invalid setting: {err}"
+    if isinstance(err, ModelNotFound):
+        return EXIT_SETTINGS, str(err)
+    if isinstance(err, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        if err.strerror:
+            return EXIT_INPUT, err.strerror.lower() + (f": {err.filename}" if err.filename else "")
+        return EXIT_INPUT, _first_line(err)
+    return None

@@ -1,0 +1,101 @@
+"""Outages and bad settings through the real `docsum` command: one `error:` line with what to do, a distinct exit code
+(2 input, 3 database, 4 broker, 5 setting), no traceback, no password; a submit that cannot reach the broker leaves
+its batch cancelled, not running forever; reading commands never create a database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCSUM = str(REPO_ROOT / ".venv" / "bin" / "docsum")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def docsum(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DOCSUM_")}
+    base.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DOCSUM_DEVICE="cpu")
+    return subprocess.run([DOCSUM, *args], cwd=cwd, env={**base, **env}, capture_output=True, text=True, timeout=300)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("command", [["status", "1"], ["results", "1"], ["run", "story.txt"]])
+def test_dead_postgresql_is_one_line_exit_3(command: list[str], tmp_path: Path) -> None:
+    (tmp_path / "story.txt").write_text("The mayor opened the library. It has ten thousand books.")
+    url = f"postgresql+psycopg://postgres:hunter2-secret@127.0.0.1:{closed_port()}/docsum"
+    result = docsum(command, tmp_path, DOCSUM_DATABASE_URL=url)
+    assert result.returncode == 3
+    line = one_error_line(result)
+    assert line.startswith("error: cannot reach the database:") and "DOCSUM_DATABASE_URL" in line
+    assert "hunter2-secret" not in result.stdout + result.stderr
+
+
+def test_status_on_an_empty_database_does_not_create_it(tmp_path: Path) -> None:
+    db = tmp_path / "docsum.db"
+    result = docsum(["status", "1"], tmp_path, DOCSUM_DATABASE_URL=f"sqlite:///{db}")
+    assert result.returncode == 3
+    assert one_error_line(result).startswith("error: no docsum database at sqlite:///")
+    assert not db.exists()
+
+
+def test_dead_redis_at_submit_cancels_the_batch_exit_4(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'docsum.db'}"
+    assert docsum(["db", "upgrade"], tmp_path, DOCSUM_DATABASE_URL=url).returncode == 0
+    (tmp_path / "story.txt").write_text("The mayor opened the library. It has ten thousand books.")
+    broker = f"redis://:redis-secret@127.0.0.1:{closed_port()}/0"
+    result = docsum(["run", "story.txt"], tmp_path, DOCSUM_DATABASE_URL=url, DOCSUM_BROKER_URL=broker)
+    assert result.returncode == 4
+    line = one_error_line(result)
+    assert line.startswith("error: cannot reach the broker:") and "batch 1 was cancelled" in line
+    assert "redis-secret" not in result.stdout + result.stderr
+    status = docsum(["status", "1"], tmp_path, DOCSUM_DATABASE_URL=url)
+    assert status.returncode == 0 and "batch 1 cancelled" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DOCSUM_NIGHTLY_ROOTS": "/archive"}, "error: invalid setting: DOCSUM_NIGHTLY_ROOTS: cannot parse its value"),
+        ({"DOCSUM_MAX_FILE_BYTES": "lots"}, "error: invalid setting: DOCSUM_MAX_FILE_BYTES: Input should be a valid"),
+        (
+            {"DOCSUM_NIGHTLY_CRON": "0 2 * *", "DOCSUM_NIGHTLY_ROOTS": '["/archive"]'},
+            "error: invalid setting: DOCSUM_NIGHTLY_CRON must have 5 fields",
+        ),
+        (
+            {"DOCSUM_NIGHTLY_CRON": "99 2 * * *", "DOCSUM_NIGHTLY_ROOTS": '["/archive"]'},
+            "error: invalid setting: DOCSUM_NIGHTLY_CRON '99 2 * * *' is not a valid cron expression",
+        ),
+    ],
+)
+def test_bad_settings_are_one_line_exit_5(env: dict[str, str], expected: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'docsum.db'}"
+    assert docsum(["db", "upgrade"], tmp_path, DOCSUM_DATABASE_URL=url).returncode == 0
+    result = docsum(["status", "1"], tmp_path, DOCSUM_DATABASE_URL=url, **env)
+    assert result.returncode == 5
+    assert one_error_line(result).startswith(expected)
+
+
+def test_eval_and_train_with_bad_paths_are_one_line_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl.gz"
+    evaluated = docsum(["eval", "--data", str(missing)], tmp_path)
+    assert evaluated.returncode == 2
+    assert one_error_line(evaluated) == f"error: no such file or directory: {missing}"
+    train_args = ["train", "--train", str(missing), "--valid", str(missing), "--out", str(tmp_path / "run")]
+    trained = docsum(train_args, tmp_path)
+    assert trained.returncode == 2
+    assert one_error_line(trained) == f"error: no such file or directory: {missing}"

@@ -1,0 +1,102 @@
+"""Hard limits on one document's extraction: a wall-clock limit and a memory ceiling that hold in C code and in any
+thread, because the document is extracted in a child process that is killed when it runs over."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from bad_inputs import flate_bomb_pdf, huge_html, single_line_html, write
+from sqlalchemy.orm import Session, sessionmaker
+
+from docsum.config import Settings
+from docsum.db.migrate import upgrade
+from docsum.db.session import make_session_factory
+from docsum.ingest import sandbox
+from docsum.ingest.errors import ExtractionError
+from docsum.ingest.pipeline import ingest_paths
+from docsum.ingest.sandbox import extract_isolated
+
+ARTICLE = "<html><head><title>Fine</title></head><body><article>" + "<p>A normal page has a sentence here.</p>" * 5
+GOOD_PAGE = (ARTICLE + "</article></body></html>").encode()
+# No cut before trafilatura here: these pages must reach it whole to show the wall-clock limit.
+STALL = Settings(database_url="sqlite://", max_extract_seconds=1, max_html_chars=10**9)
+
+
+def reason(data: bytes, name: str, settings: Settings) -> str:
+    with pytest.raises(ExtractionError) as failed:
+        extract_isolated(data, name, settings)
+    return failed.value.reason
+
+
+def child_pids() -> set[int]:
+    return {child.process.pid for child in sandbox._pool.idle}
+
+
+def test_a_stall_in_c_code_is_killed_at_the_wall_clock_limit_in_the_main_thread() -> None:
+    sandbox._pool.close_all()  # one extraction process from here on, whatever earlier tests left idle
+    assert extract_isolated(GOOD_PAGE, "good.html", STALL).title == "Fine"
+    before = child_pids()
+    # 3 MB pages: trafilatura's XPath (C code, no signal gets in) runs for many seconds on them.
+    assert reason(huge_html(3_000_000), "huge.html", STALL) == "extraction exceeded 1 s"
+    assert reason(single_line_html(3_000_000), "line.html", STALL) == "extraction exceeded 1 s"
+    # The stalled process was killed, and a fresh one extracts the next document.
+    assert extract_isolated(GOOD_PAGE, "good.html", STALL).title == "Fine"
+    assert not before & child_pids()
+
+
+def test_the_limit_holds_in_worker_threads() -> None:
+    reasons: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: reasons.append(reason(huge_html(3_000_000), "huge.html", STALL)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reasons == ["extraction exceeded 1 s"] * 2
+
+
+def test_a_decompression_bomb_stops_at_the_memory_ceiling() -> None:
+    settings = Settings(database_url="sqlite://", max_extract_seconds=30, max_extract_memory_mib=512)
+    bomb = flate_bomb_pdf(1024)  # 1 MB on disk, a 1 GiB content stream
+    assert len(bomb) < 2_000_000
+    assert reason(bomb, "bomb.pdf", settings) == "extraction exceeded memory limit of 512 MiB"
+    assert extract_isolated(GOOD_PAGE, "good.html", settings).title == "Fine"
+
+
+def test_pages_are_cut_before_the_html_extractor() -> None:
+    head = "<p>Alpha paragraph opens the page and it is long enough to be kept.</p>" * 3
+    tail = "<p>Omega paragraph closes the page and it is long enough to be kept.</p>" * 3
+    filler = "<div>x</div>" * 2000
+    page = f"<html><head><title>Cut</title></head><body><article>{head}{filler}{tail}</article></body></html>"
+    whole = extract_isolated(page.encode(), "p.html", Settings(database_url="sqlite://"))
+    assert "Alpha" in whole.text and "Omega" in whole.text
+    cut = extract_isolated(page.encode(), "p.html", Settings(database_url="sqlite://", max_html_chars=len(page) // 2))
+    assert "Alpha" in cut.text and "Omega" not in cut.text
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> sessionmaker[Session]:
+    url = f"sqlite:///{tmp_path / 'docsum.db'}"
+    upgrade(url)
+    return make_session_factory(Settings(database_url=url))
+
+
+def test_runaways_fail_with_their_reason_and_the_run_goes_on(tmp_path: Path, factory: sessionmaker[Session]) -> None:
+    settings = Settings(
+        database_url="sqlite://", max_extract_seconds=1, max_extract_memory_mib=512, max_html_chars=10**9
+    )
+    files = [
+        write(tmp_path / "in" / "a-stall.html", huge_html(3_000_000)),
+        write(tmp_path / "in" / "b-bomb.pdf", flate_bomb_pdf(1024)),
+        write(tmp_path / "in" / "c-good.html", GOOD_PAGE),
+    ]
+    report = ingest_paths(factory, [tmp_path / "in"], settings)
+    assert [(Path(i.source_uri).name, i.outcome, i.reason) for i in report.items] == [
+        (files[0].name, "failed", "extraction exceeded 1 s"),
+        (files[1].name, "failed", "extraction exceeded memory limit of 512 MiB"),
+        (files[2].name, "ingested", None),
+    ]
