@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bad_inputs import (  # noqa: E402
+from bad_input_cases import (  # noqa: E402
     flate_bomb_pdf,
     huge_html,
     single_line_html,

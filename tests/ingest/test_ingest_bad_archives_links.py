@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bad_inputs import symlink, tar_of, utf8_page_with_one_bad_byte, write, zero_tar_gz, zip_of
+from bad_input_cases import symlink, tar_of, utf8_page_with_one_bad_byte, write, zero_tar_gz, zip_of
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from bad_inputs import flate_bomb_pdf, huge_html, single_line_html, write
+from bad_input_cases import flate_bomb_pdf, huge_html, single_line_html, write
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings

@@ -15,7 +15,7 @@ from fleet_harness import free_port
 from test_worker_embedded import cli_env, docsum
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_inputs import huge_html, write, zip_of  # noqa: E402
+from bad_input_cases import huge_html, write, zip_of  # noqa: E402
 
 from docsum.services.export import csv_safe  # noqa: E402
 

@@ -12,7 +12,7 @@ from docsum.config import Settings
 from fleet_harness import DOCSUM, make_fleet, teardown, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_inputs import huge_html, write  # noqa: E402
+from bad_input_cases import huge_html, write  # noqa: E402
 
 STORY = (
     "The harbour authority opened a new ferry terminal on Monday after three years of work. "

@@ -18,7 +18,7 @@ from docsum.db.session import make_session_factory
 from fleet_harness import make_fleet, teardown, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_inputs import huge_html, write  # noqa: E402
+from bad_input_cases import huge_html, write  # noqa: E402
 
 MAX_DELIVERIES = 3
 STORY = (
