@@ -63,7 +63,7 @@ def nightly_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     return {
         "docsum-nightly": {
             "task": "docsum.nightly",
-            "schedule": schedule,
+            "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
             "args": (list(settings.nightly_roots),),
             "options": {"queue": INGEST_QUEUE},
         }

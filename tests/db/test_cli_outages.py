@@ -70,15 +70,15 @@ def test_dead_redis_at_submit_cancels_the_batch_exit_4(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"DOCSUM_NIGHTLY_ROOTS": "/archive"}, "error: invalid setting: DOCSUM_NIGHTLY_ROOTS: cannot parse its value"),
+        ({"DOCSUM_NIGHTLY_ROOTS": "/archive"}, "error: invalid setting: DOCSUM_NIGHTLY_ROOTS: not valid JSON"),
         ({"DOCSUM_MAX_FILE_BYTES": "lots"}, "error: invalid setting: DOCSUM_MAX_FILE_BYTES: Input should be a valid"),
         (
             {"DOCSUM_NIGHTLY_CRON": "0 2 * *", "DOCSUM_NIGHTLY_ROOTS": '["/archive"]'},
-            "error: invalid setting: DOCSUM_NIGHTLY_CRON must have 5 fields",
+            "error: invalid setting: DOCSUM_NIGHTLY_CRON: must be 5 cron fields",
         ),
         (
             {"DOCSUM_NIGHTLY_CRON": "99 2 * * *", "DOCSUM_NIGHTLY_ROOTS": '["/archive"]'},
-            "error: invalid setting: DOCSUM_NIGHTLY_CRON '99 2 * * *' is not a valid cron expression",
+            "error: invalid setting: DOCSUM_NIGHTLY_CRON: '99 2 * * *' is not a valid cron expression",
         ),
     ],
 )

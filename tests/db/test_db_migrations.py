@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 from docsum.db.migrate import current, downgrade, head, upgrade
 from docsum.db.models import Base
 
-TABLES = {"documents", "batches", "jobs", "summaries"}
+TABLES = {"documents", "batches", "jobs", "summaries", "archive_files"}
 
 
 def _diff(url: str) -> list[object]:

@@ -58,7 +58,7 @@ def test_cli_refusals() -> None:
     flower = _docsum(["flower", "--address", "0.0.0.0"], **redis_env)
     assert flower.returncode == 2 and "refusing to serve Flower on 0.0.0.0 without authentication" in flower.stderr
     malformed = _docsum(["flower"], DOCSUM_FLOWER_BASIC_AUTH="justauser", **redis_env)
-    assert malformed.returncode == 2 and "DOCSUM_FLOWER_BASIC_AUTH: must be user:password" in malformed.stderr
+    assert malformed.returncode == 5 and "DOCSUM_FLOWER_BASIC_AUTH: must be user:password" in malformed.stderr
     assert "justauser" not in malformed.stderr
     prefork = _docsum(["worker", "--queue", "summarize", "--pool", "prefork"], **redis_env)
     assert prefork.returncode == 2 and "must not fork" in prefork.stderr
