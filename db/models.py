@@ -182,7 +182,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # deliveries since the last (re)queue
     error: Mapped[str | None] = mapped_column(Text)
     worker_host: Mapped[str | None] = mapped_column(String)
-    enqueued_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column()  # sent to the broker (services.batches.dispatch)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

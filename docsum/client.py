@@ -134,7 +134,9 @@ class Client:
         with session_scope(self.session_factory) as session:
             batch = batches.create_batch(session, name, model_ref, params, files_total=len(files))
             batch_id = batch.id
-            queued = [] if files else batches.add_jobs(session, batch, items)  # type: ignore[arg-type]
+            if not files:
+                batches.add_jobs(session, batch, items)  # type: ignore[arg-type]
+            queued = batches.dispatch(session, batch_id, 1, everything=True)
         # Enqueue only after the batch and its jobs are committed: a worker must find them.
         self._ensure_worker()
         try:

@@ -26,8 +26,8 @@ from docsum.db.session import session_scope
 from docsum.ingest.sources import Source
 from docsum.ingest.store import store_source
 from docsum.services.archive import record_files, stat_file
-from docsum.services.batches import add_jobs, count_files_done, get_batch
-from docsum.services.ingest import IngestOutcome, ingest_files
+from docsum.services.batches import add_jobs, get_batch
+from docsum.services.ingest import IngestOutcome, files_done, ingest_files
 
 if TYPE_CHECKING:
     from docsum.worker.app import DocsumCelery
@@ -166,5 +166,5 @@ def fail_file(app: DocsumCelery, batch_id: int, path: str, reason: str) -> Inges
             outcome.to_summarize = add_jobs(session, batch, [item.document_id])
         if stat is not None:
             record_files(session, [stat])
-        count_files_done(session, batch_id, 1)
+        outcome.to_summarize += files_done(session, batch, 1, app.docsum_settings.chunk_size)
     return outcome

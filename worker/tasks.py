@@ -18,6 +18,7 @@ import sqlalchemy.exc
 
 from docsum.db.session import session_scope
 from docsum.services import batches, summarize
+from docsum.services.ingest import files_done
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import get_summarizer, resolve_model
 from docsum.services.nightly import NightlyOutcome, plan_nightly
@@ -119,7 +120,9 @@ def register_tasks(app: DocsumCelery) -> None:
             # Not worth a retry, and the task will not come back: count the files so that the batch can finish.
             log.exception("batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths))
             with session_scope(app.session_factory) as session:
-                batches.count_files_done(session, batch_id, len(paths))
+                ready = files_done(session, batches.get_batch(session, batch_id, for_update=True), len(paths),
+                                   app.docsum_settings.chunk_size)
+            enqueue_summarize(app, ready)
             finish_if_done(app, batch_id)
             raise
         enqueue_summarize(app, outcome.to_summarize)

@@ -136,6 +136,28 @@ def without_summary(session: Session, document_ids: Iterable[int], model_id: str
     return [i for i in ids if i not in done]
 
 
+def dispatch(session: Session, batch_id: int, chunk_size: int, everything: bool) -> list[int]:
+    """Queued jobs of the batch not yet sent to the broker, marked sent (enqueued_at) and returned for the caller to
+    enqueue after this commit: whole chunks of `chunk_size` only, unless `everything` (the batch's last file is in).
+    So summarize tasks carry full chunks whatever size the ingest tasks have; call it under the batch row lock."""
+    pending = list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.batch_id == batch_id, Job.status == JobStatus.queued, Job.enqueued_at.is_(None))
+            .order_by(Job.id)
+        )
+    )
+    taken = pending if everything else pending[: len(pending) - len(pending) % chunk_size]
+    for start in range(0, len(taken), 5_000):
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(taken[start : start + 5_000]))
+            .values(enqueued_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+    return taken
+
+
 def count_files_done(session: Session, batch_id: int, n: int) -> None:
     """files_done += n in SQL (concurrent ingest tasks), capped at files_total (a redelivered task counts once)."""
     bumped = Batch.files_done + n

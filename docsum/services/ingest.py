@@ -10,14 +10,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings
-from docsum.db.models import BatchStatus
+from docsum.db.models import Batch, BatchStatus, Job
 from docsum.db.session import session_scope
 from docsum.ingest.pipeline import IngestReport, ingest_file
 from docsum.services.archive import FileStat, record_files, stat_file
-from docsum.services.batches import add_jobs, count_files_done, get_batch, without_summary
+from docsum.services.batches import add_jobs, count_files_done, dispatch, get_batch, without_summary
 from docsum.services.tokens import store_tokens
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,29 @@ def ingest_files(
     # both create its (batch, document) job; the second finds the first's.
     with session_scope(sessions) as session:
         batch = get_batch(session, batch_id, for_update=True)
+        record_files(session, seen)
+        own: list[int] = []
         if batch.status == BatchStatus.running:
             if batch.params.get("only_unsummarized"):  # the nightly run: a copy of a summarized file is done
                 document_ids = without_summary(session, document_ids, batch.model_id, batch.params)
-            outcome.to_summarize = add_jobs(session, batch, document_ids)
-        record_files(session, seen)
-        count_files_done(session, batch_id, len(paths))
+            own = add_jobs(session, batch, document_ids)
+        sent = files_done(session, batch, len(paths), settings.chunk_size)
+        # A redelivered task sends its own documents' queued jobs again: the delivery that died may have marked them
+        # sent and died before sending. A job sent twice is summarized once.
+        resend = set(own) - set(sent) - set(_never_sent(session, own))
+        outcome.to_summarize = sent + sorted(resend)
     return outcome
 
+
+def files_done(session: Session, batch: Batch, n: int, chunk_size: int) -> list[int]:
+    """Count n more files of the batch done and take the summarize work that is ready: whole chunks, or everything
+    once the last file is in (call under the batch row lock). Returns job ids to enqueue after commit."""
+    count_files_done(session, batch.id, n)
+    session.refresh(batch, ["files_done", "files_total", "status"])
+    if batch.status != BatchStatus.running:
+        return []
+    return dispatch(session, batch.id, chunk_size, everything=batch.files_done >= batch.files_total)
+
+
+def _never_sent(session: Session, job_ids: Sequence[int]) -> list[int]:
+    return list(session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.enqueued_at.is_(None))))

@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from docsum.db.models import Document, DocumentStatus, Job, JobStatus, Summary, params_key
 from docsum.db.session import session_scope
 from docsum.services import archive
-from docsum.services.batches import add_jobs, create_batch, maybe_finish_batch
+from docsum.services.batches import add_jobs, create_batch, dispatch, maybe_finish_batch
 from docsum.services.models import ModelRef
 
 
@@ -75,7 +75,8 @@ def plan_nightly(
             session, nightly_batch_name(), model, params, files_total=len(files), roots=roots,
             only_unsummarized=True, scan=found.counts(),
         )
-        queued = add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots))
+        add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots))
+        queued = dispatch(session, batch.id, 1, everything=True)
         if not files and not queued:
             maybe_finish_batch(session, batch.id)
         return NightlyOutcome(batch_id=batch.id, scan=found.counts(), to_ingest=files, to_summarize=queued)

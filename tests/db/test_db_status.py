@@ -98,7 +98,7 @@ def test_job_lifecycle_timestamps_and_attempts(factory: sessionmaker[Session]) -
     with session_scope(factory) as s:
         job = _new_job(s)
         assert (job.status, job.attempts, job.started_at, job.finished_at) == (J.queued, 0, None, None)
-        assert job.enqueued_at is not None and job.enqueued_at >= before
+        assert job.enqueued_at is None  # set when the job is sent to the broker (services.batches.dispatch)
 
         st.mark_job_running(s, job, "gpu-1")
         assert (job.status, job.attempts, job.worker_host) == (J.running, 1, "gpu-1")

@@ -348,3 +348,22 @@ def test_nightly_is_scoped_to_its_roots(env, tmp_path) -> None:
         jobs = list(session.scalars(select(Job).where(Job.batch_id == run.batch_id)))
         sources = {session.get(Document, job.document_id).source_uri for job in jobs}
     assert sources == {str(mine / "x.txt")}
+
+
+def test_ingest_steps_send_full_summarize_chunks_and_the_last_file_sends_the_rest(env, tmp_path) -> None:
+    settings, sf = env
+    settings = settings.model_copy(update={"chunk_size": 3})
+    paths = []
+    for name in "abcd":
+        (tmp_path / f"{name}.txt").write_text(f"{' '.join(SENTENCES)} Part {name}.")
+        paths.append(str(tmp_path / f"{name}.txt"))
+    with session_scope(sf) as session:
+        batch_id = batches.create_batch(session, "chunks", resolve_model(settings), batches.job_params(3), files_total=4).id
+    sent = [ingest_files(sf, settings, batch_id, [path]).to_summarize for path in paths]
+    assert [len(s) for s in sent] == [0, 0, 3, 1]  # an ingest step's own documents wait for a full chunk
+    with sf() as session:
+        jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.id)))
+    assert sent[2] + sent[3] == [job.id for job in jobs] and all(job.enqueued_at is not None for job in jobs)
+
+    # A redelivered step sends its own queued jobs again (the delivery that died may not have sent them).
+    assert ingest_files(sf, settings, batch_id, [paths[0]]).to_summarize == [jobs[0].id]
