@@ -554,24 +554,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = min(args.minutes * 60, args.deadline_minutes * 60 - setup_s - args.reserve_seconds)
     if budget <= 0:
         raise SystemExit(f"error: no training time left within --deadline-minutes {args.deadline_minutes}")
-    cooldown_s = args.cooldown * budget
-    log.info("training budget %.0f s (setup took %.0f s), cooldown over the last %.0f s", budget, setup_s, cooldown_s)
+    planned_docs = args.epochs * len(train)
+    log.info(
+        "training for %d epochs (%d documents) or %.0f s, whichever ends first (setup took %.0f s)",
+        args.epochs,
+        planned_docs,
+        budget,
+        setup_s,
+    )
+
+    def progress(elapsed: float) -> float:
+        """Share of the run done: of the epochs or of the time budget, whichever is further along."""
+        return max(elapsed / budget, state["docs_seen"] / max(planned_docs, 1))
 
     def schedule(update: int, elapsed: float) -> float:
-        return (
-            lr_factor(update, args.warmup) * min(1.0, max(0.0, (budget - elapsed) / cooldown_s))
-            if cooldown_s
-            else lr_factor(update, args.warmup)
-        )
+        # Warmup, step^-0.5 decay, then a linear anneal to 0 over the last `cooldown` share of the run.
+        cool = min(1.0, max(0.0, (1.0 - progress(elapsed)) / args.cooldown)) if args.cooldown > 0 else 1.0
+        return lr_factor(update, args.warmup) * cool
 
     def batches():
-        epoch = 0
-        while True:
+        for epoch in range(args.epochs):
             order = list(train)
             random.Random(args.seed + epoch).shuffle(order)
             log.info("epoch %d", epoch)
             yield from token_budget_batches(order, args.batch_tokens, buffer=args.sort_buffer)
-            epoch += 1
 
     optim = make_optimizer(model, args.lr_encoder, args.lr_head)
     state = {"update": 0, "docs_seen": 0, "wall_s": 0.0}
@@ -907,6 +913,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="train, evaluate and write outputs (the GPU host)")
     p.add_argument("--pack", default=str(DEFAULT_PACK))
     p.add_argument("--out", default=None, help="output folder (default: $OUT, else runs/gpu)")
+    p.add_argument("--epochs", type=int, default=6, help="passes over the training documents (if time allows)")
     p.add_argument("--minutes", type=float, default=7.0, help="training wall-clock budget")
     p.add_argument("--deadline-minutes", type=float, default=9.0, help="the whole command ends within this")
     p.add_argument("--reserve-seconds", type=float, default=60.0, help="kept for the test evaluation and writing")
@@ -915,10 +922,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr-encoder", type=float, default=1e-4, help="peak learning rate of the encoder")
     p.add_argument("--lr-head", type=float, default=1e-3, help="peak learning rate of the inter-sentence head")
     p.add_argument("--warmup", type=int, default=300, help="updates of linear warmup before the step^-0.5 decay")
-    p.add_argument("--cooldown", type=float, default=0.25, help="share of the budget over which the rate anneals to 0")
+    p.add_argument("--cooldown", type=float, default=0.25, help="share of the run over which the rate anneals to 0")
     p.add_argument("--max-updates", type=int, default=1_000_000)
     p.add_argument("--eval-every", type=int, default=1_000_000, help="updates between evaluations")
-    p.add_argument("--eval-seconds", type=float, default=30.0, help="seconds between evaluations")
+    p.add_argument("--eval-seconds", type=float, default=20.0, help="seconds between evaluations")
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--sort-buffer", type=int, default=1024, help="documents length-sorted together into batches")
     p.add_argument("--eval-batch-tokens", type=int, default=65536, help="token budget of the test inference batches")
