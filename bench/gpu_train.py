@@ -535,11 +535,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     tokenizer, use_interval = model.tokenizer, manifest["use_interval"]
     train = load_samples(pack / "train.npz.xz", tokenizer, use_interval)
     valid = load_samples(pack / "valid.npz.xz", tokenizer, use_interval)
-    if args.max_train_docs:
-        train = train[: args.max_train_docs]
-    valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")
+    # Caps for quick checks (a CPU, a short session); the defaults use everything packed.
+    valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")[: args.r1_docs or None]
     r1_samples = [valid[v["index"]] for v in valid_text]
+    train, valid = train[: args.max_train_docs or None], valid[: args.valid_docs or None]
     tests = gpu_pack.read_json_xz(pack / "test.json.xz")
+    for t in tests.values():
+        t["docs"] = t["docs"][: args.test_docs or None]
     scoring = rouge_available()
     log.info(
         "pack: %d training, %d validation documents (%d for R1), tests %s; ROUGE on this host: %s",
@@ -796,14 +798,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")
     report["curve"] = [
         {k: h[k] for k in ("update", "docs_seen", "epochs", "wall_s", "valid_loss")}
-        | {"valid_r1": score_picks(valid_text, h["picks"], systems=("model",))["model"]["rouge1"]}
+        | {"valid_r1": score_picks(valid_text[: len(h["picks"])], h["picks"], systems=("model",))["model"]["rouge1"]}
         for h in figures["history"]
     ]
     tests = gpu_pack.read_json_xz(pack / "test.json.xz")
     report["test"], report["cpu_check"] = {}, {}
     agreements = []
     for name, entry in (figures.get("test") or {}).items():
-        docs = tests[name]["docs"]
+        docs = tests[name]["docs"][: entry["n"]]  # a run may have been capped to the first documents
         rouge = score_picks(docs, entry["picks"])
         if "rouge" in entry and entry["rouge"] != rouge:
             raise SystemExit(f"error: {name}: ROUGE here {rouge} differs from the host's {entry['rouge']}")
@@ -929,7 +931,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--sort-buffer", type=int, default=1024, help="documents length-sorted together into batches")
     p.add_argument("--eval-batch-tokens", type=int, default=65536, help="token budget of the test inference batches")
-    p.add_argument("--max-train-docs", type=int, default=None)
+    p.add_argument("--max-train-docs", type=int, default=0, help="use only this many training documents (0: all)")
+    p.add_argument("--valid-docs", type=int, default=0, help="validation documents for the loss (0: all packed)")
+    p.add_argument("--r1-docs", type=int, default=0, help="validation documents scored with R1 (0: all packed)")
+    p.add_argument("--test-docs", type=int, default=0, help="documents per test set (0: all packed)")
     p.add_argument("--device", default=None)
     p.add_argument(
         "--prefetch",
