@@ -671,7 +671,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         figures["train_wall_s"],
     )
 
-    model.load_state_dict(best["state"])
+    # The test figures describe the checkpoint that ships: the best weights as rounded to fp16.
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
     model.eval()
     engine = InferenceEngine(model, max_batch_tokens=args.eval_batch_tokens)
     figures["test"] = {}
@@ -951,7 +952,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="var/gpu-ingest/model")
     p.add_argument("--report", default="var/gpu-ingest/report.json")
     p.add_argument("--eval-docs", type=int, default=50, help="test documents per set evaluated again on this CPU")
-    p.add_argument("--min-agreement", type=float, default=0.9, help="share of those whose picks must equal the host's")
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.8,
+        help="share of those whose picks must equal the host's (bf16 there, fp32 here: near-ties may flip)",
+    )
     p.add_argument(
         "--compare-docs", type=int, default=0, help="validation documents to compare losses on (--replace: 300)"
     )
