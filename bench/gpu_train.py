@@ -537,11 +537,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     tokenizer, use_interval = model.tokenizer, manifest["use_interval"]
     train = load_samples(pack / "train.npz.xz", tokenizer, use_interval)
     valid = load_samples(pack / "valid.npz.xz", tokenizer, use_interval)
-    if args.max_train_docs:
-        train = train[: args.max_train_docs]
-    valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")
+    # Caps for quick checks (a CPU, a short session); the defaults use everything packed.
+    valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")[: args.r1_docs or None]
     r1_samples = [valid[v["index"]] for v in valid_text]
+    train, valid = train[: args.max_train_docs or None], valid[: args.valid_docs or None]
     tests = gpu_pack.read_json_xz(pack / "test.json.xz")
+    for t in tests.values():
+        t["docs"] = t["docs"][: args.test_docs or None]
     scoring = rouge_available()
     log.info(
         "pack: %d training, %d validation documents (%d for R1), tests %s; ROUGE on this host: %s",
@@ -556,24 +558,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = min(args.minutes * 60, args.deadline_minutes * 60 - setup_s - args.reserve_seconds)
     if budget <= 0:
         raise SystemExit(f"error: no training time left within --deadline-minutes {args.deadline_minutes}")
-    cooldown_s = args.cooldown * budget
-    log.info("training budget %.0f s (setup took %.0f s), cooldown over the last %.0f s", budget, setup_s, cooldown_s)
+    planned_docs = args.epochs * len(train)
+    log.info(
+        "training for %d epochs (%d documents) or %.0f s, whichever ends first (setup took %.0f s)",
+        args.epochs,
+        planned_docs,
+        budget,
+        setup_s,
+    )
+
+    def progress(elapsed: float) -> float:
+        """Share of the run done: of the epochs or of the time budget, whichever is further along."""
+        return max(elapsed / budget, state["docs_seen"] / max(planned_docs, 1))
 
     def schedule(update: int, elapsed: float) -> float:
-        return (
-            lr_factor(update, args.warmup) * min(1.0, max(0.0, (budget - elapsed) / cooldown_s))
-            if cooldown_s
-            else lr_factor(update, args.warmup)
-        )
+        # Warmup, step^-0.5 decay, then a linear anneal to 0 over the last `cooldown` share of the run.
+        cool = min(1.0, max(0.0, (1.0 - progress(elapsed)) / args.cooldown)) if args.cooldown > 0 else 1.0
+        return lr_factor(update, args.warmup) * cool
 
     def batches():
-        epoch = 0
-        while True:
+        for epoch in range(args.epochs):
             order = list(train)
             random.Random(args.seed + epoch).shuffle(order)
             log.info("epoch %d", epoch)
             yield from token_budget_batches(order, args.batch_tokens, buffer=args.sort_buffer)
-            epoch += 1
 
     optim = make_optimizer(model, args.lr_encoder, args.lr_head)
     state = {"update": 0, "docs_seen": 0, "wall_s": 0.0}
@@ -665,7 +673,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         figures["train_wall_s"],
     )
 
-    model.load_state_dict(best["state"])
+    # The test figures describe the checkpoint that ships: the best weights as rounded to fp16.
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in best["state"].items()})
     model.eval()
     engine = InferenceEngine(model, max_batch_tokens=args.eval_batch_tokens)
     figures["test"] = {}
@@ -792,14 +801,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     valid_text = gpu_pack.read_json_xz(pack / "valid_text.json.xz")
     report["curve"] = [
         {k: h[k] for k in ("update", "docs_seen", "epochs", "wall_s", "valid_loss")}
-        | {"valid_r1": score_picks(valid_text, h["picks"], systems=("model",))["model"]["rouge1"]}
+        | {"valid_r1": score_picks(valid_text[: len(h["picks"])], h["picks"], systems=("model",))["model"]["rouge1"]}
         for h in figures["history"]
     ]
     tests = gpu_pack.read_json_xz(pack / "test.json.xz")
     report["test"], report["cpu_check"] = {}, {}
     agreements = []
     for name, entry in (figures.get("test") or {}).items():
-        docs = tests[name]["docs"]
+        docs = tests[name]["docs"][: entry["n"]]  # a run may have been capped to the first documents
         rouge = score_picks(docs, entry["picks"])
         if "rouge" in entry and entry["rouge"] != rouge:
             raise SystemExit(f"error: {name}: ROUGE here {rouge} differs from the host's {entry['rouge']}")
@@ -909,6 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="train, evaluate and write outputs (the GPU host)")
     p.add_argument("--pack", default=str(DEFAULT_PACK))
     p.add_argument("--out", default=None, help="output folder (default: $OUT, else runs/gpu)")
+    p.add_argument("--epochs", type=int, default=6, help="passes over the training documents (if time allows)")
     p.add_argument("--minutes", type=float, default=7.0, help="training wall-clock budget")
     p.add_argument("--deadline-minutes", type=float, default=9.0, help="the whole command ends within this")
     p.add_argument("--reserve-seconds", type=float, default=60.0, help="kept for the test evaluation and writing")
@@ -917,14 +927,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr-encoder", type=float, default=1e-4, help="peak learning rate of the encoder")
     p.add_argument("--lr-head", type=float, default=1e-3, help="peak learning rate of the inter-sentence head")
     p.add_argument("--warmup", type=int, default=300, help="updates of linear warmup before the step^-0.5 decay")
-    p.add_argument("--cooldown", type=float, default=0.25, help="share of the budget over which the rate anneals to 0")
+    p.add_argument("--cooldown", type=float, default=0.25, help="share of the run over which the rate anneals to 0")
     p.add_argument("--max-updates", type=int, default=1_000_000)
     p.add_argument("--eval-every", type=int, default=1_000_000, help="updates between evaluations")
-    p.add_argument("--eval-seconds", type=float, default=30.0, help="seconds between evaluations")
+    p.add_argument("--eval-seconds", type=float, default=20.0, help="seconds between evaluations")
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--sort-buffer", type=int, default=1024, help="documents length-sorted together into batches")
     p.add_argument("--eval-batch-tokens", type=int, default=65536, help="token budget of the test inference batches")
-    p.add_argument("--max-train-docs", type=int, default=None)
+    p.add_argument("--max-train-docs", type=int, default=0, help="use only this many training documents (0: all)")
+    p.add_argument("--valid-docs", type=int, default=0, help="validation documents for the loss (0: all packed)")
+    p.add_argument("--r1-docs", type=int, default=0, help="validation documents scored with R1 (0: all packed)")
+    p.add_argument("--test-docs", type=int, default=0, help="documents per test set (0: all packed)")
     p.add_argument("--device", default=None)
     p.add_argument(
         "--prefetch",
@@ -941,7 +954,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="var/gpu-ingest/model")
     p.add_argument("--report", default="var/gpu-ingest/report.json")
     p.add_argument("--eval-docs", type=int, default=50, help="test documents per set evaluated again on this CPU")
-    p.add_argument("--min-agreement", type=float, default=0.9, help="share of those whose picks must equal the host's")
+    p.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.8,
+        help="share of those whose picks must equal the host's (bf16 there, fp32 here: near-ties may flip)",
+    )
     p.add_argument(
         "--compare-docs", type=int, default=0, help="validation documents to compare losses on (--replace: 300)"
     )

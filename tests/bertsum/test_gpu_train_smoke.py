@@ -181,7 +181,8 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
         == 0
     )
     report = json.loads(report_path.read_text())
-    assert report["cpu_check"]["test_a"]["same_picks_as_host"] == 3
+    # The same checkpoint picks the same sentences here (a near-tie may flip: the host's word-embedding rows are fp16).
+    assert report["cpu_check"]["test_a"]["same_picks_as_host"] >= 2
     for name in ("test_a", "test_b"):
         assert set(report["test"][name]) >= {"model", "lead3", "oracle"}
         assert report["test"][name]["oracle"]["rouge1"] >= report["test"][name]["lead3"]["rouge1"]
@@ -211,3 +212,30 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
             ]
         )
     assert (_snapshot(shipped) if shipped.exists() else None) == before  # the shipped model was not touched
+
+
+def test_packed_documents_decode_to_exactly_the_windows_prepare_builds(tokenizer) -> None:
+    """Several windows per document, interval segments restarting per window: what the GPU host trains on is what
+    `prepare` (and so inference) builds."""
+    import gpu_pack
+
+    from docsum.bertsum.config import BertSumConfig
+    from docsum.bertsum.preprocess import prepare
+
+    cfg = BertSumConfig(max_pos=64, long_mode="windows")
+    docs = [prepare(_article(i)["article"].split(". "), tokenizer, cfg) for i in range(3)]
+    assert all(len(d.windows) >= 3 for d in docs)
+    labels = [[float(j % 3 == 0) for j in range(sum(len(w.cls_positions) for w in d.windows))] for d in docs]
+    packed = gpu_pack.encode_docs(
+        [
+            ([gpu_pack.window_pieces(w.input_ids, w.cls_positions) for w in d.windows], None, lab)
+            for d, lab in zip(docs, labels)
+        ]
+    )
+    assert packed["tokens"].dtype.name == "uint16"
+    decoded = gpu_pack.decode_docs(packed, tokenizer.cls_token_id, tokenizer.sep_token_id)
+    for doc, lab, (windows, decoded_labels) in zip(docs, labels, decoded, strict=True):
+        assert decoded_labels == lab
+        assert [(ids.tolist(), segs.tolist(), pos) for ids, segs, pos in windows] == [
+            (w.input_ids, w.token_type_ids, w.cls_positions) for w in doc.windows
+        ]
