@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,9 @@ import sqlalchemy.exc
 from docsum.db.session import session_scope
 from docsum.services import batches, nightly, summarize
 from docsum.services.ingest import ingest_files as ingest_batch_files
-from docsum.services.models import get_summarizer, resolve_model
+from docsum.services.models import resolve_model
+from docsum.services.report import write_nightly_report
+from docsum.worker import metrics
 
 if TYPE_CHECKING:
     from docsum.worker.app import DocsumCelery
@@ -48,12 +51,13 @@ def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int]) -> int:
-    """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed)."""
+def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int], batch_id: int | None = None) -> int:
+    """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed).
+    The batch id, when given, shows in each task's description (Flower's args column, worker logs)."""
     chunks = chunked(list(job_ids), app.docsum_settings.chunk_size)
     task = app.tasks["docsum.summarize_chunk"]
     for chunk in chunks:
-        task.apply_async(args=[chunk], argsrepr=summarize.describe_chunk(chunk))
+        task.apply_async(args=[chunk], argsrepr=summarize.describe_chunk(chunk, batch_id))
     return len(chunks)
 
 
@@ -76,7 +80,10 @@ def _hostname(request_hostname: str | None) -> str:
 def finish_if_done(app: DocsumCelery, batch_id: int) -> bool:
     """Finish the batch in its own transaction if its last work just ended (see batches.maybe_finish_batch)."""
     with session_scope(app.session_factory) as session:
-        return batches.maybe_finish_batch(session, batch_id)
+        finished = batches.maybe_finish_batch(session, batch_id)
+    if finished:
+        write_nightly_report(app.session_factory, app.docsum_settings, batch_id)
+    return finished
 
 
 def register_tasks(app: DocsumCelery) -> None:
@@ -95,7 +102,7 @@ def register_tasks(app: DocsumCelery) -> None:
                 batches.count_files_done(session, batch_id, len(paths))
             finish_if_done(app, batch_id)
             raise
-        enqueue_summarize(app, outcome.to_summarize)
+        enqueue_summarize(app, outcome.to_summarize, batch_id)
         finish_if_done(app, batch_id)
         counts = outcome.report.counts()
         log.info(
@@ -105,14 +112,16 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
     def summarize_chunk(self, job_ids: list[int]) -> None:
+        started = time.perf_counter()
         try:
             settings = app.docsum_settings
             outcome = summarize.summarize_chunk(
                 app.session_factory,
                 settings.max_deliveries,
                 job_ids,
-                lambda path: get_summarizer(settings, path),
+                metrics.timed_loader(settings),
                 _hostname(self.request.hostname),
+                store_every=settings.store_every,
             )
         except TRANSIENT_ERRORS:
             raise
@@ -122,6 +131,7 @@ def register_tasks(app: DocsumCelery) -> None:
             failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason)
             log.exception("%s: internal error; %d jobs failed", summarize.describe_chunk(job_ids), len(failed))
             raise
+        metrics.count_chunk(app.session_factory, outcome, settings, time.perf_counter() - started)
         for batch_id in sorted(outcome.batch_ids):
             finish_if_done(app, batch_id)
         log.info(
@@ -135,7 +145,8 @@ def register_tasks(app: DocsumCelery) -> None:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
         outcome = nightly.plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
-        enqueue_summarize(app, outcome.to_summarize)
+        enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
+        write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
         log.info(
             "nightly batch %s: %d files (%d new), %s",
             outcome.batch_id, outcome.files, outcome.ingested,

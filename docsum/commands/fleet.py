@@ -6,11 +6,14 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from docsum.commands.common import err_console, fail, require_broker
+
+if TYPE_CHECKING:
+    from docsum.config import Settings
 
 
 class QueueName(StrEnum):
@@ -45,8 +48,14 @@ def worker(
     else:
         pool = pool or Pool.prefork
         concurrency = concurrency or (os.cpu_count() or 1)
+    from docsum.config import get_settings
     from docsum.worker.app import app
 
+    metrics_port = get_settings().metrics_port
+    if metrics_port:
+        from docsum.worker.metrics import serve
+
+        serve(app, metrics_port)  # before the pool forks: one server per worker, in the process that runs solo tasks
     argv = [
         "worker",
         f"--queues={queue.value}",
@@ -77,6 +86,19 @@ def beat(
     app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 
+# The tasks page shows each task's description (e.g. "batch 7: jobs 1-64 (64 docs)") beside its state and runtime.
+FLOWER_TASKS_COLUMNS = "name,uuid,state,args,received,started,runtime,worker,retries,exception"
+
+
+def flower_options(settings: Settings) -> list[str]:
+    """Flower's options beyond the address: the task columns, and runtime histogram buckets reaching the visibility
+    timeout (a summarize chunk takes minutes; Flower's default buckets stop at 10 s)."""
+    from docsum.worker.metrics import chunk_buckets
+
+    buckets = ",".join(f"{b:g}" for b in chunk_buckets(settings))
+    return [f"--tasks-columns={FLOWER_TASKS_COLUMNS}", f"--task-runtime-metric-buckets={buckets}"]
+
+
 def flower(
     address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
@@ -100,7 +122,10 @@ def flower(
     if auth:
         # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
         env["FLOWER_BASIC_AUTH"] = auth
-    argv = [sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}"]
+    argv = [
+        sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}",
+        *flower_options(settings),
+    ]
     err_console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
     os.execve(sys.executable, argv, env)
 

@@ -31,13 +31,14 @@ SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
 FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
-def describe_chunk(job_ids: Sequence[int]) -> str:
-    """How a chunk shows in logs, e.g. 'jobs 1-64 (64 docs)'."""
+def describe_chunk(job_ids: Sequence[int], batch_id: int | None = None) -> str:
+    """How a chunk shows in logs and Flower, e.g. 'batch 7: jobs 1-64 (64 docs)'."""
     if not job_ids:
         return "no jobs"
     lo, hi = min(job_ids), max(job_ids)
     span = f"job {lo}" if lo == hi else f"jobs {lo}-{hi}"
-    return f"{span} ({len(job_ids)} doc{'s' if len(job_ids) != 1 else ''})"
+    where = f"batch {batch_id}: " if batch_id is not None else ""
+    return f"{where}{span} ({len(job_ids)} doc{'s' if len(job_ids) != 1 else ''})"
 
 
 @dataclass
@@ -131,8 +132,10 @@ def summarize_chunk(
     job_ids: Sequence[int],
     load_summarizer: SummarizerLoader,
     worker_host: str,
+    store_every: int | None = None,
 ) -> ChunkOutcome:
-    """Summarize a chunk of jobs; summaries and job states are written in one transaction.
+    """Summarize a chunk of jobs; summaries and job states are written in transactions of `store_every` documents
+    (None: the whole chunk in one).
 
     Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
     succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
@@ -146,7 +149,7 @@ def summarize_chunk(
             select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
         )
     if not started_before:
-        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host)
+        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every)
     log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
     outcome = ChunkOutcome(one_by_one=True)
     for job_id in job_ids:
@@ -160,30 +163,47 @@ def _summarize_jobs(
     job_ids: Sequence[int],
     load_summarizer: SummarizerLoader,
     worker_host: str,
+    store_every: int | None = None,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome()
     work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome)
     if not work:
         return outcome
 
-    results: list[tuple[_Work, Any]] = []
+    empty: list[tuple[_Work, Any]] = []
     groups: dict[tuple[str | None, str], list[_Work]] = {}
     for w in work:
         if not w.sentences:
-            results.append((w, ValueError("document has no sentences")))
+            empty.append((w, ValueError("document has no sentences")))
         else:
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
+    if empty:
+        _store(sessions, empty, model_ids, job_ids, outcome)
     for (path, _key), group in groups.items():
         try:
             summarizer = load_summarizer(path)
             model_ids[path] = summarizer.model_id
         except Exception as error:  # e.g. the batch's model directory is missing on this worker
             log.error("cannot load model %s: %s", path, error)
-            results.extend((w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group)
+            failed = [(w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group]
+            _store(sessions, failed, model_ids, job_ids, outcome)
             continue
-        results.extend(_summarize_group(summarizer, group))
+        # Stored in slices, each in its own transaction, so that progress (and a reader of the batch) sees documents
+        # finish a few at a time rather than a whole chunk at once.
+        step = store_every or len(group)
+        for start in range(0, len(group), step):
+            _store(sessions, _summarize_group(summarizer, group[start : start + step]), model_ids, job_ids, outcome)
+    return outcome
 
+
+def _store(
+    sessions: sessionmaker[Session],
+    results: list[tuple[_Work, Any]],
+    model_ids: dict[str | None, str],
+    job_ids: Sequence[int],
+    outcome: ChunkOutcome,
+) -> None:
     try:
         outcome.merge(_store_results(sessions, results, model_ids))
     except IntegrityError:
@@ -191,7 +211,6 @@ def _summarize_jobs(
         # store again; the jobs that delivery finished are now skipped by the conditional transition.
         log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
         outcome.merge(_store_results(sessions, results, model_ids))
-    return outcome
 
 
 def _store_results(
