@@ -69,6 +69,13 @@ def _is_id(item: object) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)
 
 
+def _exists(path: str | Path) -> bool:
+    try:
+        return Path(path).expanduser().exists()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
 def _looks_like_text(name: str) -> bool:
     return "\n" in name or len(name) > 255 or len(name.split()) > 8
 
@@ -76,14 +83,15 @@ def _looks_like_text(name: str) -> bool:
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
     """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
     absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
+    paths = list(paths)
+    if any(isinstance(p, str) and _looks_like_text(p) and not _exists(p) for p in paths):
+        raise FileNotFoundError(
+            "not found: a path was expected, and this looks like text; to summarize a string, call "
+            "docsum.summarize(text) or Client.summarize_text(text)"
+        )
     given = [Path(p).expanduser() for p in paths]
-    missing = [str(p) for p in given if not p.exists()]
+    missing = [str(p) for p in given if not _exists(p)]
     if missing:
-        if any(_looks_like_text(m) for m in missing):
-            raise FileNotFoundError(
-                "not found: a path was expected, and this looks like text; to summarize a string, call "
-                "docsum.summarize(text) or Client.summarize_text(text)"
-            )
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
     return list(dict.fromkeys(str(p.resolve()) for p in expand_paths(list(given)) if p.is_file()))
 

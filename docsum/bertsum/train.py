@@ -16,7 +16,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -173,8 +173,9 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
     return model
 
 
-def train(tc: TrainConfig, split: Splitter) -> dict:
-    """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`)."""
+def train(tc: TrainConfig, split: Splitter, progress: Callable[[dict], None] | None = None) -> dict:
+    """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`).
+    `progress`, if given, is called with the run state (update, docs_seen, wall_s, best_valid) after every update."""
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
     if tc.threads:
@@ -248,6 +249,8 @@ def train(tc: TrainConfig, split: Splitter) -> dict:
         optim.step()
         optim.zero_grad(set_to_none=True)
         state["wall_s"] = time.monotonic() - started
+        if progress is not None:
+            progress(state)
         if state["update"] % 10 == 0:
             rate = window_docs / (time.monotonic() - window_start)
             log.info("update %d docs %d loss %.4f %.2f docs/s lr_enc %.2e", state["update"], state["docs_seen"], run_loss / max(run_sents, 1), rate, tc.lr_encoder * factor)
