@@ -24,3 +24,15 @@ if ! redis_up; then
   redis_up || { echo "ERROR: Redis is not reachable at 127.0.0.1:$REDIS_PORT and could not be started (install redis-server)." >&2; exit 1; }
 fi
 echo "services: PostgreSQL and Redis are up"
+
+# Headless Chromium: the run report's browser test loads the page in it. Installed here (never by a test) where apt
+# can; elsewhere that test skips with the reason, and fails under CI=true.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (headless browser for the report test)"
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || echo "WARNING: could not install chromium; the report's browser test will skip (fail under CI)" >&2
+  else
+    echo "WARNING: chromium not found (apt-get install chromium); the report's browser test will skip (fail under CI)" >&2
+  fi
+fi
