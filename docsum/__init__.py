@@ -1,10 +1,10 @@
 """docsum: batch document summarization with BERTSUM.
 
-    import docsum
-    print(docsum.summarize("Some long text ...", k=3))      # one text, here and now: no queue, no database
-    with docsum.Client() as client:                           # batches of files through the workers
-        batch = client.submit(["reports/"])
-        print(batch.wait())
+import docsum
+print(docsum.summarize("Some long text ...", k=3))      # one text, here and now: no queue, no database
+with docsum.Client() as client:                           # batches of files through the workers
+    batch = client.submit(["reports/"])
+    print(batch.wait())
 """
 
 from __future__ import annotations

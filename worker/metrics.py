@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUMMARIZED = Counter("docsum_documents_summarized", "Documents summarized by this worker.")
-FAILED = Counter("docsum_documents_failed", "Documents whose summarize job failed in this worker, by reason class.", ["reason"])
+FAILED = Counter(
+    "docsum_documents_failed", "Documents whose summarize job failed in this worker, by reason class.", ["reason"]
+)
 for _reason in FAILURE_CLASSES:
     FAILED.labels(reason=_reason)  # every series exists from the start, at 0: rate() needs a first sample
 MODEL_LOAD = Gauge("docsum_model_load_seconds", "Seconds the last model load of this worker took.")

@@ -27,8 +27,16 @@ def batches(
         err_console().print("no batches yet: `docsum run PATH...` creates one")
         return
     table = Table(title="recent batches")
-    for column, justify in (("id", "right"), ("name", "left"), ("status", "left"), ("done", "right"),
-                            ("failed", "right"), ("files", "right"), ("created (UTC)", "left"), ("docs/s", "right")):
+    for column, justify in (
+        ("id", "right"),
+        ("name", "left"),
+        ("status", "left"),
+        ("done", "right"),
+        ("failed", "right"),
+        ("files", "right"),
+        ("created (UTC)", "left"),
+        ("docs/s", "right"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     colours = {"finished": "green", "cancelled": "yellow", "running": "cyan"}
     for r in reports:

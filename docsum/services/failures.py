@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import re
 
-FAILURE_CLASSES = ("unreadable", "unsupported", "no_text", "too_large", "timeout", "poison", "model", "internal", "other")
+FAILURE_CLASSES = (
+    "unreadable",
+    "unsupported",
+    "no_text",
+    "too_large",
+    "timeout",
+    "poison",
+    "model",
+    "internal",
+    "other",
+)
 
 # First match wins; patterns look at the start of the stored reason.
 _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(

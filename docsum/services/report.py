@@ -184,7 +184,7 @@ def write_nightly_report(sessions: sessionmaker[Session], settings: Settings, ba
             path = nightly_report_path(settings, batch_id, batch.name)
             assert path is not None
             write_report(session, batch_id, path)
-    except Exception:  # noqa: BLE001 - the report is a by-product; the batch has finished either way
+    except Exception:
         log.exception("batch %s: the nightly report could not be written to %s", batch_id, settings.report_dir)
         return None
     log.info("batch %s: report written to %s", batch_id, path)

@@ -37,8 +37,16 @@ def dump_dom(page: Path) -> str:
 def screenshot(page: Path, png: Path, width: int = 1280, height: int = 1500) -> Path:
     png.parent.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
-        [chromium(), *FLAGS, f"--screenshot={png.resolve()}", f"--window-size={width},{height}", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium(),
+            *FLAGS,
+            f"--screenshot={png.resolve()}",
+            f"--window-size={width},{height}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0 and png.is_file(), out.stderr[-2000:]
     return png

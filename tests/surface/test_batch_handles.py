@@ -84,8 +84,15 @@ def test_as_completed_yields_each_document_once_as_it_finishes(client: Client, i
 
 
 def test_unknown_batches_raise_the_public_exception_at_the_call(client: Client) -> None:
-    for call in (client.status, client.results, client.as_completed, client.cancel, client.retry_failed, client.batch,
-                 client.wait):
+    for call in (
+        client.status,
+        client.results,
+        client.as_completed,
+        client.cancel,
+        client.retry_failed,
+        client.batch,
+        client.wait,
+    ):
         with pytest.raises(docsum.BatchNotFound, match="batch 999 does not exist") as caught:
             call(999)  # raised by the call itself, not on the first next() of a generator
         assert isinstance(caught.value, docsum.DocsumError) and isinstance(caught.value, LookupError)

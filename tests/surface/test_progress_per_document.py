@@ -60,7 +60,9 @@ class Watching:
         with self.sf() as session:
             self.seen.append(
                 session.scalar(
-                    select(func.count()).select_from(Job).where(Job.batch_id == self.batch_id, Job.status == JobStatus.succeeded)
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.batch_id == self.batch_id, Job.status == JobStatus.succeeded)
                 )
             )
         return self.summarizer.summarize(docs, **kwargs)

@@ -9,9 +9,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from browser import dump_dom, screenshot
 from lxml import html as lxml_html
 
-from browser import dump_dom, screenshot
 from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.report import build_report, render_report
 
@@ -40,7 +40,9 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     inputs.mkdir()
     (inputs / "storm.txt").write_text(STORY)
     # A file name with markup: the page must show it as text, never run it.
-    (inputs / "<img src=x onerror=\"document.title='pwned'\">.md").write_text("# Fish & chips\n\n" + STORY.replace("storm", "gale"))
+    (inputs / "<img src=x onerror=\"document.title='pwned'\">.md").write_text(
+        "# Fish & chips\n\n" + STORY.replace("storm", "gale")
+    )
     (inputs / "broken1.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
     (inputs / "broken2.pdf").write_bytes(b"%PDF-1.4\n" + b"\x01junk" * 80)
     (inputs / "empty.txt").write_bytes(b"")
@@ -56,7 +58,9 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
 
     source = page.read_text()
     assert "<img src=x" not in source and "&lt;img src=x onerror=" in source
-    assert not any(marker in source for marker in ('src="http', "href=\"http", "<link", "@import", "url(")), "external asset"
+    assert not any(marker in source for marker in ('src="http', 'href="http', "<link", "@import", "url(")), (
+        "external asset"
+    )
 
     dom = lxml_html.fromstring(dump_dom(page))
     assert dom.findtext(".//title").startswith("docsum batch 1")  # the title the page set, not one a script set
@@ -81,7 +85,10 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     assert any(src.endswith("<img src=x onerror=\"document.title='pwned'\">.md") for src in sources)  # as text
     assert not dom.xpath(".//table[@id='documents']//img")
 
-    failures = {tr.get("data-reason"): int(tr.get("data-count")) for tr in dom.xpath(".//table[@id='failures']//tr[@class='failure']")}
+    failures = {
+        tr.get("data-reason"): int(tr.get("data-count"))
+        for tr in dom.xpath(".//table[@id='failures']//tr[@class='failure']")
+    }
     assert failures == {"corrupt PDF": 2, "empty file": 1}, failures
 
     # `docsum report` writes the same page for the same batch (but for its generation time).
@@ -105,13 +112,35 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
         pages: list[int | None] = dataclasses.field(default_factory=list)
 
     now = datetime.now(UTC)
-    batch = BatchReport(7, "paged", "finished", "m", 1, 1, {"queued": 0, "running": 0, "succeeded": 1, "failed": 0,
-                        "cancelled": 0}, now, now, 2.0)
-    record = PagedRecord(job_id=1, document_id=1, source_uri="/archive/a.pdf", title="A", status="succeeded",
-                         summary=["One.", "Two."], indices=[0, 4], scores=[0.9, 0.8], pages=[1, 3])
+    batch = BatchReport(
+        7,
+        "paged",
+        "finished",
+        "m",
+        1,
+        1,
+        {"queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0},
+        now,
+        now,
+        2.0,
+    )
+    record = PagedRecord(
+        job_id=1,
+        document_id=1,
+        source_uri="/archive/a.pdf",
+        title="A",
+        status="succeeded",
+        summary=["One.", "Two."],
+        indices=[0, 4],
+        scores=[0.9, 0.8],
+        pages=[1, 3],
+    )
     page = tmp_path / "paged.html"
     page.write_text(render_report(build_report(batch, [record])))
     dom = lxml_html.fromstring(dump_dom(page))
-    cites = [li.xpath(".//span[@class='cite']")[0].text_content() for li in dom.xpath(".//table[@id='documents']//ol[@class='summary']/li")]
+    cites = [
+        li.xpath(".//span[@class='cite']")[0].text_content()
+        for li in dom.xpath(".//table[@id='documents']//ol[@class='summary']/li")
+    ]
     assert cites == ["p. 1 · sentence 1", "p. 3 · sentence 5"]
     assert dom.xpath(".//p[@id='no-failures']")

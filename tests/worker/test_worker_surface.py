@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from fleet_harness import DOCSUM, REPO_ROOT, Fleet, free_port, make_fleet, teardown, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 import docsum
 from docsum.client import Client
 from docsum.config import Settings
 from docsum.services.failures import FAILURE_CLASSES
-from fleet_harness import DOCSUM, REPO_ROOT, Fleet, free_port, make_fleet, teardown, wait_for
 
 WAIT_S = 240
 AUTH = ("ops", "s3cret-test")
@@ -139,7 +139,10 @@ def test_run_says_when_no_worker_consumes_its_queue(fleet: Fleet, client: Client
     proc = subprocess.Popen(
         [DOCSUM, "run", str(inputs)],
         env=fleet.process_env({"DOCSUM_NO_WORKER_WARNING_S": "2"}),
-        stdout=subprocess.PIPE, stderr=(tmp_path / "run.err").open("w"), text=True, cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=(tmp_path / "run.err").open("w"),
+        text=True,
+        cwd=REPO_ROOT,
     )
     try:
         err = lambda: (tmp_path / "run.err").read_text()  # noqa: E731
@@ -149,18 +152,24 @@ def test_run_says_when_no_worker_consumes_its_queue(fleet: Fleet, client: Client
         assert lines[1].startswith("batch ") and "submitted" in lines[1], lines  # the id, before any progress
     finally:
         assert client.app.control.add_consumer("summarize", destination=[node()], reply=True)
-    out, _ = proc.communicate(timeout=WAIT_S)
+    proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 0, (tmp_path / "run.err").read_text()
     assert "2 succeeded" in (tmp_path / "run.err").read_text()
 
 
-def test_ctrl_c_leaves_the_batch_running_and_says_how_to_follow_it(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+def test_ctrl_c_leaves_the_batch_running_and_says_how_to_follow_it(
+    fleet: Fleet, client: Client, tmp_path: Path
+) -> None:
     inputs = memos(tmp_path / "in", 1, start=400)
     assert client.app.control.cancel_consumer("summarize", destination=[node()], reply=True)
     try:
         proc = subprocess.Popen(
-            [DOCSUM, "run", str(inputs)], env=fleet.process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=REPO_ROOT,
+            [DOCSUM, "run", str(inputs)],
+            env=fleet.process_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
         )
         wait_for(lambda: _submitted(client, inputs), 60, "the document ingested")
         time.sleep(1.0)
