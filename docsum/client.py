@@ -115,6 +115,9 @@ class BatchHandle(int):
     def __repr__(self) -> str:
         return f"BatchHandle({int(self)})"
 
+    def __str__(self) -> str:
+        return str(int(self))  # f"batch {batch}" reads 'batch 7', as with the plain id
+
     def __reduce__(self) -> tuple[type[int], tuple[int]]:
         return int, (int(self),)  # pickles (and copies) as the plain id: the client does not travel
 

@@ -17,7 +17,8 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from docsum.db.session import session_scope
-from docsum.services import batches, nightly, summarize
+from docsum.services import batches, summarize
+from docsum.services import nightly as nightly_service
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import resolve_model
 from docsum.services.report import write_nightly_report
@@ -144,7 +145,7 @@ def register_tasks(app: DocsumCelery) -> None:
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
-        outcome = nightly.plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
+        outcome = nightly_service.plan_nightly(app.session_factory, settings, roots, resolve_model(settings), params)
         enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
         write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
         log.info(

@@ -47,6 +47,7 @@ def test_submit_returns_a_handle_that_is_also_the_id(client: Client, inputs: Pat
     batch = client.submit([inputs], name="handles", k=1)
     assert isinstance(batch, BatchHandle) and isinstance(batch, int) and batch.id == int(batch) == 1
     assert repr(batch) == "BatchHandle(1)" and pickle.loads(pickle.dumps(batch)) == 1
+    assert f"batch {batch}" == "batch 1" and str(batch) == "1" and f"{batch:03d}" == "001"
 
     lines: list[str] = []
     report = batch.wait(timeout=180, progress=lambda r: lines.append(str(r)))

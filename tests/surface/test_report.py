@@ -144,3 +144,24 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
     ]
     assert cites == ["p. 1 · sentence 1", "p. 3 · sentence 5"]
     assert dom.xpath(".//p[@id='no-failures']")
+
+
+def test_nightly_leaves_its_report_in_the_report_dir(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "storm.txt").write_text(STORY)
+    (archive / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    reports = tmp_path / "reports"
+    env = cli_env(tmp_path, DOCSUM_REPORT_DIR=str(reports))
+
+    nightly = docsum(["nightly", str(archive)], env)
+    assert nightly.returncode == 0, nightly.stderr
+    (page,) = reports.glob("nightly-*-batch1.html")
+    dom = lxml_html.fromstring(dump_dom(page))
+    statuses = sorted(row.get("data-status") for row in dom.xpath(".//table[@id='documents']//tr[@class='doc']"))
+    assert statuses == ["failed", "succeeded"]
+    assert dom.xpath(".//b[@id='batch-status']")[0].text_content() == "finished"
+    # An ordinary run leaves nothing there.
+    run = docsum(["run", str(archive)], env)
+    assert run.returncode == 0, run.stderr
+    assert [p.name for p in reports.iterdir()] == [page.name]
