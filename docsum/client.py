@@ -62,8 +62,6 @@ __all__ = [
     "write_results",
 ]
 
-BatchRef = int  # a batch id, or the BatchHandle `submit` returned (an int too)
-
 
 def _is_id(item: object) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)

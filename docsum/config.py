@@ -72,17 +72,19 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         default=3, ge=1, description="A task delivered more often than this fails its jobs (poison cap)."
     )
-    store_every: int = Field(
-        default=8,
+    store_every: int | None = Field(
+        default=None,
         ge=1,
-        description="A summarize worker commits results every this many documents of a chunk (progress moves per "
-        "document; the engine still batches across them).",
+        description="A summarize worker commits results every this many documents of a chunk. Unset: every two "
+        "encoder batches' worth of documents (max_batch_tokens), so progress moves often and batches stay full.",
     )
     metrics_port: int | None = Field(
         default=None, description="Port of a worker's Prometheus metrics (/metrics). Unset: no metrics server."
     )
     no_worker_warning_s: float = Field(
-        default=30.0, ge=0, description="`docsum run` says so when no worker takes its work for this many seconds."
+        default=30.0,
+        ge=0,
+        description="`docsum run` says so when no worker takes its work for this many seconds (0: never).",
     )
     report_dir: Path | None = Field(
         default=None, description="Folder where each finished nightly batch leaves its HTML report. Unset: none."

@@ -48,6 +48,10 @@ RETRY_OPTIONS = {
 }
 
 
+# Without DOCSUM_STORE_EVERY, a summarize chunk is stored in slices of about this many encoder batches' tokens.
+STORE_BATCHES = 2
+
+
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
@@ -123,6 +127,7 @@ def register_tasks(app: DocsumCelery) -> None:
                 metrics.timed_loader(settings),
                 _hostname(self.request.hostname),
                 store_every=settings.store_every,
+                store_tokens=STORE_BATCHES * settings.max_batch_tokens,
             )
         except TRANSIENT_ERRORS:
             raise

@@ -74,7 +74,7 @@ class _StallWatch:
         if state != self.last:
             self.last, self.since = state, now
             return
-        if self.client.app.embedded or now - self.since < self.after or report.status != "running":
+        if self.client.app.embedded or self.after <= 0 or now - self.since < self.after or report.status != "running":
             return
         waiting = []
         if report.files_done < report.files_total:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # Model directory (None: the default) -> the loaded summarizer; called only when a chunk has work.
 SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
+
+T = TypeVar("T")
 
 FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
@@ -133,9 +135,10 @@ def summarize_chunk(
     load_summarizer: SummarizerLoader,
     worker_host: str,
     store_every: int | None = None,
+    store_tokens: int | None = None,
 ) -> ChunkOutcome:
-    """Summarize a chunk of jobs; summaries and job states are written in transactions of `store_every` documents
-    (None: the whole chunk in one).
+    """Summarize a chunk of jobs; summaries and job states are written in transactions of `store_every` documents,
+    or of about `store_tokens` tokens of documents (see `slices`); neither: the whole chunk in one.
 
     Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
     succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
@@ -149,7 +152,7 @@ def summarize_chunk(
             select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
         )
     if not started_before:
-        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every)
+        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every, store_tokens)
     log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
     outcome = ChunkOutcome(one_by_one=True)
     for job_id in job_ids:
@@ -164,6 +167,7 @@ def _summarize_jobs(
     load_summarizer: SummarizerLoader,
     worker_host: str,
     store_every: int | None = None,
+    store_tokens: int | None = None,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome()
     work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome)
@@ -191,10 +195,41 @@ def _summarize_jobs(
             continue
         # Stored in slices, each in its own transaction, so that progress (and a reader of the batch) sees documents
         # finish a few at a time rather than a whole chunk at once.
-        step = store_every or len(group)
-        for start in range(0, len(group), step):
-            _store(sessions, _summarize_group(summarizer, group[start : start + step]), model_ids, job_ids, outcome)
+        for part in slices(group, store_every, store_tokens, lambda w: document_chars(w.sentences)):
+            _store(sessions, _summarize_group(summarizer, part), model_ids, job_ids, outcome)
     return outcome
+
+
+# Characters per wordpiece token, roughly, in English news text: enough to size a slice, not to count.
+CHARS_PER_TOKEN = 4
+
+
+def document_chars(sentences: Sequence[str]) -> int:
+    return sum(len(s) for s in sentences)
+
+
+def slices(
+    items: Sequence[T], every: int | None, tokens: int | None, chars: Callable[[T], int]
+) -> list[list[T]]:
+    """Items (documents, sized by `chars`) cut into slices stored one after another: `every` documents each, else
+    about `tokens` estimated tokens each (so that each engine call still fills its encoder batches), else one slice.
+    Slices hold documents of similar length, shortest first, as the engine itself sorts a chunk, which keeps each
+    call's padding low."""
+    if not every and not tokens:
+        return [list(items)]
+    ordered = sorted(items, key=chars)
+    if every:
+        return [ordered[i : i + every] for i in range(0, len(ordered), every)]
+    out: list[list[T]] = [[]]
+    size = 0
+    for item in ordered:
+        estimate = chars(item) // CHARS_PER_TOKEN + 1
+        if out[-1] and size + estimate > tokens:  # type: ignore[operator]
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += estimate
+    return out
 
 
 def _store(

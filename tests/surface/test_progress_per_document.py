@@ -68,15 +68,31 @@ class Watching:
         return self.summarizer.summarize(docs, **kwargs)
 
 
-@pytest.mark.parametrize("store_every, expected", [(2, [0, 2, 4]), (None, [0])])
-def test_results_are_committed_every_store_every_documents(env, store_every, expected) -> None:
+@pytest.mark.parametrize(
+    "store_every, store_tokens, expected",
+    [(2, None, [0, 2, 4]), (None, 160, [0, 2, 4]), (None, 10_000, [0]), (None, None, [0])],
+    ids=["every-2", "tokens-2-docs", "tokens-whole", "whole"],
+)
+def test_results_are_committed_in_slices(env, store_every, store_tokens, expected) -> None:
+    """Each document is about 79 estimated tokens: 160 tokens make slices of 2, 10,000 one slice."""
     settings, sf = env
     batch_id, queued = make_jobs(settings, sf, 6)
     watching = Watching(get_summarizer(settings, resolve_model(settings).path), sf, batch_id)
-    outcome = summarize.summarize_chunk(sf, 3, queued, lambda path: watching, "w", store_every=store_every)
+    outcome = summarize.summarize_chunk(
+        sf, 3, queued, lambda path: watching, "w", store_every=store_every, store_tokens=store_tokens
+    )
     assert sorted(outcome.succeeded) == sorted(queued)
     assert watching.seen == expected  # with slices of 2, the 2nd and 3rd engine calls find 2 and 4 already committed
     with sf() as session:
         assert session.scalar(select(func.count()).select_from(Summary)) == 6
         summaries = {s.job_id: s.sentence_indices for s in session.scalars(select(Summary))}
     assert all(1 <= len(indices) <= 2 for indices in summaries.values())
+
+
+def test_slices_hold_documents_of_similar_length() -> None:
+    docs = [["x" * n] for n in (400, 40, 400, 40, 4000, 40)]
+    by_count = summarize.slices(docs, 2, None, summarize.document_chars)
+    assert [[len(d[0]) for d in part] for part in by_count] == [[40, 40], [40, 400], [400, 4000]]
+    by_tokens = summarize.slices(docs, None, 250, summarize.document_chars)  # 11, 101 and 1001 tokens
+    assert [[len(d[0]) for d in part] for part in by_tokens] == [[40, 40, 40, 400, 400], [4000]]
+    assert summarize.slices(docs, None, None, summarize.document_chars) == [docs]
