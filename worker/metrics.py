@@ -3,18 +3,20 @@
 Labels are bounded: failures are labelled by one of `services.failures.FAILURE_CLASSES`, queues by their two names;
 no metric carries a host, worker or batch label (Prometheus adds the scraped `instance` itself).
 
-Counters live in the process that runs the tasks: a summarize worker (solo pool) runs them in its main process, where
-the server is. Documents per second is `rate(docsum_documents_summarized_total[5m])`.
+Counters live in the process that runs the tasks. A summarize worker (solo pool) runs them in its main process, where
+the server is; an ingest worker forks a pool, so `docsum worker` points prometheus-client's multiprocess mode at a
+folder of its own (PROMETHEUS_MULTIPROC_DIR, set before this module is imported) and the server adds up its
+children's files. Documents per second is `rate(docsum_documents_summarized_total[5m])`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import select
@@ -28,18 +30,29 @@ if TYPE_CHECKING:
 
     from docsum.bertsum import ExtSummarizer
     from docsum.config import Settings
+    from docsum.ingest.store import IngestItem
     from docsum.services.summarize import ChunkOutcome
     from docsum.worker.app import DocsumCelery
 
 log = logging.getLogger(__name__)
 
 SUMMARIZED = Counter("docsum_documents_summarized", "Documents summarized by this worker.")
+INGESTED = Counter(
+    "docsum_documents_ingested", "Files and archive members this worker ingested, by outcome.", ["outcome"]
+)
+for _outcome in ("ingested", "duplicate", "failed"):
+    INGESTED.labels(outcome=_outcome)
 FAILED = Counter(
-    "docsum_documents_failed", "Documents whose summarize job failed in this worker, by reason class.", ["reason"]
+    "docsum_documents_failed",
+    "Documents that failed in this worker (extraction or summarizing), by reason class.",
+    ["reason"],
 )
 for _reason in FAILURE_CLASSES:
     FAILED.labels(reason=_reason)  # every series exists from the start, at 0: rate() needs a first sample
-MODEL_LOAD = Gauge("docsum_model_load_seconds", "Seconds the last model load of this worker took.")
+# "max" across processes: one number without a pid label (the summarize worker has one process anyway).
+MODEL_LOAD = Gauge(
+    "docsum_model_load_seconds", "Seconds the last model load of this worker took.", multiprocess_mode="max"
+)
 CHUNK_DOCS = Counter("docsum_chunk_documents", "Documents in summarize chunks received (skipped included).")
 
 
@@ -73,6 +86,14 @@ def timed_loader(settings: Settings) -> Callable[[str | None], ExtSummarizer]:
         return summarizer
 
     return load
+
+
+def count_ingest(items: Iterable[IngestItem]) -> None:
+    """Count an ingest task's files (archive members each); failures by the class of their reason."""
+    for item in items:
+        INGESTED.labels(outcome=str(item.outcome)).inc()
+        if str(item.outcome) == "failed":
+            FAILED.labels(reason=failure_class(item.reason)).inc()
 
 
 def count_chunk(sessions: sessionmaker[Session], outcome: ChunkOutcome, settings: Settings, seconds: float) -> None:
@@ -109,14 +130,35 @@ class QueueDepth(Collector):
 
 _served: set[int] = set()
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 def serve(app: DocsumCelery, port: int, address: str = "0.0.0.0") -> None:
-    """Start the metrics server of this process (once per port)."""
+    """Start the metrics server of this process (once per port). In multiprocess mode (PROMETHEUS_MULTIPROC_DIR
+    set) it serves the sum over this worker's processes."""
     if port in _served:
         return
-    if app.docsum_settings.broker_url is not None:
-        REGISTRY.register(QueueDepth(app))
+    import os
+
     _histogram(app.docsum_settings)
-    start_http_server(port, addr=address)
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    if app.docsum_settings.broker_url is not None:
+        registry.register(QueueDepth(app))
+    start_http_server(port, addr=address, registry=registry)
     _served.add(port)
     log.info("Prometheus metrics on http://%s:%d/metrics", address, port)
+
+
+def process_exited(pid: int) -> None:
+    """A pool child is gone: its live gauges no longer count (its counters stay in the sum)."""
+    import os
+
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -107,6 +107,7 @@ def register_tasks(app: DocsumCelery) -> None:
                 batches.count_files_done(session, batch_id, len(paths))
             finish_if_done(app, batch_id)
             raise
+        metrics.count_ingest(outcome.report.items)
         enqueue_summarize(app, outcome.to_summarize, batch_id)
         finish_if_done(app, batch_id)
         counts = outcome.report.counts()

@@ -49,13 +49,28 @@ def worker(
         pool = pool or Pool.prefork
         concurrency = concurrency or (os.cpu_count() or 1)
     from docsum.config import get_settings
-    from docsum.worker.app import app
 
     metrics_port = get_settings().metrics_port
-    if metrics_port:
-        from docsum.worker.metrics import serve
+    if metrics_port and pool == Pool.prefork:
+        # Tasks run in forked children: their counters go to files in a folder of this worker's own, which the
+        # server adds up. Set before prometheus-client is first imported (it picks its mode then).
+        import atexit
+        import shutil
+        import tempfile
 
-        serve(app, metrics_port)  # before the pool forks: one server per worker, in the process that runs solo tasks
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            folder = tempfile.mkdtemp(prefix="docsum-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            atexit.register(shutil.rmtree, folder, True)
+    from docsum.worker.app import app
+
+    if metrics_port:
+        from celery.signals import worker_process_shutdown
+
+        from docsum.worker.metrics import process_exited, serve
+
+        serve(app, metrics_port)  # before the pool forks: one server per worker
+        worker_process_shutdown.connect(lambda pid=None, **_: process_exited(pid or os.getpid()), weak=False)
     argv = [
         "worker",
         f"--queues={queue.value}",

@@ -36,8 +36,9 @@ def fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         fleet.flower_port = free_port()
         fleet.metrics_port = free_port()
+        fleet.ingest_metrics_port = free_port()
         fleet.start_flower(fleet.flower_port, f"{AUTH[0]}:{AUTH[1]}")
-        fleet.start_worker("ingest", "ingest")
+        fleet.start_worker("ingest", "ingest", {"DOCSUM_METRICS_PORT": str(fleet.ingest_metrics_port)})
         fleet.start_worker(
             "summarize", "summarize", {"DOCSUM_METRICS_PORT": str(fleet.metrics_port), "DOCSUM_STORE_EVERY": "1"}
         )
@@ -59,8 +60,8 @@ def memos(folder: Path, n: int, start: int = 0) -> Path:
     return folder
 
 
-def metrics(fleet: Fleet) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = requests.get(f"http://127.0.0.1:{fleet.metrics_port}/metrics", timeout=10).text
+def metrics(fleet: Fleet, port: int | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = requests.get(f"http://127.0.0.1:{port or fleet.metrics_port}/metrics", timeout=10).text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -112,6 +113,31 @@ def test_failures_are_counted_by_reason_class(fleet: Fleet, client: Client, tmp_
     assert final.counts["failed"] == 2
     assert all("could not be loaded" in r.error for r in batch.results())
     assert metrics(fleet)[("docsum_documents_failed_total", (("reason", "model"),))] == before + 2
+
+
+def test_ingest_worker_counts_its_pool_children_documents(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    """The ingest worker forks its pool; its metrics add up what the children counted (prometheus multiprocess)."""
+
+    def read() -> dict:
+        return metrics(fleet, fleet.ingest_metrics_port)
+
+    before = read()
+    get = lambda values, name, **labels: values.get((name, tuple(sorted(labels.items()))), 0.0)  # noqa: E731
+    inputs = memos(tmp_path / "in", 2, start=500)
+    (inputs / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    client.submit([inputs], k=1).wait(timeout=WAIT_S)
+    after = read()
+    assert get(after, "docsum_documents_ingested_total", outcome="ingested") == (
+        get(before, "docsum_documents_ingested_total", outcome="ingested") + 2
+    )
+    assert get(after, "docsum_documents_ingested_total", outcome="failed") == (
+        get(before, "docsum_documents_ingested_total", outcome="failed") + 1
+    )
+    assert get(after, "docsum_documents_failed_total", reason="unreadable") == (
+        get(before, "docsum_documents_failed_total", reason="unreadable") + 1
+    )
+    assert not any(dict(labels).get("pid") for _name, labels in after)  # no per-process series
+    assert get(after, "docsum_queue_depth", queue="ingest") == 0
 
 
 def test_batch_commands(fleet: Fleet, client: Client, tmp_path: Path) -> None:
