@@ -74,9 +74,9 @@ class Settings(BaseSettings):
     )
     store_every: int | None = Field(
         default=None,
-        ge=1,
-        description="A summarize worker commits results every this many documents of a chunk. Unset: every two "
-        "encoder batches' worth of documents (max_batch_tokens), so progress moves often and batches stay full.",
+        ge=0,
+        description="A summarize worker commits results every this many documents of a chunk. Unset: about two "
+        "encoder batches' worth of documents (max_batch_tokens) at a time. 0: the whole chunk in one transaction.",
     )
     metrics_port: int | None = Field(
         default=None, description="Port of a worker's Prometheus metrics (/metrics). Unset: no metrics server."

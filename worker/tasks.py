@@ -25,6 +25,7 @@ from docsum.services.report import write_nightly_report
 from docsum.worker import metrics
 
 if TYPE_CHECKING:
+    from docsum.config import Settings
     from docsum.worker.app import DocsumCelery
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ RETRY_OPTIONS = {
 
 # Without DOCSUM_STORE_EVERY, a summarize chunk is stored in slices of about this many encoder batches' tokens.
 STORE_BATCHES = 2
+
+
+def store_slices(settings: Settings) -> dict[str, int | None]:
+    """How a summarize chunk is stored: DOCSUM_STORE_EVERY documents at a time; unset, about STORE_BATCHES encoder
+    batches' tokens at a time; 0, the whole chunk in one transaction."""
+    every = settings.store_every
+    if every == 0:
+        return {"store_every": None, "store_tokens": None}
+    return {"store_every": every, "store_tokens": None if every else STORE_BATCHES * settings.max_batch_tokens}
 
 
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
@@ -127,8 +137,7 @@ def register_tasks(app: DocsumCelery) -> None:
                 job_ids,
                 metrics.timed_loader(settings),
                 _hostname(self.request.hostname),
-                store_every=settings.store_every,
-                store_tokens=STORE_BATCHES * settings.max_batch_tokens,
+                **store_slices(settings),
             )
         except TRANSIENT_ERRORS:
             raise

@@ -96,3 +96,11 @@ def test_slices_hold_documents_of_similar_length() -> None:
     by_tokens = summarize.slices(docs, None, 250, summarize.document_chars)  # 11, 101 and 1001 tokens
     assert [[len(d[0]) for d in part] for part in by_tokens] == [[40, 40, 40, 400, 400], [4000]]
     assert summarize.slices(docs, None, None, summarize.document_chars) == [docs]
+
+
+def test_how_a_worker_stores_a_chunk_follows_the_settings() -> None:
+    from docsum.worker.tasks import store_slices
+
+    assert store_slices(Settings(store_every=0)) == {"store_every": None, "store_tokens": None}  # whole chunk
+    assert store_slices(Settings(store_every=5)) == {"store_every": 5, "store_tokens": None}
+    assert store_slices(Settings(max_batch_tokens=1000)) == {"store_every": None, "store_tokens": 2000}
