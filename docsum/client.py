@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 from docsum.config import Settings, get_settings
 from docsum.db.migrate import upgrade
 from docsum.db.session import session_scope
+from docsum.errors import BatchCancelled, BatchNotFound, DocsumError, WaitTimeout, WorkerStopped
 from docsum.ingest.sources import expand_paths
 from docsum.services import batches
-from docsum.errors import BatchCancelled, BatchNotFound, DocsumError, WaitTimeout, WorkerStopped
 from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.export import export_format, write_results
 from docsum.services.models import resolve_model

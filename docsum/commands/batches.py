@@ -142,12 +142,15 @@ def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
 
 
 def run(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files, directories and archives to summarize.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Files, directories and archives to summarize.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", metavar="FILE", help="Export results (.jsonl or .csv).")
     ] = None,
     k: Annotated[
-        int | None, typer.Option("--k", min=1, metavar="N", help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES).")
+        int | None,
+        typer.Option("--k", min=1, metavar="N", help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES)."),
     ] = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="Batch name (default: the time).")] = None,
     model: Annotated[str | None, typer.Option(metavar="DIR", help="Model directory (default: settings).")] = None,

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train` reads when no --train/--valid/--test is given.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from docsum.bertsum.data import Splitter
+    from docsum.bertsum.train import TrainConfig
+
+# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train --cnndm` reads.
 TRAIN_FILES = ("cnndm/train.jsonl.gz", "cnndm_ptb_lower/train_dailymail.jsonl.gz")
 VALID_FILES = ("cnndm/validation.jsonl.gz", "cnndm_ptb_lower/validation.jsonl.gz")
 TEST_FILES = ("cnndm/test.jsonl.gz", "cnndm_ptb_lower/test.jsonl.gz")
@@ -83,7 +90,9 @@ def train(
     if cnndm and (train_file or valid_file):
         raise fail("give either --cnndm or --train/--valid files, not both")
     if not cnndm and not train_file:
-        raise fail("no training data: give --train FILE --valid FILE, or --cnndm for CNN/DailyMail in DOCSUM_SHARED_DATA")
+        raise fail(
+            "no training data: give --train FILE --valid FILE, or --cnndm for CNN/DailyMail in DOCSUM_SHARED_DATA"
+        )
     if not cnndm and not valid_file:
         raise fail("no validation data: give --valid FILE (the best checkpoint is chosen on it)")
     if cnndm:
@@ -94,7 +103,8 @@ def train(
     if missing:
         raise fail(f"not found: {', '.join(missing)}")
     console = err_console()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    handler = RichHandler(console=console, show_path=False)  # log lines print above the progress bar
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
     given = {
         "name": name, "max_docs": max_docs, "window_tokens": window_tokens, "max_windows": max_windows,
         "batch_tokens": batch_tokens, "accum": accum, "lr_encoder": lr_encoder, "lr_head": lr_head, "warmup": warmup,
@@ -114,7 +124,7 @@ def train(
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
 
 
-def _run_with_progress(run, tc, split, console) -> dict:  # noqa: ANN001 - the trainer's own types
+def _run_with_progress(run: Callable[..., dict], tc: TrainConfig, split: Splitter, console: Console) -> dict:
     """The training run under a progress bar: updates of max_updates and the time budget, whichever ends first."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -122,7 +132,9 @@ def _run_with_progress(run, tc, split, console) -> dict:  # noqa: ANN001 - the t
         TextColumn("[bold]train"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("updates · {task.fields[docs]} articles · best valid {task.fields[best]} · budget {task.fields[budget]}"),
+        TextColumn(
+            "updates · {task.fields[docs]} articles · best valid {task.fields[best]} · budget {task.fields[budget]}"
+        ),
         TimeElapsedColumn(),
         console=console,
     ) as bar:
