@@ -51,12 +51,12 @@ def null_loader(settings: Settings):
 
 
 def main() -> None:
-    from docsum.worker import tasks
+    from docsum.worker import metrics
     from docsum.worker.app import create_app
 
     settings = Settings()
     loader = null_loader(settings)
-    tasks.get_summarizer = lambda _settings, path: loader(path)  # the fixture: only this process, only this script
+    metrics.get_summarizer = lambda _settings, path: loader(path)  # the fixture: only this process, only this script
     app = create_app(settings)
     app.worker_main(["worker", "--queues=summarize", "--pool=solo", "--concurrency=1",
                      "--hostname=null-bench@%h", "--loglevel=INFO"])

@@ -3,10 +3,46 @@ heavy imports (torch, celery, pdfminer) happen inside the commands, so `docsum -
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from docsum.commands import batches, db, fleet, ingest, model, training
+from docsum.commands import batches, control, db, fleet, ingest, model, training
 
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "int range": "INTEGER", "float": "NUMBER", "float range": "NUMBER"}
+
+
+def _plain(label: str | None) -> str | None:
+    """'<str>' -> 'TEXT', '<list[Path]>' -> 'PATH', '<a|b>' -> '[a|b]' (click's own words)."""
+    if not label or not (label.startswith("<") and label.endswith(">")):
+        return label
+    inner = label[1:-1]
+    if inner.startswith("list[") and inner.endswith("]"):
+        inner = inner[5:-1]
+    if "|" in inner:
+        return f"[{inner}]"
+    return _PLAIN_TYPES.get(inner, inner.upper())
+
+
+def _readable_help() -> None:
+    """typer prints a Python type beside every parameter (`PATH... <list[Path]>`, `--help <bool>`); help reads better
+    with the metavar we chose for an argument, and nothing beside a flag. Any other parameter keeps typer's label."""
+    from typer.core import TyperArgument, TyperOption
+
+    argument_type = TyperArgument.display_type_rich
+    option_type = TyperOption.display_type_rich
+
+    def argument(self: TyperArgument, ctx: object) -> str | None:
+        return None if self.metavar is not None else _plain(argument_type(self, ctx))  # type: ignore[arg-type]
+
+    def option(self: TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag or self.count else _plain(option_type(self, ctx))  # type: ignore[arg-type]
+
+    TyperArgument.display_type_rich = argument  # type: ignore[method-assign]
+    TyperOption.display_type_rich = option  # type: ignore[method-assign]
+
+
+_readable_help()
 
 class _DocsumApp(typer.Typer):
     """The typer app, with known outages and bad settings turned into one `error:` line and their exit code
@@ -35,12 +71,24 @@ app = _DocsumApp(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for area in (batches, ingest, fleet, db, model, training):
+for area in (batches, control, ingest, fleet, db, model, training):
     area.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"docsum {version('docsum')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def check_settings() -> None:
+def check_settings(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """Batch document summarization: ingest PDFs and web pages, summarize them with BERTSUM."""
     from docsum.config import get_settings
 

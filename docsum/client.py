@@ -2,10 +2,12 @@
 
     from docsum import Client
     client = Client()                       # DOCSUM_* settings: Redis + PostgreSQL, or the embedded default
-    batch = client.submit(["reports/", "paper.pdf"], name="q3 reports")
-    client.wait(batch, progress=lambda s: print(s.done, "/", s.jobs))
-    for record in client.results(batch):
-        print(record.source_uri, record.summary)
+    batch = client.submit(["reports/", "paper.pdf"], name="q3 reports")   # a BatchHandle: an int with methods
+    for record in batch.as_completed():     # each document as it finishes
+        print(record.source_uri, record.summary or record.error)
+    print(batch.wait())                     # one line: counts, files, time, docs/s
+
+    print(client.summarize_text("Some text ..."))   # one string, here and now: no queue, no database
 
 With DOCSUM_BROKER_URL set, work goes to the worker fleet through Redis. Unset (the embedded default), the client
 migrates the SQLite database and runs a real Celery worker in a thread of this process, started on first submit and
@@ -30,12 +32,14 @@ import redis.exceptions
 from docsum.config import Settings, get_settings
 from docsum.db.migrate import upgrade
 from docsum.db.session import session_scope
+from docsum.errors import BatchCancelled, BatchNotFound, DocsumError, WaitTimeout, WorkerStopped
 from docsum.ingest.sources import walk_paths
 from docsum.services import batches
-from docsum.services.batches import BatchNotFound, BatchReport, ResultRecord
+from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.export import export_format, write_results
 from docsum.services.models import resolve_model
 from docsum.services.nightly import plan_nightly
+from docsum.services.report import write_nightly_report
 from docsum.worker.app import create_app
 from docsum.worker.embedded import embedded_worker
 from docsum.worker.tasks import enqueue_ingest, enqueue_nightly, enqueue_summarize
@@ -44,19 +48,51 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from docsum.services.nightly import NightlyOutcome
+    from docsum.services.text import TextSummary
 
-__all__ = ["BatchNotFound", "BatchReport", "Client", "ResultRecord", "collect_files", "export_format", "write_results"]
+__all__ = [
+    "BatchCancelled",
+    "BatchHandle",
+    "BatchNotFound",
+    "BatchReport",
+    "Client",
+    "DocsumError",
+    "ResultRecord",
+    "TextSummary",
+    "WaitTimeout",
+    "WorkerStopped",
+    "collect_files",
+    "export_format",
+    "write_results",
+]
 
 
 def _is_id(item: object) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)
 
 
+def _exists(path: str | Path) -> bool:
+    try:
+        return Path(path).expanduser().exists()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
+def _looks_like_text(name: str) -> bool:
+    return "\n" in name or len(name) > 255 or len(name.split()) > 8
+
+
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
     """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
     absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
+    paths = list(paths)
+    if any(isinstance(p, str) and _looks_like_text(p) and not _exists(p) for p in paths):
+        raise FileNotFoundError(
+            "not found: a path was expected, and this looks like text; to summarize a string, call "
+            "docsum.summarize(text) or Client.summarize_text(text)"
+        )
     given = [Path(p).expanduser() for p in paths]
-    missing = [str(p) for p in given if not p.exists()]
+    missing = [str(p) for p in given if not _exists(p)]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
     files, refused = walk_paths(list(given))
@@ -67,6 +103,55 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
 
 # The broker is unreachable (what enqueueing raises then).
 BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class BatchHandle(int):
+    """What `Client.submit` returns: the batch id (an `int`, usable wherever an id is), with the client's methods
+    bound to it: `batch.wait()`, `batch.status()`, `batch.results()`, `batch.cancel()`, `batch.retry_failed()`,
+    `batch.as_completed()`."""
+
+    client: Client
+
+    def __new__(cls, batch_id: int, client: Client) -> BatchHandle:
+        handle = super().__new__(cls, batch_id)
+        handle.client = client
+        return handle
+
+    @property
+    def id(self) -> int:
+        return int(self)
+
+    def __repr__(self) -> str:
+        return f"BatchHandle({int(self)})"
+
+    def __str__(self) -> str:
+        return str(int(self))  # f"batch {batch}" reads 'batch 7', as with the plain id
+
+    def __reduce__(self) -> tuple[type[int], tuple[int]]:
+        return int, (int(self),)  # pickles (and copies) as the plain id: the client does not travel
+
+    def status(self) -> BatchReport:
+        return self.client.status(self)
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        progress: Callable[[BatchReport], None] | None = None,
+        poll_interval: float = 0.5,
+    ) -> BatchReport:
+        return self.client.wait(self, timeout=timeout, progress=progress, poll_interval=poll_interval)
+
+    def results(self) -> Iterator[ResultRecord]:
+        return self.client.results(self)
+
+    def as_completed(self, timeout: float | None = None, poll_interval: float = 0.5) -> Iterator[ResultRecord]:
+        return self.client.as_completed(self, timeout=timeout, poll_interval=poll_interval)
+
+    def cancel(self) -> int:
+        return self.client.cancel(self)
+
+    def retry_failed(self) -> int:
+        return self.client.retry_failed(self)
 
 
 class Client:
@@ -107,8 +192,8 @@ class Client:
         name: str | None = None,
         model: str | None = None,
         k: int | None = None,
-    ) -> int:
-        """Create a batch and enqueue its work; returns the batch id.
+    ) -> BatchHandle:
+        """Create a batch and enqueue its work; returns its handle (an int: the batch id).
 
         Paths (files and directories, walked here) go through the ingest queue in chunks of ingest_chunk_size
         files; document ids already stored get their jobs at once, enqueued in chunks of chunk_size. `k` defaults
@@ -143,12 +228,32 @@ class Client:
             if files:
                 enqueue_ingest(self.app, batch_id, files)
             else:
-                enqueue_summarize(self.app, queued)
+                enqueue_summarize(self.app, queued, batch_id)
         except BROKER_ERRORS as error:
             self._abandon(batch_id, error)
         if not files:
             self._finish_if_done(batch_id)  # every document may have failed extraction
-        return batch_id
+        return BatchHandle(batch_id, self)
+
+    def batch(self, batch_id: int) -> BatchHandle:
+        """The handle of an existing batch. Raises BatchNotFound."""
+        self.status(batch_id)
+        return BatchHandle(int(batch_id), self)
+
+    def batches(self, limit: int = 20) -> list[BatchReport]:
+        """The newest batches first, with their live counts."""
+        with self.session_factory() as session:
+            return batches.recent_batches(session, limit)
+
+    # --- one text, here and now -----------------------------------------------------------------------------------
+    def summarize_text(
+        self, text_or_texts: str | Sequence[str], k: int | None = None, model: str | None = None, **options: object
+    ) -> TextSummary | list[TextSummary]:
+        """Summarize a string (or a list of strings) in this process, without a queue or the database: the text path
+        of ingest and this client's settings (model, device, token budget). See `docsum.summarize`."""
+        from docsum.services.text import summarize
+
+        return summarize(text_or_texts, k, model=model, settings=self.settings, **options)  # type: ignore[arg-type]
 
     def _abandon(self, batch_id: int, error: BaseException) -> None:
         """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
@@ -175,17 +280,22 @@ class Client:
         if outcome.to_ingest or outcome.to_summarize:
             self._ensure_worker()
             enqueue_nightly(self.app, outcome)
+        else:
+            write_nightly_report(self.session_factory, self.settings, outcome.batch_id)  # it finished at once
         return outcome
 
     # --- follow ---------------------------------------------------------------------------------------------------
     def status(self, batch_id: int) -> BatchReport:
         """The batch as of now. Raises BatchNotFound."""
         with self.session_factory() as session:
-            return batches.batch_report(session, batch_id)
+            return batches.batch_report(session, int(batch_id))
 
     def _finish_if_done(self, batch_id: int) -> bool:
         with session_scope(self.session_factory) as session:
-            return batches.maybe_finish_batch(session, batch_id)
+            finished = batches.maybe_finish_batch(session, int(batch_id))
+        if finished:
+            write_nightly_report(self.session_factory, self.settings, int(batch_id))
+        return finished
 
     def wait(
         self,
@@ -196,8 +306,10 @@ class Client:
     ) -> BatchReport:
         """Block until the batch is finished or cancelled (finishing it if this call sees the last job end).
 
-        Raises TimeoutError after `timeout` seconds; the batch keeps running.
+        Raises WaitTimeout (a TimeoutError) after `timeout` seconds; the batch keeps running. BatchNotFound for an
+        unknown id.
         """
+        batch_id = int(batch_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             report = self.status(batch_id)
@@ -209,9 +321,9 @@ class Client:
                 self._finish_if_done(batch_id)
                 continue
             if self._worker is not None and not self._worker.alive:
-                raise RuntimeError(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
+                raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(
+                raise WaitTimeout(
                     f"batch {batch_id} not finished after {timeout} s: files {report.files_done}/{report.files_total}, "
                     f"jobs {report.counts}"
                 )
@@ -219,23 +331,82 @@ class Client:
 
     # --- results and control --------------------------------------------------------------------------------------
     def results(self, batch_id: int) -> Iterator[ResultRecord]:
-        """One record per document of the batch, in job order (streamed from the database). Raises BatchNotFound."""
+        """One record per document of the batch, in job order (streamed from the database). Raises BatchNotFound
+        here, at the call, for an unknown id."""
+        batch_id = int(batch_id)
+        self.status(batch_id)
+        return self._results(batch_id)
+
+    def _results(self, batch_id: int, job_ids: Sequence[int] | None = None) -> Iterator[ResultRecord]:
         with self.session_factory() as session:
-            yield from batches.batch_results(session, batch_id)
+            yield from batches.batch_results(session, batch_id, job_ids)
+
+    def as_completed(
+        self, batch_id: int, timeout: float | None = None, poll_interval: float = 0.5
+    ) -> Iterator[ResultRecord]:
+        """Records of the batch's documents as they finish (succeeded, failed or cancelled), each once, until the
+        batch is finished or cancelled. Raises BatchNotFound at the call; WaitTimeout after `timeout` seconds."""
+        batch_id = int(batch_id)
+        self.status(batch_id)
+        return self._as_completed(batch_id, timeout, poll_interval)
+
+    def _as_completed(self, batch_id: int, timeout: float | None, poll_interval: float) -> Iterator[ResultRecord]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: set[int] = set()
+        while True:
+            report = self.status(batch_id)  # before the jobs: a batch seen ended has no job left to become final
+            with self.session_factory() as session:
+                new = sorted(batches.final_job_ids(session, batch_id) - seen)
+            for start in range(0, len(new), 500):
+                part = new[start : start + 500]
+                yield from self._results(batch_id, part)
+                seen.update(part)
+            if report.status != "running":
+                return
+            if report.complete:
+                self._finish_if_done(batch_id)
+                continue
+            if self._worker is not None and not self._worker.alive:
+                raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"batch {batch_id} not finished after {timeout} s: {report}")
+            if not new:
+                time.sleep(poll_interval)
 
     def cancel(self, batch_id: int) -> int:
-        """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many
-        (0 for a batch already cancelled)."""
+        """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many.
+        Idempotent: 0 for a batch already cancelled or finished. Raises BatchNotFound."""
         with session_scope(self.session_factory) as session:
-            return batches.cancel_batch(session, batch_id)
+            return batches.cancel_batch(session, int(batch_id))
+
+    def write_report(self, batch_id: int, out: str | Path) -> Path:
+        """Write the batch's HTML report (counts, speed, failures by reason, every summary) to `out`."""
+        from docsum.services.report import write_report
+
+        with self.session_factory() as session:
+            return write_report(session, int(batch_id), out)
+
+    def queue_consumers(self, timeout: float = 1.0) -> dict[str, int] | None:
+        """How many workers consume each queue, by asking them (None when embedded: the worker is this process)."""
+        if self.app.embedded:
+            return None
+        replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
+        counts = {q.name: 0 for q in self.app.conf.task_queues}
+        for queues in replies.values():
+            for queue in queues:
+                if queue.get("name") in counts:
+                    counts[queue["name"]] += 1
+        return counts
 
     def retry_failed(self, batch_id: int) -> int:
-        """Put the batch's failed jobs back in the queue. Returns how many were re-enqueued."""
+        """Put the batch's failed jobs back in the queue. Returns how many were re-enqueued. Raises BatchNotFound,
+        BatchCancelled."""
+        batch_id = int(batch_id)
         with session_scope(self.session_factory) as session:
             requeued = batches.retry_failed(session, batch_id)
         if requeued:
             self._ensure_worker()
-            enqueue_summarize(self.app, requeued)
+            enqueue_summarize(self.app, requeued, batch_id)
         else:
             self._finish_if_done(batch_id)  # reopened, but every failure was its document's
         return len(requeued)

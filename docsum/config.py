@@ -107,6 +107,23 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         default=3, ge=1, description="A task delivered more often than this fails its jobs (poison cap)."
     )
+    store_every: int | None = Field(
+        default=None,
+        ge=0,
+        description="A summarize worker commits results every this many documents of a chunk. Unset: about two "
+        "encoder batches' worth of documents (max_batch_tokens) at a time. 0: the whole chunk in one transaction.",
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Port of a worker's Prometheus metrics (/metrics). Unset: no metrics server."
+    )
+    no_worker_warning_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="`docsum run` says so when no worker takes its work for this many seconds (0: never).",
+    )
+    report_dir: Path | None = Field(
+        default=None, description="Folder where each finished nightly batch leaves its HTML report. Unset: none."
+    )
     nightly_cron: str = Field(default="0 2 * * *", description="Cron expression of the nightly bulk run (beat).")
     nightly_roots: list[str] = Field(
         default_factory=list, description="Archive roots of the nightly run (JSON list)."

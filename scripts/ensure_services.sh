@@ -21,3 +21,15 @@ command -v redis-server >/dev/null || {
   exit 1
 }
 echo "services: PostgreSQL is up; redis-server is installed (the tests start their own)"
+
+# Headless Chromium: the run report's browser test loads the page in it. Installed here (never by a test) where apt
+# can; elsewhere that test skips with the reason, and fails under CI=true.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (headless browser for the report test)"
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || echo "WARNING: could not install chromium; the report's browser test will skip (fail under CI)" >&2
+  else
+    echo "WARNING: chromium not found (apt-get install chromium); the report's browser test will skip (fail under CI)" >&2
+  fi
+fi

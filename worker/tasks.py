@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,11 +21,14 @@ from docsum.db.session import session_scope
 from docsum.services import batches, summarize
 from docsum.services.ingest import files_done
 from docsum.services.ingest import ingest_files as ingest_batch_files
-from docsum.services.models import get_summarizer, resolve_model
+from docsum.services.models import resolve_model
 from docsum.services.nightly import NightlyOutcome, plan_nightly
+from docsum.services.report import write_nightly_report
+from docsum.worker import metrics
 from docsum.worker.deliveries import TaskDeliveries, ingest_redelivered
 
 if TYPE_CHECKING:
+    from docsum.config import Settings
     from docsum.worker.app import DocsumCelery
 
 log = logging.getLogger(__name__)
@@ -48,16 +52,30 @@ RETRY_OPTIONS = {
 }
 
 
+# Without DOCSUM_STORE_EVERY, a summarize chunk is stored in slices of about this many encoder batches' tokens.
+STORE_BATCHES = 2
+
+
+def store_slices(settings: Settings) -> dict[str, int | None]:
+    """How a summarize chunk is stored: DOCSUM_STORE_EVERY documents at a time; unset, about STORE_BATCHES encoder
+    batches' tokens at a time; 0, the whole chunk in one transaction."""
+    every = settings.store_every
+    if every == 0:
+        return {"store_every": None, "store_tokens": None}
+    return {"store_every": every, "store_tokens": None if every else STORE_BATCHES * settings.max_batch_tokens}
+
+
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int]) -> int:
-    """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed)."""
+def enqueue_summarize(app: DocsumCelery, job_ids: Sequence[int], batch_id: int | None = None) -> int:
+    """Send summarize tasks in chunks of settings.chunk_size (call only after the jobs' transaction committed).
+    The batch id, when given, shows in each task's description (Flower's args column, worker logs)."""
     chunks = chunked(list(job_ids), app.docsum_settings.chunk_size)
     task = app.tasks["docsum.summarize_chunk"]
     for chunk in chunks:
-        task.apply_async(args=[chunk], argsrepr=summarize.describe_chunk(chunk))
+        task.apply_async(args=[chunk], argsrepr=summarize.describe_chunk(chunk, batch_id))
     return len(chunks)
 
 
@@ -77,7 +95,7 @@ def enqueue_nightly(app: DocsumCelery, outcome: NightlyOutcome) -> None:
     """A planned nightly run's work (after its batch committed): new and changed files to the ingest workers,
     documents already stored to the summarize workers."""
     enqueue_ingest(app, outcome.batch_id, outcome.to_ingest)
-    enqueue_summarize(app, outcome.to_summarize)
+    enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
 
 
 def describe_scan(counts: dict[str, int]) -> str:
@@ -95,7 +113,10 @@ def _hostname(request_hostname: str | None) -> str:
 def finish_if_done(app: DocsumCelery, batch_id: int) -> bool:
     """Finish the batch in its own transaction if its last work just ended (see batches.maybe_finish_batch)."""
     with session_scope(app.session_factory) as session:
-        return batches.maybe_finish_batch(session, batch_id)
+        finished = batches.maybe_finish_batch(session, batch_id)
+    if finished:
+        write_nightly_report(app.session_factory, app.docsum_settings, batch_id)
+    return finished
 
 
 def register_tasks(app: DocsumCelery) -> None:
@@ -122,10 +143,11 @@ def register_tasks(app: DocsumCelery) -> None:
             with session_scope(app.session_factory) as session:
                 ready = files_done(session, batches.get_batch(session, batch_id, for_update=True), len(paths),
                                    app.docsum_settings.chunk_size)
-            enqueue_summarize(app, ready)
+            enqueue_summarize(app, ready, batch_id)
             finish_if_done(app, batch_id)
             raise
-        enqueue_summarize(app, outcome.to_summarize)
+        metrics.count_ingest(outcome.report.items)
+        enqueue_summarize(app, outcome.to_summarize, batch_id)
         finish_if_done(app, batch_id)
         counts.forget()
         tally = outcome.report.counts()
@@ -136,14 +158,16 @@ def register_tasks(app: DocsumCelery) -> None:
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
     def summarize_chunk(self, job_ids: list[int]) -> None:
+        started = time.perf_counter()
         try:
             settings = app.docsum_settings
             outcome = summarize.summarize_chunk(
                 app.session_factory,
                 settings.max_deliveries,
                 job_ids,
-                lambda path: get_summarizer(settings, path),
+                metrics.timed_loader(settings),
                 _hostname(self.request.hostname),
+                **store_slices(settings),
             )
         except TRANSIENT_ERRORS:
             raise
@@ -153,6 +177,7 @@ def register_tasks(app: DocsumCelery) -> None:
             failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason)
             log.exception("%s: internal error; %d jobs failed", summarize.describe_chunk(job_ids), len(failed))
             raise
+        metrics.count_chunk(app.session_factory, outcome, settings, time.perf_counter() - started)
         for batch_id in sorted(outcome.batch_ids):
             finish_if_done(app, batch_id)
         log.info(
@@ -168,6 +193,7 @@ def register_tasks(app: DocsumCelery) -> None:
         params = batches.job_params(settings.summary_sentences)
         outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
         enqueue_nightly(app, outcome)
+        write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
         log.info("nightly batch %s: %s; %d documents to summarize now", outcome.batch_id,
                  describe_scan(outcome.scan), len(outcome.to_summarize))
         return outcome.batch_id

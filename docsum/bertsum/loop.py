@@ -188,10 +188,12 @@ def fit(
     schedule: Callable[[int, float], float],
     evaluate: Callable[[], None],
     device: torch.device,
+    progress: Callable[[dict], None] | None = None,
 ) -> None:
     """Train until the batches run out, `max_updates`, or the time budget; `evaluate` runs every `eval_every`
     updates (or `eval_seconds`) and once at the end. `schedule(update, elapsed_s)` scales each group's peak
-    learning rate. `state` holds update, docs_seen and wall_s and is updated in place (the caller checkpoints it)."""
+    learning rate. `state` holds update, docs_seen and wall_s and is updated in place (the caller checkpoints it);
+    `progress(state)`, if given, is called after every update."""
     model.train()
     started = time.monotonic() - state["wall_s"]
     last_eval = time.monotonic()
@@ -214,6 +216,8 @@ def fit(
         optim.step()
         optim.zero_grad(set_to_none=True)
         state["wall_s"] = time.monotonic() - started
+        if progress is not None:
+            progress(state)
         if state["update"] % settings.log_every == 0:
             rate = window_docs / (time.monotonic() - window_start)
             peak = optim.param_groups[0]["peak"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -121,8 +121,9 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
     return model
 
 
-def train(tc: TrainConfig, split: Splitter) -> dict:
-    """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`)."""
+def train(tc: TrainConfig, split: Splitter, progress: Callable[[dict], None] | None = None) -> dict:
+    """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`).
+    `progress`, if given, is called with the run state (update, docs_seen, wall_s, best_valid) after every update."""
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
     if tc.threads:
@@ -178,7 +179,7 @@ def train(tc: TrainConfig, split: Splitter) -> dict:
     settings = LoopSettings(accum=tc.accum, max_updates=tc.max_updates, max_seconds=tc.max_minutes * 60,
                             eval_every=tc.eval_every)
     fit(model, token_budget_batches(samples(), tc.batch_tokens), optim, state, settings, schedule,
-        evaluate_and_keep_best, device)
+        evaluate_and_keep_best, device, progress)
     summary = {"train_config": asdict(tc), **{k: v for k, v in state.items()}}
     (out / "train_log.json").write_text(json.dumps(summary, indent=2))
     return summary

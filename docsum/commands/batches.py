@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from docsum.commands.common import err_console, fail, stdout_console
+from docsum.commands.common import err_console, fail, require_schema, stdout_console
 from docsum.services.export import EXPORT_FORMATS
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
     ) as bar:
         ingest = bar.add_task("ingest", total=None, note="")
         summarize = bar.add_task("summarize", total=None, note="")
+        watch = _StallWatch(client, bar.console)
 
         def show(report: BatchReport) -> None:
+            watch.check(report)
             if report.files_total:
                 bar.update(ingest, total=report.files_total, completed=report.files_done)
             else:
@@ -51,6 +54,46 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
             )
 
         return client.wait(batch_id, progress=show)
+
+
+class _StallWatch:
+    """Says so, once per queue, when the batch has not moved for DOCSUM_NO_WORKER_WARNING_S and no worker consumes
+    the queue its work waits in (a fleet not started, or started on another broker)."""
+
+    def __init__(self, client: Client, console: Console) -> None:
+        self.client = client
+        self.console = console
+        self.after = client.settings.no_worker_warning_s
+        self.last: tuple[int, ...] | None = None
+        self.since = time.monotonic()
+        self.warned: set[str] = set()
+
+    def check(self, report: BatchReport) -> None:
+        state = (report.files_done, report.done, report.counts["running"])
+        now = time.monotonic()
+        if state != self.last:
+            self.last, self.since = state, now
+            return
+        if self.client.app.embedded or self.after <= 0 or now - self.since < self.after or report.status != "running":
+            return
+        waiting = []
+        if report.files_done < report.files_total:
+            waiting.append("ingest")
+        if report.counts["queued"] and not report.counts["running"]:
+            waiting.append("summarize")
+        waiting = [q for q in waiting if q not in self.warned]
+        if not waiting:
+            return
+        consumers = self.client.queue_consumers() or {}
+        for queue in waiting:
+            if not consumers.get(queue):
+                self.warned.add(queue)
+                self.console.print(
+                    f"[yellow]no worker is consuming the {queue} queue (nothing moved for {now - self.since:.0f} s): "
+                    f"start one with `docsum worker --queue {queue}` (same DOCSUM_BROKER_URL and DOCSUM_DATABASE_URL)"
+                    "[/yellow]"
+                )
+        self.since = now  # ask the workers again only after another quiet period
 
 
 def _preview(words: str, n: int = SUMMARY_PREVIEW_WORDS) -> str:
@@ -100,16 +143,27 @@ def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
 
 
 def run(
-    paths: Annotated[list[Path], typer.Argument(help="Files and directories to summarize.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Export results (.jsonl or .csv).")] = None,
-    k: Annotated[int | None, typer.Option("--k", min=1, help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES).")] = None,
-    name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model directory (default: settings).")] = None,
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Files, directories and archives to summarize.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Export results (.jsonl or .csv).")
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", min=1, metavar="N", help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(metavar="TEXT", help="Batch name (default: the time).")] = None,
+    model: Annotated[str | None, typer.Option(metavar="DIR", help="Model directory (default: settings).")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", metavar="FILE.html", help="Also write the batch's HTML report.")
+    ] = None,
 ) -> None:
     """Ingest and summarize PATHs: live progress, a results table, and an optional export.
 
     Without DOCSUM_BROKER_URL everything runs in this process (SQLite, an in-process Celery worker);
-    with it, work goes through Redis to the worker fleet and this command waits for it.
+    with it, work goes through Redis to the worker fleet and this command waits for it. Ctrl-C stops
+    waiting; the batch goes on (follow it with `docsum status BATCH`, stop it with `docsum cancel BATCH`).
     """
     from docsum.client import Client, collect_files, export_format
     from docsum.config import ModelNotFound
@@ -135,15 +189,28 @@ def run(
             raise  # a configuration error (exit 5, docsum.outages), not a bad argument
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
-        report = _progress_loop(client, batch_id, console)
+        console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)})")
+        try:
+            final = _progress_loop(client, batch_id, console)
+        except KeyboardInterrupt:
+            where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
+            console.print(
+                f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)}`, "
+                f"`docsum cancel {int(batch_id)}`"
+            )
+            raise typer.Exit(code=130) from None
         _results_table(client, batch_id, stdout_console())
-        _print_report(report, console)
+        _print_report(final, console)
         if out is not None:
             _export(client, batch_id, out, console)
+        if report is not None:
+            console.print(f"wrote the report to {client.write_report(batch_id, report)}")
 
 
 def nightly(
-    roots: Annotated[list[Path] | None, typer.Argument(help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")] = None,
+    roots: Annotated[
+        list[Path] | None, typer.Argument(metavar="[ROOT...]", help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")] = True,
 ) -> None:
     """The nightly bulk run now: new and changed files under the roots are ingested and summarized, unchanged ones
@@ -175,25 +242,11 @@ def nightly(
             _print_report(_progress_loop(client, outcome.batch_id, console), console)
 
 
-def _require_schema() -> None:
-    """Reading commands never create a database: an empty one is an error, not a fresh schema."""
-    from sqlalchemy.engine import make_url
-
-    from docsum.config import get_settings
-    from docsum.db.migrate import current
-    from docsum.outages import DatabaseNotSetUp
-
-    url = get_settings().database_url
-    if current(url) is None:
-        shown = make_url(url).render_as_string(hide_password=True)
-        raise DatabaseNotSetUp(f"no docsum database at {shown} (`docsum run` or `docsum db upgrade` creates one)")
-
-
-def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
+def status(batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch id.")]) -> None:
     """Counts by state, ingest progress and throughput of a batch."""
     from docsum.client import Client
 
-    _require_schema()
+    require_schema()
     with Client() as client:
         try:
             report = client.status(batch_id)
@@ -207,14 +260,14 @@ def status(batch_id: Annotated[int, typer.Argument(help="Batch id.")]) -> None:
 
 
 def results(
-    batch_id: Annotated[int, typer.Argument(help="Batch id.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File (default stdout).")] = None,
+    batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch id.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl or csv.")] = ExportFormat.jsonl,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="File (default stdout).")] = None,
 ) -> None:
     """Export a batch's results as JSON lines or CSV."""
     from docsum.client import Client, write_results
 
-    _require_schema()
+    require_schema()
     with Client() as client:
         try:
             client.status(batch_id)

@@ -41,3 +41,17 @@ def require_broker() -> str:
             "without it, `docsum run` works alone with an in-process worker."
         )
     return url
+
+
+def require_schema() -> None:
+    """Reading commands never create a database: an empty one is an error, not a fresh schema."""
+    from sqlalchemy.engine import make_url
+
+    from docsum.config import get_settings
+    from docsum.db.migrate import current
+    from docsum.outages import DatabaseNotSetUp
+
+    url = get_settings().database_url
+    if current(url) is None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseNotSetUp(f"no docsum database at {shown} (`docsum run` or `docsum db upgrade` creates one)")

@@ -6,11 +6,14 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from docsum.commands.common import err_console, fail, require_broker
+
+if TYPE_CHECKING:
+    from docsum.config import Settings
 
 
 class QueueName(StrEnum):
@@ -45,8 +48,29 @@ def worker(
     else:
         pool = pool or Pool.prefork
         concurrency = concurrency or (os.cpu_count() or 1)
+    from docsum.config import get_settings
+
+    metrics_port = get_settings().metrics_port
+    if metrics_port and pool == Pool.prefork:
+        # Tasks run in forked children: their counters go to files in a folder of this worker's own, which the
+        # server adds up. Set before prometheus-client is first imported (it picks its mode then).
+        import atexit
+        import shutil
+        import tempfile
+
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            folder = tempfile.mkdtemp(prefix="docsum-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            atexit.register(shutil.rmtree, folder, True)
     from docsum.worker.app import app
 
+    if metrics_port:
+        from celery.signals import worker_process_shutdown
+
+        from docsum.worker.metrics import process_exited, serve
+
+        serve(app, metrics_port)  # before the pool forks: one server per worker
+        worker_process_shutdown.connect(lambda pid=None, **_: process_exited(pid or os.getpid()), weak=False)
     argv = [
         "worker",
         f"--queues={queue.value}",
@@ -77,6 +101,19 @@ def beat(
     app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
 
 
+# The tasks page shows each task's description (e.g. "batch 7: jobs 1-64 (64 docs)") beside its state and runtime.
+FLOWER_TASKS_COLUMNS = "name,uuid,state,args,received,started,runtime,worker,retries,exception"
+
+
+def flower_options(settings: Settings) -> list[str]:
+    """Flower's options beyond the address: the task columns, and runtime histogram buckets reaching the visibility
+    timeout (a summarize chunk takes minutes; Flower's default buckets stop at 10 s)."""
+    from docsum.worker.metrics import chunk_buckets
+
+    buckets = ",".join(f"{b:g}" for b in chunk_buckets(settings))
+    return [f"--tasks-columns={FLOWER_TASKS_COLUMNS}", f"--task-runtime-metric-buckets={buckets}"]
+
+
 def flower(
     address: Annotated[str | None, typer.Option(help="Listen address (default settings: 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 5555).")] = None,
@@ -100,7 +137,10 @@ def flower(
     if auth:
         # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
         env["FLOWER_BASIC_AUTH"] = auth
-    argv = [sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}"]
+    argv = [
+        sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}",
+        *flower_options(settings),
+    ]
     err_console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
     os.execve(sys.executable, argv, env)
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train` reads when no --train/--valid/--test is given.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from docsum.bertsum.data import Splitter
+    from docsum.bertsum.train import TrainConfig
+
+# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train --cnndm` reads.
 TRAIN_FILES = ("cnndm/train.jsonl.gz", "cnndm_ptb_lower/train_dailymail.jsonl.gz")
 VALID_FILES = ("cnndm/validation.jsonl.gz", "cnndm_ptb_lower/validation.jsonl.gz")
 TEST_FILES = ("cnndm/test.jsonl.gz", "cnndm_ptb_lower/test.jsonl.gz")
@@ -23,12 +30,29 @@ def _shared(*names: str) -> list[str]:
 
 
 def train(
-    out: Annotated[Path, typer.Option(help="Run directory: checkpoint.pt (resume), best/ (the model), train_log.json.")],
-    train_file: Annotated[list[str] | None, typer.Option("--train", help="Training JSONL(.gz); repeatable.")] = None,
-    valid_file: Annotated[list[str] | None, typer.Option("--valid", help="Validation JSONL(.gz); repeatable.")] = None,
-    test_file: Annotated[
-        list[str] | None, typer.Option("--test", help="Test files whose articles must not be trained on.")
+    out: Annotated[
+        Path,
+        typer.Option(metavar="DIR", help="Run directory: checkpoint.pt (resume), best/ (the model), train_log.json."),
+    ],
+    train_file: Annotated[
+        list[str] | None,
+        typer.Option("--train", metavar="FILE", help="Training JSONL(.gz) with article and highlights; repeatable."),
     ] = None,
+    valid_file: Annotated[
+        list[str] | None, typer.Option("--valid", metavar="FILE", help="Validation JSONL(.gz); repeatable.")
+    ] = None,
+    test_file: Annotated[
+        list[str] | None,
+        typer.Option("--test", metavar="FILE", help="Test files whose articles must not be trained on; repeatable."),
+    ] = None,
+    cnndm: Annotated[
+        bool,
+        typer.Option(
+            "--cnndm",
+            help="Train on the CNN/DailyMail files in DOCSUM_SHARED_DATA (train, validation and test of cnndm/ and "
+            "cnndm_ptb_lower/) instead of --train/--valid/--test.",
+        ),
+    ] = False,
     encoder: Annotated[str | None, typer.Option(help="Encoder directory (default: the bundled MiniLM).")] = None,
     name: Annotated[str | None, typer.Option(help="Model name.")] = None,
     max_docs: Annotated[int | None, typer.Option(help="Training articles to read (default: all).")] = None,
@@ -52,13 +76,35 @@ def train(
 ) -> None:
     """Fine-tune BertSumExt (encoder and head) on greedy-oracle labels; resumes from OUT/checkpoint.pt.
 
-    Options left out take the trainer's defaults (TrainConfig); data defaults to CNN/DailyMail in DOCSUM_SHARED_DATA.
+    Name the data: --train FILE --valid FILE (and --test FILE for articles to keep out), or --cnndm for the
+    CNN/DailyMail files in DOCSUM_SHARED_DATA. The run stops at --max-updates or --max-minutes (default 60), whichever
+    comes first; other options left out take the trainer's defaults.
     """
+    from rich.logging import RichHandler
+
     from docsum.bertsum.train import TrainConfig
     from docsum.bertsum.train import train as run
+    from docsum.commands.common import err_console, fail
     from docsum.ingest.extract import document_sentences
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if cnndm and (train_file or valid_file):
+        raise fail("give either --cnndm or --train/--valid files, not both")
+    if not cnndm and not train_file:
+        raise fail(
+            "no training data: give --train FILE --valid FILE, or --cnndm for CNN/DailyMail in DOCSUM_SHARED_DATA"
+        )
+    if not cnndm and not valid_file:
+        raise fail("no validation data: give --valid FILE (the best checkpoint is chosen on it)")
+    if cnndm:
+        named = _shared(*TRAIN_FILES, *VALID_FILES, *TEST_FILES)
+    else:
+        named = [*(train_file or []), *(valid_file or []), *(test_file or [])]
+    missing = [f for f in named if not Path(f).is_file()]
+    if missing:
+        raise fail(f"not found: {', '.join(missing)}")
+    console = err_console()
+    handler = RichHandler(console=console, show_path=False)  # log lines print above the progress bar
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
     given = {
         "name": name, "max_docs": max_docs, "window_tokens": window_tokens, "max_windows": max_windows,
         "batch_tokens": batch_tokens, "accum": accum, "lr_encoder": lr_encoder, "lr_head": lr_head, "warmup": warmup,
@@ -67,15 +113,45 @@ def train(
     }
     tc = TrainConfig(
         out=str(out),
-        train_files=train_file or _shared(*TRAIN_FILES),
-        valid_files=valid_file or _shared(*VALID_FILES),
-        test_files=test_file if test_file is not None else _shared(*TEST_FILES),
+        train_files=_shared(*TRAIN_FILES) if cnndm else train_file,
+        valid_files=_shared(*VALID_FILES) if cnndm else valid_file,
+        test_files=_shared(*TEST_FILES) if cnndm else (test_file or []),
         use_interval=interval,
         attn_bias=attn_bias,
         **{key: value for key, value in given.items() if value is not None},
     )
-    summary = run(tc, document_sentences)
+    summary = _run_with_progress(run, tc, document_sentences, console)
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
+
+
+def _run_with_progress(run: Callable[..., dict], tc: TrainConfig, split: Splitter, console: Console) -> dict:
+    """The training run under a progress bar: updates of max_updates and the time budget, whichever ends first."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "updates · {task.fields[docs]} articles · best valid {task.fields[best]} · budget {task.fields[budget]}"
+        ),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("train", total=tc.max_updates, docs=0, best="-", budget=f"{tc.max_minutes:g} min")
+
+        def show(state: dict) -> None:
+            best = state["best_valid"]
+            left = max(0.0, tc.max_minutes - state["wall_s"] / 60)
+            bar.update(
+                task,
+                completed=state["update"],
+                docs=state["docs_seen"],
+                best=f"{best:.4f}" if best != float("inf") else "-",
+                budget=f"{left:.0f} of {tc.max_minutes:g} min left",
+            )
+
+        return run(tc, split, progress=show)
 
 
 def evaluate(

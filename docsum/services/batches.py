@@ -7,7 +7,7 @@ returned, so that the caller enqueues only after the transaction that created it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,17 +18,12 @@ from sqlalchemy.orm import Session
 
 from docsum.db import status as db_status
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
+from docsum.errors import BatchCancelled, BatchNotFound
 from docsum.services.models import ModelRef
 
+__all__ = ["BatchCancelled", "BatchNotFound", "BatchReport", "ResultRecord"]
+
 SUMMARY_PARAMS = ("k", "block_trigrams", "max_words")
-
-
-class BatchNotFound(LookupError):
-    """No batch has this id."""
-
-    def __init__(self, batch_id: int) -> None:
-        super().__init__(f"batch {batch_id} does not exist")
-        self.batch_id = batch_id
 
 
 def job_params(k: int, block_trigrams: bool = True, max_words: int | None = None) -> dict[str, Any]:
@@ -180,15 +175,21 @@ def maybe_finish_batch(session: Session, batch_id: int) -> bool:
     counts = db_status.batch_counts(session, batch_id)
     if counts[JobStatus.queued] or counts[JobStatus.running]:
         return False
-    db_status.finish_batch(session, batch)
+    try:
+        db_status.finish_batch(session, batch)
+    except db_status.IllegalTransition:
+        # SQLite has no row locks (FOR UPDATE is ignored): another observer finished it between our read and the
+        # conditional update, which is the real guard. Finished once is what was wanted.
+        return False
     return True
 
 
 def cancel_batch(session: Session, batch_id: int) -> int:
     """Cancel a batch: its queued and running jobs become cancelled (workers skip them); returns how many.
-    Cancelling a batch that is already cancelled does nothing and returns 0."""
+    Idempotent: a batch already cancelled, or already finished (nothing left to cancel), is left as it is and 0 is
+    returned."""
     batch = get_batch(session, batch_id, for_update=True)
-    if batch.status == BatchStatus.cancelled:
+    if batch.status != BatchStatus.running:
         return 0
     return db_status.cancel_batch(session, batch)
 
@@ -198,7 +199,7 @@ def retry_failed(session: Session, batch_id: int) -> list[int]:
     enqueue after this commit. Jobs whose document cannot be summarized fail again at once, with its reason."""
     batch = get_batch(session, batch_id, for_update=True)
     if batch.status == BatchStatus.cancelled:
-        raise db_status.IllegalTransition(f"batch {batch_id} is cancelled; submit its documents in a new batch")
+        raise BatchCancelled(batch_id)
     failed = list(
         session.scalars(select(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.failed).order_by(Job.id))
     )
@@ -258,6 +259,17 @@ class BatchReport:
         )
 
 
+    def __str__(self) -> str:
+        """One line, for progress callbacks and logs: 'batch 7 "nov" running: 12/40 done (11 ok, 1 failed) ...'."""
+        c = self.counts
+        files = f" · files {self.files_done}/{self.files_total}" if self.files_total else ""
+        return (
+            f"batch {self.batch_id} {self.name!r} {self.status}: {self.done}/{self.jobs} done "
+            f"({c['succeeded']} succeeded, {c['failed']} failed, {c['cancelled']} cancelled, {c['running']} running)"
+            f"{files} · {self.elapsed_s:.1f} s · {self.docs_per_s:.2f} docs/s"
+        )
+
+
 def batch_report(session: Session, batch_id: int) -> BatchReport:
     batch = get_batch(session, batch_id)
     counts = db_status.batch_counts(session, batch_id)
@@ -295,8 +307,9 @@ class ResultRecord:
         return asdict(self)
 
 
-def batch_results(session: Session, batch_id: int) -> Iterator[ResultRecord]:
-    """One record per document of the batch, in job order, streamed from the database."""
+def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | None = None) -> Iterator[ResultRecord]:
+    """One record per document of the batch (or of those of its jobs given), in job order, streamed from the
+    database."""
     get_batch(session, batch_id)
     stmt = (
         select(Job, Document.source_uri, Document.title, Document.sentences, Summary)
@@ -306,6 +319,8 @@ def batch_results(session: Session, batch_id: int) -> Iterator[ResultRecord]:
         .order_by(Job.id)
         .execution_options(yield_per=500)
     )
+    if job_ids is not None:
+        stmt = stmt.where(Job.id.in_(list(job_ids)))
     for job, source_uri, title, sentences, summary in session.execute(stmt):
         indices = list(summary.sentence_indices) if summary else []
         yield ResultRecord(
@@ -320,3 +335,17 @@ def batch_results(session: Session, batch_id: int) -> Iterator[ResultRecord]:
             error=job.error,
             model_id=summary.model_id if summary else job.model_id,
         )
+
+
+FINAL_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+def final_job_ids(session: Session, batch_id: int) -> set[int]:
+    """Ids of the batch's jobs in a final state (succeeded, failed, cancelled)."""
+    return set(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.status.in_(FINAL_STATES))))
+
+
+def recent_batches(session: Session, limit: int = 20) -> list[BatchReport]:
+    """The newest batches first, as reports (live counts)."""
+    ids = list(session.scalars(select(Batch.id).order_by(Batch.id.desc()).limit(limit)))
+    return [batch_report(session, batch_id) for batch_id in ids]

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -30,17 +30,20 @@ log = logging.getLogger(__name__)
 # Model directory (None: the default) -> the loaded summarizer; called only when a chunk has work.
 SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
 
+T = TypeVar("T")
+
 FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 STAGES = ("fetch", "prepare", "score", "write")
 
 
-def describe_chunk(job_ids: Sequence[int]) -> str:
-    """How a chunk shows in logs, e.g. 'jobs 1-64 (64 docs)'."""
+def describe_chunk(job_ids: Sequence[int], batch_id: int | None = None) -> str:
+    """How a chunk shows in logs and Flower, e.g. 'batch 7: jobs 1-64 (64 docs)'."""
     if not job_ids:
         return "no jobs"
     lo, hi = min(job_ids), max(job_ids)
     span = f"job {lo}" if lo == hi else f"jobs {lo}-{hi}"
-    return f"{span} ({len(job_ids)} doc{'s' if len(job_ids) != 1 else ''})"
+    where = f"batch {batch_id}: " if batch_id is not None else ""
+    return f"{where}{span} ({len(job_ids)} doc{'s' if len(job_ids) != 1 else ''})"
 
 
 @dataclass
@@ -163,8 +166,11 @@ def summarize_chunk(
     job_ids: Sequence[int],
     load_summarizer: SummarizerLoader,
     worker_host: str,
+    store_every: int | None = None,
+    store_tokens: int | None = None,
 ) -> ChunkOutcome:
-    """Summarize a chunk of jobs; summaries and job states are written in one transaction.
+    """Summarize a chunk of jobs; summaries and job states are written in transactions of `store_every` documents,
+    or of about `store_tokens` tokens of documents (see `slices`); neither: the whole chunk in one.
 
     Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
     succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
@@ -178,7 +184,7 @@ def summarize_chunk(
             select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
         )
     if not started_before:
-        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host)
+        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every, store_tokens)
     log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
     outcome = ChunkOutcome(one_by_one=True)
     for job_id in job_ids:
@@ -192,6 +198,8 @@ def _summarize_jobs(
     job_ids: Sequence[int],
     load_summarizer: SummarizerLoader,
     worker_host: str,
+    store_every: int | None = None,
+    store_tokens: int | None = None,
 ) -> ChunkOutcome:
     outcome = ChunkOutcome()
     began = time.perf_counter()
@@ -200,27 +208,75 @@ def _summarize_jobs(
     if not work:
         return outcome
 
-    results: list[tuple[_Work, Any]] = []
+    empty: list[tuple[_Work, Any]] = []
     groups: dict[tuple[str | None, str], list[_Work]] = {}
     for w in work:
         if not w.sentences:
-            results.append((w, ValueError("document has no sentences")))
+            empty.append((w, ValueError("document has no sentences")))
         else:
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
+    if empty:
+        _store(sessions, empty, model_ids, job_ids, outcome)
     for (path, _key), group in groups.items():
         try:
             summarizer = load_summarizer(path)
             model_ids[path] = summarizer.model_id
         except Exception as error:  # e.g. the batch's model directory is missing on this worker
             log.error("cannot load model %s: %s", path, error)
-            results.extend((w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group)
+            failed = [(w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group]
+            _store(sessions, failed, model_ids, job_ids, outcome)
             continue
-        began, prepared = time.perf_counter(), _prepare_seconds(summarizer)
-        results.extend(_summarize_group(summarizer, group))
-        outcome.timings["prepare"] += _prepare_seconds(summarizer) - prepared
-        outcome.timings["score"] += time.perf_counter() - began - (_prepare_seconds(summarizer) - prepared)
+        # Stored in slices, each in its own transaction, so that progress (and a reader of the batch) sees documents
+        # finish a few at a time rather than a whole chunk at once.
+        for part in slices(group, store_every, store_tokens, lambda w: document_chars(w.sentences)):
+            began, prepared = time.perf_counter(), _prepare_seconds(summarizer)
+            results = _summarize_group(summarizer, part)
+            outcome.timings["prepare"] += _prepare_seconds(summarizer) - prepared
+            outcome.timings["score"] += time.perf_counter() - began - (_prepare_seconds(summarizer) - prepared)
+            _store(sessions, results, model_ids, job_ids, outcome)
+    return outcome
 
+
+# Characters per wordpiece token, roughly, in English news text: enough to size a slice, not to count.
+CHARS_PER_TOKEN = 4
+
+
+def document_chars(sentences: Sequence[str]) -> int:
+    return sum(len(s) for s in sentences)
+
+
+def slices(
+    items: Sequence[T], every: int | None, tokens: int | None, chars: Callable[[T], int]
+) -> list[list[T]]:
+    """Items (documents, sized by `chars`) cut into slices stored one after another: `every` documents each, else
+    about `tokens` estimated tokens each (so that each engine call still fills its encoder batches), else one slice.
+    Slices hold documents of similar length, shortest first, as the engine itself sorts a chunk, which keeps each
+    call's padding low."""
+    if not every and not tokens:
+        return [list(items)]
+    ordered = sorted(items, key=chars)
+    if every:
+        return [ordered[i : i + every] for i in range(0, len(ordered), every)]
+    out: list[list[T]] = [[]]
+    size = 0
+    for item in ordered:
+        estimate = chars(item) // CHARS_PER_TOKEN + 1
+        if out[-1] and size + estimate > tokens:  # type: ignore[operator]
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += estimate
+    return out
+
+
+def _store(
+    sessions: sessionmaker[Session],
+    results: list[tuple[_Work, Any]],
+    model_ids: dict[str | None, str],
+    job_ids: Sequence[int],
+    outcome: ChunkOutcome,
+) -> None:
     began = time.perf_counter()
     try:
         outcome.merge(_store_results(sessions, results, model_ids))
@@ -229,8 +285,7 @@ def _summarize_jobs(
         # store again; the jobs that delivery finished are now skipped by the conditional transition.
         log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
         outcome.merge(_store_results(sessions, results, model_ids))
-    outcome.timings["write"] = time.perf_counter() - began
-    return outcome
+    outcome.timings["write"] += time.perf_counter() - began
 
 
 def _prepare_seconds(summarizer: ExtSummarizer) -> float:

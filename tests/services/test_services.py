@@ -223,7 +223,7 @@ def test_retry_failed_reopens_a_finished_batch(env) -> None:
     # A cancelled batch is not reopened.
     other_id, _ = make_batch(settings, sf, [add_document(sf, 3)])
     in_tx(sf, batches.cancel_batch, other_id)
-    with pytest.raises(db_status.IllegalTransition, match="cancelled"):
+    with pytest.raises(batches.BatchCancelled, match="cancelled"):
         in_tx(sf, batches.retry_failed, other_id)
 
 

@@ -101,11 +101,18 @@ def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path
 
     def this_batch() -> list[tuple[str, str]]:
         done = [(t["name"], t["args"]) for t in flower_tasks(fleet).values() if t.get("state") == "SUCCESS"]
-        return [(n, a) for n, a in done if a in (f"batch {batch_id}: 1 file", f"job {job_id} (1 doc)")]
+        return [(n, a) for n, a in done if a in (f"batch {batch_id}: 1 file", f"batch {batch_id}: job {job_id} (1 doc)")]
 
-    # Flower lists each task by name, with readable arguments (argsrepr), once the worker's events arrive.
+    # Flower lists each task by name, with readable arguments (argsrepr) naming the batch, once the worker's events
+    # arrive.
     tasks = wait_for(lambda: len(this_batch()) == 2 and this_batch(), 30, "flower task events")
-    assert sorted(tasks) == [("docsum.ingest_files", f"batch {batch_id}: 1 file"), ("docsum.summarize_chunk", f"job {job_id} (1 doc)")]
+    assert sorted(tasks) == [
+        ("docsum.ingest_files", f"batch {batch_id}: 1 file"),
+        ("docsum.summarize_chunk", f"batch {batch_id}: job {job_id} (1 doc)"),
+    ]
+    # The tasks page shows the arguments column (docsum flower sets tasks_columns).
+    page = requests.get(f"http://127.0.0.1:{fleet.flower_port}/tasks", auth=AUTH, timeout=10).text
+    assert 'data-column="args"' in page and 'data-column="runtime"' in page
 
 
 def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path) -> None:

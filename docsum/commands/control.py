@@ -1,0 +1,122 @@
+"""Commands that look after batches already submitted: `docsum batches`, `docsum cancel`, `docsum retry` and
+`docsum report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from docsum.commands.common import err_console, fail, require_schema, stdout_console
+
+BatchId = Annotated[int, typer.Argument(metavar="BATCH", help="Batch id (`docsum batches` lists them).")]
+
+
+def batches(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many, newest first.")] = 20,
+) -> None:
+    """List recent batches: status, documents done, failures, files ingested and speed."""
+    from rich.table import Table
+
+    from docsum.client import Client
+
+    require_schema()
+    with Client() as client:
+        reports = client.batches(limit)
+    if not reports:
+        err_console().print("no batches yet: `docsum run PATH...` creates one")
+        return
+    table = Table(title="recent batches")
+    for column, justify in (
+        ("id", "right"),
+        ("name", "left"),
+        ("status", "left"),
+        ("done", "right"),
+        ("failed", "right"),
+        ("files", "right"),
+        ("created (UTC)", "left"),
+        ("docs/s", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    colours = {"finished": "green", "cancelled": "yellow", "running": "cyan"}
+    for r in reports:
+        colour = colours.get(r.status, "white")
+        table.add_row(
+            str(r.batch_id),
+            r.name,
+            f"[{colour}]{r.status}[/{colour}]",
+            f"{r.done}/{r.jobs}",
+            str(r.counts["failed"]),
+            f"{r.files_done}/{r.files_total}" if r.files_total else "-",
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{r.docs_per_s:.2f}",
+        )
+    stdout_console().print(table)
+
+
+def cancel(batch_id: BatchId) -> None:
+    """Cancel a batch: its queued and running documents are cancelled, workers skip them. Safe to repeat."""
+    from docsum.client import Client
+    from docsum.errors import BatchNotFound
+
+    require_schema()
+    with Client() as client:
+        try:
+            n = client.cancel(batch_id)
+            report = client.status(batch_id)
+        except BatchNotFound as error:
+            raise fail(str(error)) from None
+    if n:
+        stdout_console().print(f"batch {batch_id}: {n} document{'s' if n != 1 else ''} cancelled")
+    else:
+        stdout_console().print(f"batch {batch_id} is {report.status}: nothing left to cancel")
+
+
+def retry(
+    batch_id: BatchId,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the retried documents.")] = False,
+) -> None:
+    """Send a batch's failed documents back to the summarize queue (those whose file cannot be read fail again at
+    once, with their reason)."""
+    from docsum.client import Client
+    from docsum.errors import BatchCancelled, BatchNotFound
+
+    require_schema()
+    with Client() as client:
+        try:
+            n = client.retry_failed(batch_id)
+        except (BatchNotFound, BatchCancelled) as error:
+            raise fail(str(error)) from None
+        stdout_console().print(f"batch {batch_id}: {n} failed document{'s' if n != 1 else ''} sent again")
+        if n and (wait or client.app.embedded):
+            report = client.wait(batch_id)
+            stdout_console().print(str(report))
+
+
+def report(
+    batch_id: BatchId,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE.html", help="Where to write the page.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """Write a batch's report: one self-contained HTML page with its counts, speed, failures by reason and every
+    document's summary."""
+    from docsum.client import Client
+    from docsum.errors import BatchNotFound
+
+    require_schema()
+    with Client() as client:
+        try:
+            path = client.write_report(batch_id, out)
+        except BatchNotFound as error:
+            raise fail(str(error)) from None
+    err_console().print(f"wrote the report of batch {batch_id} to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `docsum batches`, `docsum cancel`, `docsum retry` and `docsum report`."""
+    app.command()(batches)
+    app.command()(cancel)
+    app.command()(retry)
+    app.command()(report)

@@ -1,0 +1,39 @@
+"""The exceptions docsum raises to its users, all under one base, `DocsumError`.
+
+Each also derives from the built-in its meaning matches (LookupError, ValueError, TimeoutError, RuntimeError), so
+code written against the built-ins keeps working. This module imports nothing, so any layer may raise these.
+"""
+
+from __future__ import annotations
+
+
+class DocsumError(Exception):
+    """Base of every error docsum raises on purpose."""
+
+
+class BatchNotFound(DocsumError, LookupError):
+    """No batch has this id."""
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__(f"batch {int(batch_id)} does not exist")
+        self.batch_id = int(batch_id)
+
+
+class BatchCancelled(DocsumError):
+    """The batch was cancelled: its work cannot be retried (submit its documents in a new batch)."""
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__(f"batch {int(batch_id)} is cancelled; submit its documents in a new batch")
+        self.batch_id = int(batch_id)
+
+
+class NoText(DocsumError, ValueError):
+    """A text to summarize has no sentences (empty, or only whitespace and markup)."""
+
+
+class WaitTimeout(DocsumError, TimeoutError):
+    """A batch did not finish within the time asked for; it keeps running."""
+
+
+class WorkerStopped(DocsumError, RuntimeError):
+    """The in-process worker stopped before the batch finished."""
