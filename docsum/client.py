@@ -74,7 +74,10 @@ class BatchReport:
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """One document of a batch: its summary (sentences in document order, their indices and scores) or its error."""
+    """One document of a batch: its summary (sentences in document order, their indices and scores) or its error.
+
+    `sentences` cites each summary sentence: {"text", "index", "page" (1-based, PDFs), "start", "end" (character
+    span in the stored document text), "score", "ocr"}. `note` says when the summary is not the model's pick."""
 
     job_id: int
     document_id: int
@@ -86,9 +89,37 @@ class ResultRecord:
     scores: list[float] = field(default_factory=list)
     error: str | None = None
     model_id: str | None = None
+    batch_id: int | None = None
+    media_type: str | None = None
+    language: str | None = None
+    content_sha256: str | None = None
+    page_count: int | None = None
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def cited_sentences(
+    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, indices: Sequence[int], scores: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Summary sentences with their citation: text, index, page, start, end, score, ocr (None where unknown)."""
+    cited = []
+    for index, score in zip(indices, scores):
+        record = info[index] if info and index < len(info) else {}
+        cited.append(
+            {
+                "text": sentences[index] if index < len(sentences) else None,
+                "index": index,
+                "page": record.get("page"),
+                "start": record.get("start"),
+                "end": record.get("end"),
+                "score": score,
+                "ocr": bool(record.get("ocr", False)),
+            }
+        )
+    return cited
 
 
 def _is_id(item: object) -> bool:
@@ -272,7 +303,10 @@ class Client:
         from docsum.db.models import Document, Job, Summary
 
         stmt = (
-            select(Job, Document.source_uri, Document.title, Document.sentences, Summary)
+            select(
+                Job, Document.source_uri, Document.title, Document.sentences, Summary, Document.sentence_info,
+                Document.media_type, Document.language, Document.content_sha256, Document.page_count,
+            )
             .join(Document, Document.id == Job.document_id)
             .outerjoin(Summary, Summary.job_id == Job.id)
             .where(Job.batch_id == batch_id)
@@ -280,8 +314,9 @@ class Client:
             .execution_options(yield_per=500)
         )
         with self.session_factory() as session:
-            for job, source_uri, title, sentences, summary in session.execute(stmt):
+            for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages in session.execute(stmt):
                 indices = list(summary.sentence_indices) if summary else []
+                scores = list(summary.scores) if summary else []
                 yield ResultRecord(
                     job_id=job.id,
                     document_id=job.document_id,
@@ -290,9 +325,16 @@ class Client:
                     status=str(job.status),
                     summary=[sentences[i] for i in indices] if summary and sentences else [],
                     indices=indices,
-                    scores=list(summary.scores) if summary else [],
+                    scores=scores,
                     error=job.error,
                     model_id=summary.model_id if summary else job.model_id,
+                    batch_id=job.batch_id,
+                    media_type=media_type,
+                    language=language,
+                    content_sha256=sha,
+                    page_count=pages,
+                    sentences=cited_sentences(sentences or [], info, indices, scores),
+                    note=summary.note if summary else None,
                 )
 
     def cancel(self, batch_id: int) -> int:
@@ -318,7 +360,10 @@ class Client:
 # --- export -----------------------------------------------------------------------------------------------------
 
 EXPORT_FORMATS = ("jsonl", "csv")
-CSV_FIELDS = ["job_id", "document_id", "source_uri", "title", "status", "summary", "indices", "scores", "error", "model_id"]
+CSV_FIELDS = [
+    "job_id", "document_id", "source_uri", "title", "status", "summary", "indices", "scores", "error", "model_id",
+    "batch_id", "media_type", "language", "content_sha256", "page_count", "sentences", "note",
+]
 
 
 def export_format(path: str | Path) -> str:
@@ -343,7 +388,12 @@ def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> in
         if writer is None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            row.update(summary=" ".join(record.summary), indices=json.dumps(record.indices), scores=json.dumps(record.scores))
+            row.update(
+                summary=" ".join(record.summary),
+                indices=json.dumps(record.indices),
+                scores=json.dumps(record.scores),
+                sentences=json.dumps(record.sentences, ensure_ascii=False),
+            )
             writer.writerow(row)
         n += 1
     return n

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from docsum.config import Settings
+from docsum.ingest.citations import sentence_info
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.language import detect_language
@@ -55,12 +56,14 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError(f"nested archive ({media_type}) not ingested: extract it and ingest its contents")
     else:
         raise _unsupported(media_type, name)
+    doc.text = doc.text.replace("\x00", "")  # the database cannot store NUL; removed here so offsets stay true
     if not doc.text.strip():
         raise ExtractionError("no text")
     doc.language = doc.language or detect_language(doc.text)
     doc.sentences = without_leading_title(split_sentences(doc.text, doc.language), doc.title)
     if not doc.sentences:
         raise ExtractionError("no text")
+    doc.sentence_info = sentence_info(doc.text, doc.sentences, paged=media_type == PDF, ocr_pages=doc.ocr_pages)
     return doc
 
 

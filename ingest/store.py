@@ -56,6 +56,7 @@ def _fill(document: Document, doc: Extracted) -> None:
     document.page_count = doc.page_count
     document.text = _clean(doc.text)
     document.sentences = [_clean(s) or "" for s in doc.sentences]
+    document.sentence_info = doc.sentence_info
 
 
 def _extract(source: Source, settings: Settings) -> Extracted | str:

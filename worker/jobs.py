@@ -21,6 +21,7 @@ from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, 
 from docsum.db.session import session_scope
 from docsum.config import Settings
 from docsum.worker.model_cache import ModelRef
+from docsum.worker.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
@@ -112,9 +113,7 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
 def unsummarizable_reason(document: Document) -> str | None:
     if document.status == DocumentStatus.failed:
         return document.error or "document failed extraction"
-    if not document.sentences:
-        return "document has no sentences"
-    return None
+    return no_summary_reason(document.sentences, document.sentence_info)
 
 
 def count_files_done(session: Session, batch_id: int, n: int) -> None:
@@ -231,9 +230,12 @@ class ChunkOutcome:
 @dataclass
 class _Work:
     job: Job
-    sentences: list[str]
+    sentences: list[str]  # what the model is offered: the document's candidate sentences
     model_path: str | None
     params: dict[str, Any]
+    stored: list[str] = field(default_factory=list)  # all stored sentences of the document
+    info: list[dict[str, Any]] | None = None  # documents.sentence_info
+    offered: list[int] = field(default_factory=list)  # stored index of each offered sentence
 
 
 def _start_chunk(
@@ -267,16 +269,23 @@ def _start_chunk(
         if not started:
             return []
         rows = session.execute(
-            select(Job, Document.sentences, Batch.params)
+            select(Job, Document.sentences, Document.sentence_info, Batch.params)
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
             .where(Job.id.in_(started))
             .order_by(Job.id)
         )
-        return [
-            _Work(job=job, sentences=list(sentences or []), model_path=batch_params.get("model"), params=job.params)
-            for job, sentences, batch_params in rows
-        ]
+        work = []
+        for job, sentences, info, batch_params in rows:
+            stored = list(sentences or [])
+            offered = offered_indices(stored, info)
+            work.append(
+                _Work(
+                    job=job, sentences=[stored[i] for i in offered], model_path=batch_params.get("model"),
+                    params=job.params, stored=stored, info=info, offered=offered,
+                )
+            )
+        return work
 
 
 def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple[_Work, Any]]:
@@ -342,8 +351,11 @@ def _summarize_jobs(
     results: list[tuple[_Work, Any]] = []
     groups: dict[tuple[str | None, str], list[_Work]] = {}
     for w in work:
-        if not w.sentences:
-            results.append((w, ValueError("document has no sentences")))
+        reason = no_summary_reason(w.stored, w.info)
+        if reason is not None:
+            results.append((w, ValueError(reason)))
+        elif not w.sentences:  # no candidate: the longest lines stand in (see worker.summary_sentences)
+            results.append((w, to_stored(w.stored, w.info, [], [], [], w.params["k"])))
         else:
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
@@ -386,17 +398,21 @@ def _store_results(
                 log.info("job %s not stored: %s", job.id, skip)
                 outcome.skipped.append(job.id)
                 continue
-            if job.model_id != model_ids.get(w.model_path):
-                log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_ids[w.model_path])
+            model_id = model_ids.get(w.model_path, job.model_id)  # no model loaded when no sentence was offered
+            if job.model_id != model_id:
+                log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_id)
+            if not isinstance(result, StoredPick):  # the model's pick over the offered sentences -> stored indices
+                result = to_stored(w.stored, w.info, w.offered, result.indices, result.scores, w.params["k"])
             session.add(
                 Summary(
                     job_id=job.id,
                     document_id=job.document_id,
-                    model_id=model_ids[w.model_path],
+                    model_id=model_id,
                     params_key=job.params_key,
                     sentence_indices=list(result.indices),
                     scores=[float(s) for s in result.scores],
                     text=result.text,
+                    note=result.note,
                 )
             )
             outcome.succeeded.append(job.id)
