@@ -117,7 +117,7 @@ def is_byline(sentence: str) -> bool:
             _capitalized(w) or w.lower().strip(".") in _NAME_PARTICLES | _DATELINE_WORDS for w in words
         ):
             return True
-    if not (_DATE.search(text) or _TIME.search(text)):
+    if not _DATE.search(text):  # a time alone ("9 p.m. ET, Sunday, HBO") is a listing, not a dateline
         return False
     rest = _WEEKDAY.sub(" ", _DATE.sub(" ", _TIME.sub(" ", text)))
     words = [w for w in _TOKEN.findall(rest) if w.lower().rstrip(".") not in _DATELINE_WORDS]

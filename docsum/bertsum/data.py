@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,11 @@ def normalized_hash(article: str) -> str:
     return hashlib.sha1(norm.encode()).hexdigest()
 
 
+# Which sentences of a document a summarizer may pick (their indices, in order). Training and evaluation take it from
+# the caller, so they apply the same candidate rule as the summarize path without this package depending on it.
+SentenceFilter = Callable[[list[str]], list[int]]
+
+
 @dataclass
 class Example:
     id: str
@@ -47,15 +52,19 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def to_example(record: dict) -> Example:
+def to_example(record: dict, sentence_filter: SentenceFilter | None = None) -> Example:
     """CNN/DM records have `highlights`; BBC records have `summary_sentences` and a headline opening the article,
-    which ingest would keep as the title (so it is dropped here too)."""
+    which ingest would keep as the title (so it is dropped here too). With `sentence_filter`, the example keeps only
+    the sentences it selects (the candidates a summarizer is offered)."""
     article = undo_ptb(record["article"])
     highlights = record["highlights"] if "highlights" in record else record["summary_sentences"]
     reference = [undo_ptb(h).strip() for h in (highlights if isinstance(highlights, list) else highlights.split("\n"))]
+    sentences = without_leading_title(split_sentences(article), record.get("title"))
+    if sentence_filter is not None:
+        sentences = [sentences[i] for i in sentence_filter(sentences)]
     return Example(
         id=str(record.get("id", "")),
-        sentences=without_leading_title(split_sentences(article), record.get("title")),
+        sentences=sentences,
         reference=[h for h in reference if h],
         article=record["article"],
     )
@@ -68,9 +77,11 @@ def read_records(path: str | Path) -> Iterator[dict]:
             yield record
 
 
-def read_examples(path: str | Path, limit: int | None = None) -> Iterator[Example]:
+def read_examples(
+    path: str | Path, limit: int | None = None, sentence_filter: SentenceFilter | None = None
+) -> Iterator[Example]:
     """Examples of the usable records, in file order (sentence splitting happens here, per example)."""
     for n, record in enumerate(read_records(path)):
         if limit is not None and n >= limit:
             return
-        yield to_example(record)
+        yield to_example(record, sentence_filter)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from docsum.bertsum.batching import collate
 from docsum.bertsum.config import BertSumConfig
-from docsum.bertsum.data import Example, normalized_hash, read_examples, read_records, to_example
+from docsum.bertsum.data import Example, SentenceFilter, normalized_hash, read_examples, read_records, to_example
 from docsum.bertsum.model import ExtSummarizer, bundled_encoder_dir, freeze_word_embeddings
 from docsum.bertsum.oracle import greedy_oracle
 from docsum.bertsum.preprocess import PreparedDoc, prepare
@@ -81,7 +81,9 @@ def make_sample(ex: Example, model: ExtSummarizer, cfg: BertSumConfig, max_windo
     return Sample(doc, [1.0 if j in oracle else 0.0 for j in range(n_seen)])
 
 
-def interleave(files: list[str], seed: int, limit: int | None, exclude: set[str]) -> list[Example]:
+def interleave(
+    files: list[str], seed: int, limit: int | None, exclude: set[str], sentence_filter: SentenceFilter | None = None
+) -> list[Example]:
     """All articles of the training files, shuffled together (seeded); any article also in `exclude` is refused.
     Only the kept articles are split into sentences."""
     records = [r for f in files for r in read_records(f)]
@@ -89,7 +91,7 @@ def interleave(files: list[str], seed: int, limit: int | None, exclude: set[str]
     if leaked:
         raise ValueError(f"{len(leaked)} training articles are test articles (e.g. {leaked[:3]})")
     random.Random(seed).shuffle(records)
-    return [to_example(r) for r in (records[:limit] if limit else records)]
+    return [to_example(r, sentence_filter) for r in (records[:limit] if limit else records)]
 
 
 def token_budget_batches(samples: Iterator[Sample], budget: int, buffer: int = 64) -> Iterator[list[Sample]]:
@@ -173,7 +175,7 @@ def build_model(tc: TrainConfig) -> ExtSummarizer:
     return model
 
 
-def train(tc: TrainConfig) -> dict:
+def train(tc: TrainConfig, sentence_filter: SentenceFilter | None = None) -> dict:
     """Run (or resume) a training run in `tc.out`; returns the run summary (also written to `train_log.json`)."""
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,8 +189,9 @@ def train(tc: TrainConfig) -> dict:
     model.train()
     cfg = model.config
     test_hashes = {normalized_hash(r["article"]) for f in tc.test_files for r in read_records(f)}
-    examples = interleave(tc.train_files, tc.seed, tc.max_docs, test_hashes)
-    valid = [s for ex in (e for f in tc.valid_files for e in read_examples(f, tc.valid_docs // max(len(tc.valid_files), 1)))
+    examples = interleave(tc.train_files, tc.seed, tc.max_docs, test_hashes, sentence_filter)
+    per_file = tc.valid_docs // max(len(tc.valid_files), 1)
+    valid = [s for ex in (e for f in tc.valid_files for e in read_examples(f, per_file, sentence_filter))
              if (s := make_sample(ex, model, cfg, tc.max_windows)) is not None]
 
     head = [p for n, p in model.named_parameters() if not n.startswith("bert.")]

@@ -59,7 +59,9 @@ def train(
         valid_docs=valid_docs, eval_every=eval_every, seed=seed, use_interval=interval, attn_bias=attn_bias,
         ext_layers=ext_layers, threads=threads,
     )
-    summary = run(tc)
+    from docsum.ingest.candidates import candidate_indices
+
+    summary = run(tc, sentence_filter=candidate_indices)  # the summarize path's candidate rule
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
 
 
@@ -79,13 +81,14 @@ def evaluate(
     from docsum.bertsum import ExtSummarizer
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
+    from docsum.ingest.candidates import candidate_indices
 
     summarizer = ExtSummarizer.from_pretrained(model)
     total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
         result = run(
-            read_examples(data, limit),
+            read_examples(data, limit, sentence_filter=candidate_indices),  # the summarize path's candidate rule
             lambda docs: [s.indices for s in summarizer.summarize(docs, k=k, block_trigrams=block_trigrams)],
             progress=lambda n: bar.advance(task, n),
         )
