@@ -41,9 +41,10 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError("empty file (0 bytes)")
     media_type = sniff_media_type(data[:HEAD_BYTES], name)
     if media_type == PDF:
-        from docsum.ingest.pdf import extract_pdf  # pdfminer import only when a PDF comes
+        from docsum.ingest.pdf import OcrOptions, extract_pdf  # pdfminer import only when a PDF comes
 
-        doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds)
+        ocr = OcrOptions(settings.ocr, settings.ocr_languages, settings.ocr_dpi, settings.ocr_page_seconds)
+        doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds, ocr)
     elif media_type == HTML:
         from docsum.ingest.html import extract_html  # trafilatura import only when HTML comes
 
