@@ -130,9 +130,16 @@ _PAGE_NUMBER = re.compile(r"^(?:page|p\.|pg\.?|seite|pagina|página)?\s*[-–—
                           re.IGNORECASE)
 
 
+_MAX_HEADER_WORDS = 20
+
+
 def _furniture_key(sentence: str) -> str:
-    """Lines that differ only in numbers (page numbers, volume and issue) are the same running header."""
-    return "".join(ch for ch in _NUMBER.sub("#", sentence.casefold()) if ch.isalnum() or ch == "#")
+    """Short lines that differ only in numbers (page numbers, volume and issue) are the same running header;
+    longer lines must match exactly (prose that differs only in its figures is not furniture)."""
+    text = sentence.casefold()
+    if count_words(sentence) <= _MAX_HEADER_WORDS:
+        text = _NUMBER.sub("#", text)
+    return "".join(ch for ch in text if ch.isalnum() or ch == "#")
 
 
 def repeated_lines(sentences: Sequence[str], pages: Sequence[int | None]) -> set[int]:
