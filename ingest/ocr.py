@@ -116,6 +116,9 @@ def ocr_pages(
             except ExtractionError as err:
                 errors.append(f"page {number}: {err.reason}")
                 continue
+            except Exception as err:  # noqa: BLE001 - PDFium failing on one page must not lose the others
+                errors.append(f"page {number}: cannot render ({type(err).__name__}: {err})")
+                continue
             pages[number] = OcrPage(number, text, time.monotonic() - started)
     finally:
         pdf.close()  # type: ignore[attr-defined]

@@ -318,15 +318,16 @@ class OcrOptions:
 _SCAN_IMAGE = re.compile(rb"/(?:DCTDecode|JBIG2Decode|CCITTFaxDecode|JPXDecode)\b")
 
 
-def describe_unparsable(data: bytes, detail: str) -> str:
-    """Why pdfminer could not read the file, saying what the file is: a scan is not "corrupt"."""
-    if not data.lstrip()[:1024].startswith(b"%PDF") and b"%PDF-" not in data[:1024]:
+def describe_unparsable(data: bytes, detail: str, outcome: str) -> str:
+    """Why pdfminer could not read the file, saying what the file is (a scan is not "corrupt"), and what came of
+    trying it as a scan (`outcome`)."""
+    if b"%PDF-" not in data[:1024]:
         return f"not a PDF: {detail}"
     images = len(_SCAN_IMAGE.findall(data))
     if images:
         return (
             f"scanned PDF ({images} page image{'s' if images != 1 else ''}) whose structure pdfminer cannot parse "
-            f"({detail}); it needs OCR, and PDFium could not open it either"
+            f"({detail}); {outcome}"
         )
     return f"corrupt PDF: {detail}"
 
@@ -355,13 +356,15 @@ class _PageText:
     text: str = ""
     images: int = 0
     error: str | None = None
-    ocr: bool = False
+    ocr: bool = False  # the text was read by OCR
+    ocr_tried: bool = False
 
 
 @dataclass
 class _Read:
     pages: list[_PageText] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unparsable: str | None = None  # why pdfminer could not read the file (its pages then came from PDFium)
 
 
 def _read_pages(doc: PDFDocument, max_pages: int, deadline: Deadline) -> _Read:
@@ -403,6 +406,8 @@ def _ocr_into(data: bytes, pages: list[_PageText], numbers: list[int], ocr: OcrO
     """OCR the given 1-based pages into `pages`; returns the per-page failures."""
     from docsum.ingest.ocr import ocr_pages
 
+    for number in numbers:
+        pages[number - 1].ocr_tried = True
     done, errors = ocr_pages(data, numbers, ocr.languages, ocr.dpi, ocr.page_seconds, deadline.at)
     for number, page in done.items():
         pages[number - 1].text = page.text
@@ -414,22 +419,22 @@ def _scan_fallback(data: bytes, detail: str, max_pages: int, ocr: OcrOptions, de
     """pdfminer could not parse the file: PDFium renders its pages and OCR reads them, or a reason that says
     what the file is."""
     if not ocr.enabled:
-        raise ExtractionError(describe_unparsable(data, detail).replace(
-            "it needs OCR, and PDFium could not open it either", "it needs OCR, which is off (DOCSUM_OCR)"))
+        raise ExtractionError(describe_unparsable(data, detail, "it needs OCR, which is off (DOCSUM_OCR)"))
     from docsum.ingest.ocr import OcrUnavailable, page_count
 
     try:
         n = min(page_count(data), max_pages)
-    except ExtractionError:
-        raise ExtractionError(describe_unparsable(data, detail)) from None
+    except ExtractionError as err:
+        if err.reason.startswith("encrypted"):
+            raise
+        raise ExtractionError(describe_unparsable(data, detail, "PDFium cannot open it either")) from None
     if n == 0:
-        raise ExtractionError(describe_unparsable(data, detail))
-    read = _Read(pages=[_PageText(images=1) for _ in range(n)])
+        raise ExtractionError(describe_unparsable(data, detail, "PDFium finds no pages either"))
+    read = _Read(pages=[_PageText(images=1) for _ in range(n)], unparsable=detail)
     try:
-        errors = _ocr_into(data, read.pages, list(range(1, n + 1)), ocr, deadline)
+        read.errors.extend(_ocr_into(data, read.pages, list(range(1, n + 1)), ocr, deadline))
     except OcrUnavailable as err:
-        raise ExtractionError(f"{describe_unparsable(data, detail).split(';')[0]}; {err.reason}") from err
-    read.errors.extend(errors)
+        raise ExtractionError(describe_unparsable(data, detail, err.reason)) from err
     return read
 
 
@@ -447,7 +452,7 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
 
     if read.errors and all(p.error for p in read.pages):
         raise ExtractionError(f"corrupt PDF: no page could be read ({read.errors[0]})")
-    scanned = [i + 1 for i, p in enumerate(read.pages) if not p.ocr and p.images and not p.text.strip()]
+    scanned = [i + 1 for i, p in enumerate(read.pages) if not p.ocr_tried and p.images and not p.text.strip()]
     ocr_note = ""
     if scanned and ocr.enabled:
         from docsum.ingest.ocr import OcrUnavailable
@@ -459,13 +464,16 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
     text = _remove_unmapped_glyphs("\f".join(p.text for p in read.pages)).translate(_LIGATURES)
     text = resolve(text)
     if not text.replace("\f", "").strip():
+        if read.unparsable is not None:
+            failures = "; ".join(dict.fromkeys(read.errors[:2]))
+            raise ExtractionError(describe_unparsable(data, read.unparsable, f"OCR found no text ({failures or 'blank pages'})"))
         if any(p.images for p in read.pages):
             if not ocr.enabled:
                 detail = "image-only pages (a scan); OCR is off (DOCSUM_OCR)"
             elif ocr_note:
                 detail = f"image-only pages (a scan); {ocr_note}"
             else:
-                failures = "; ".join(read.errors[:2])
+                failures = "; ".join(dict.fromkeys(read.errors[:2]))
                 detail = "image-only pages (a scan); OCR found no text" + (f" ({failures})" if failures else "")
         else:
             detail = "no text objects"
