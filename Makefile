@@ -7,9 +7,10 @@ TORCH   := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-gpu install services clean
+.PHONY: run test test-gpu install services clean ocr
 
 $(STAMP): pyproject.toml
+	@bash scripts/ensure_ocr.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# The pinned CPU build of torch first (from local disk here); a bare `torch` would pull gigabytes of CUDA.
@@ -24,6 +25,10 @@ run: $(STAMP)
 
 services:
 	@bash scripts/ensure_services.sh
+
+# Tesseract OCR with its English model from the system's packages (scanned PDF pages); nothing downloads at run time.
+ocr:
+	@bash scripts/ensure_ocr.sh
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest -q -rs -m "not cuda" $(PYTEST_ARGS)
