@@ -5,8 +5,9 @@ extracts), through the ingest path and the summarize path's candidate rule, with
 
 - candidates under 4 words: share of candidate sentences with fewer than 4 word tokens, counted here with a plain
   regex (\\w+ runs, CJK characters one each), not the rule's own counter;
-- mid-paragraph breaks (HTML): consecutive stored sentences where the first does not end like a sentence and the
-  ground truth has both in one paragraph (the first's last words and the second's first words in one truth line);
+- mid-paragraph breaks (HTML): consecutive stored sentences where the first stops mid-sentence (it ends in a word
+  or a comma, not in punctuation, a symbol or a table cell), the second is no list item, and the ground truth has
+  both in one paragraph (the first's last words and the second's first words in one truth line);
 - PDF sentences without a page;
 - junk summary sentences: summary sentences flagged by detectors written here, apart from the candidate rule:
   fragments (no letter, under 4 word tokens, or a lowercase start in cased text), page furniture (the line occurs on
@@ -34,11 +35,11 @@ from docsum.config import Settings
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
 from docsum.ingest.quality import shingle_f1
-from docsum.worker.summary_sentences import offered_indices
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+", re.UNICODE)
-_END = re.compile(r"""[.!?:;…。！？"'”’»)\]]$""")
+_MID = re.compile(r"[\w,]$")  # where a sentence cannot end
+_BULLET = re.compile(r"^[-•*·]\s")  # a list item starts a block of its own
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(\d{{1,2}}\s+{_MONTH}\s+\d{{4}}|{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}|\d{{4}}-\d\d-\d\d)\b", re.I)
 
@@ -66,7 +67,8 @@ def junk_kind(sentence: str, furniture: set[str], cased_doc: bool) -> str | None
     if _DATE.search(text):
         rest = [w for w in tokens(_DATE.sub(" ", text)) if not w.isdigit()]
         vocab = {"posted", "updated", "published", "on", "at", "a", "m", "p", "am", "pm", "by", "last", "modified"}
-        if all(w.lower() in vocab or w[0].isupper() for w in rest) and len([w for w in rest if w.lower() not in vocab]) <= 3:
+        names = [w for w in rest if w.lower() not in vocab]
+        if all(w[0].isupper() for w in names) and len(names) <= 3:
             return "byline"
     return None
 
@@ -75,7 +77,8 @@ def page_furniture(text: str) -> set[str]:
     """Lines (digits as #, casefolded) found on two or more pages of a PDF's stored text."""
     seen: Counter[str] = Counter()
     for page in text.split("\f"):
-        seen.update({re.sub(r"\d+", "#", " ".join(line.split()).casefold()) for line in page.splitlines() if line.strip()})
+        lines = {" ".join(line.split()).casefold() for line in page.splitlines() if line.strip()}
+        seen.update({re.sub(r"\d+", "#", line) for line in lines})
     return {line for line, n in seen.items() if n >= 2}
 
 
@@ -88,6 +91,8 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=10, help="print up to N junk summary sentences")
     args = parser.parse_args()
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
+    from docsum.worker.summary_sentences import offered_indices
+
     settings = Settings(database_url="sqlite://", max_extract_seconds=120.0, max_pdf_pages=30)
 
     docs = []  # (kind, name, Extracted, truth or None)
@@ -123,7 +128,7 @@ def main() -> None:
             lines = [" ".join(tokens(line)).lower() for line in body.splitlines()]
             for a, b in zip(doc.sentences, doc.sentences[1:]):
                 html_pairs += 1
-                if _END.search(a):
+                if not _MID.search(a) or len(tokens(a)) < 2 or not tokens(b) or "|" in a + b or _BULLET.match(b):
                     continue
                 joint = " ".join(tokens(a)[-4:] + tokens(b)[:4]).lower()
                 breaks += any(joint in line for line in lines)
@@ -133,7 +138,8 @@ def main() -> None:
 
     model = ExtSummarizer.from_pretrained(None, device="cpu")
     start = time.perf_counter()
-    picks = model.summarize([[doc.sentences[i] for i in offered] for (_, _, doc, _), offered in zip(docs, offered_per_doc)], k=args.k)
+    offered_docs = [[doc.sentences[i] for i in offered] for (_, _, doc, _), offered in zip(docs, offered_per_doc)]
+    picks = model.summarize(offered_docs, k=args.k)
     seconds = time.perf_counter() - start
     junk: Counter[str] = Counter()
     summary_sentences = 0
@@ -165,8 +171,10 @@ def main() -> None:
         "html_f1_mean": round(statistics.mean(f1s), 4),
         "summarize_seconds": round(seconds, 1),
     }
-    print(f"documents: {figures['documents']['html']} HTML pages, {figures['documents']['pdf']} PDFs; model offered: {args.offer}")
-    print(f"candidate sentences under 4 words: {short}/{candidates} = {figures['candidates_under_4_words_pct']}%  (target <= 2%)")
+    n_docs = figures["documents"]
+    print(f"documents: {n_docs['html']} HTML pages, {n_docs['pdf']} PDFs; model offered: {args.offer}")
+    print(f"candidate sentences under 4 words: {short}/{candidates} = {figures['candidates_under_4_words_pct']}% "
+          "(target <= 2%)")
     print(f"HTML mid-paragraph breaks: {breaks} of {html_pairs} sentence pairs  (target 0)")
     print(f"PDF sentences without a page: {pdf_no_page} of {pdf_sentences}  (target 0)")
     print(f"junk summary sentences: {sum(junk.values())}/{summary_sentences} = {figures['junk_summary_pct']}% "

@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--time-limit", type=float, default=300.0, help="max_extract_seconds per file")
-    parser.add_argument("--ocr-pages", type=int, default=4, help="pages of the generated scan for the OCR figure (0: skip)")
+    parser.add_argument("--ocr-pages", type=int, default=4, help="pages of the generated scan to OCR (0: skip)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
@@ -81,7 +81,8 @@ def main() -> None:
         rate = t["pages"] / t["seconds"] if t["seconds"] else 0.0
         print(f"{status:<10} {int(t['files']):>5} {int(t['extracted']):>9} {int(t['pages']):>6} {t['seconds']:8.2f} {rate:8.2f}")
     print(f"{'all':<10} {len(entries):>5} {'':>9} {int(all_pages):>6} {all_seconds:8.2f} {all_pages / all_seconds:8.2f}")
-    print(f"expected_substrings found: {substrings_found}/{substrings_total}; pages read by OCR: {ocr_pages_in_samples}")
+    print(f"expected_substrings found: {substrings_found}/{substrings_total}; pages read by OCR: "
+          f"{ocr_pages_in_samples}")
     figures: dict[str, object] = {
         "files": len(entries), "pages": int(all_pages), "seconds": round(all_seconds, 2),
         "pages_per_s": round(all_pages / all_seconds, 2) if all_seconds else None,
@@ -132,8 +133,8 @@ def ocr_speed(n_pages: int, settings: Settings) -> dict[str, float]:
     f1 = shingle_f1(doc.text, expected, n=1)
     print(f"OCR: {len(doc.ocr_pages)} scanned pages of known text in {seconds:.2f} s = "
           f"{len(doc.ocr_pages) / seconds:.2f} pages/s (render {settings.ocr_dpi} dpi + Tesseract), word F1 {f1:.3f}")
-    return {"pages": len(doc.ocr_pages), "seconds": round(seconds, 2), "pages_per_s": round(len(doc.ocr_pages) / seconds, 3),
-            "word_f1": round(f1, 4)}
+    rate = round(len(doc.ocr_pages) / seconds, 3)
+    return {"pages": len(doc.ocr_pages), "seconds": round(seconds, 2), "pages_per_s": rate, "word_f1": round(f1, 4)}
 
 
 if __name__ == "__main__":

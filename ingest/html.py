@@ -56,15 +56,19 @@ def drop_hidden(tree: HtmlElement) -> int:
     return len(hidden)
 
 
+def _in_code(node: etree._Element) -> bool:
+    return any(ancestor.tag == "code" for ancestor in node.iterancestors())
+
+
 def _flatten_whitespace(body: etree._Element) -> None:
     """Source newlines inside blocks become spaces; a <lb/> (a <br>) becomes a marker the text step reflows.
-    Code blocks keep their lines."""
+    Code blocks keep their lines, table cells their breaks."""
     for node in list(body.iter()):
-        if not isinstance(node.tag, str) or any(a.tag == "code" for a in node.iterancestors()) or node.tag == "code":
+        if not isinstance(node.tag, str):
             continue
-        if node.text and "\n" in node.text:
+        if node.text and "\n" in node.text and node.tag != "code" and not _in_code(node):
             node.text = _WS.sub(" ", node.text)
-        if node.tail and "\n" in node.tail and not any(a.tag == "code" for a in node.iterancestors()):
+        if node.tail and "\n" in node.tail and not _in_code(node):  # the tail belongs to the parent's text
             node.tail = _WS.sub(" ", node.tail)
     for lb in list(body.iter("lb")):
         if any(a.tag in ("code", "cell", "table") for a in lb.iterancestors()):
