@@ -314,7 +314,8 @@ class Client:
             .execution_options(yield_per=500)
         )
         with self.session_factory() as session:
-            for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages in session.execute(stmt):
+            for row in session.execute(stmt):
+                job, source_uri, title, sentences, summary, info, media_type, language, sha, pages = row
                 indices = list(summary.sentence_indices) if summary else []
                 scores = list(summary.scores) if summary else []
                 yield ResultRecord(

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     ocr: bool = Field(default=True, description="OCR PDF pages that have no text layer (needs Tesseract installed).")
     ocr_languages: str = Field(default="eng", description="Tesseract languages for OCR, e.g. 'eng' or 'eng+deu'.")
     ocr_dpi: int = Field(default=300, description="Resolution pages are rendered at for OCR.")
-    ocr_page_seconds: float = Field(default=60.0, description="Time limit of OCR on one page; beyond it the page is skipped.")
+    ocr_page_seconds: float = Field(
+        default=60.0, description="Time limit of OCR on one page; beyond it the page is skipped."
+    )
 
     # --- workers -----------------------------------------------------------------------------
     chunk_size: int = Field(default=64, description="Documents per summarize task.")

@@ -67,7 +67,9 @@ _BYLINE_START = re.compile(
     re.IGNORECASE,
 )
 # Lowercase words that may appear inside a byline's name part ("By Anna de la Cruz and the Economics Desk").
-_NAME_PARTICLES = {"and", "of", "the", "de", "la", "del", "der", "van", "von", "da", "di", "du", "le", "in", "at", "for", "&"}
+_NAME_PARTICLES = {
+    "and", "of", "the", "de", "la", "del", "der", "van", "von", "da", "di", "du", "le", "in", "at", "for", "&",
+}
 _MAX_BYLINE_WORDS = 16
 _TOKEN = re.compile(r"[^\W\d_][\w'’.\-]*", re.UNICODE)  # a word that starts with a letter
 
@@ -126,8 +128,9 @@ def is_byline(sentence: str) -> bool:
 
 
 _NUMBER = re.compile(r"\d+")
-_PAGE_NUMBER = re.compile(r"^(?:page|p\.|pg\.?|seite|pagina|página)?\s*[-–—]?\s*\d+\s*(?:(?:of|/|von|de)\s*\d+)?\s*[-–—]?$",
-                          re.IGNORECASE)
+_PAGE_NUMBER = re.compile(
+    r"^(?:page|p\.|pg\.?|seite|pagina|página)?\s*[-–—]?\s*\d+\s*(?:(?:of|/|von|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE
+)
 
 
 _MAX_HEADER_WORDS = 20

@@ -50,7 +50,7 @@ def _remove_keeping_tail(node: etree._Element) -> None:
 
 def drop_hidden(tree: HtmlElement) -> int:
     """Remove the nodes a reader never sees; returns how many."""
-    hidden = [node for node in tree.xpath(_HIDDEN) if isinstance(node.tag, str) and node.tag.lower() not in _KEEP_HIDDEN]
+    hidden = [n for n in tree.xpath(_HIDDEN) if isinstance(n.tag, str) and n.tag.lower() not in _KEEP_HIDDEN]
     for node in hidden:
         _remove_keeping_tail(node)
     return len(hidden)

@@ -65,7 +65,7 @@ def ocr_png(png: bytes, languages: str, timeout_s: float) -> str:
     """Tesseract on one page image; raises ExtractionError when it fails or passes `timeout_s`."""
     exe = tesseract_path()
     if exe is None:
-        raise OcrUnavailable("OCR needed but Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-eng)")
+        raise OcrUnavailable("OCR needed but Tesseract is not installed (install tesseract-ocr, tesseract-ocr-eng)")
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one page, one core: workers run in parallel already
     try:
         done = subprocess.run(

@@ -203,7 +203,9 @@ def _page_lines(item: LTLayoutContainer, lines: list[_Line], box: list[int], rot
                 rotated.extend(turned)
             elif child.get_text().strip():
                 box[0] += 1
-                lines.append(_Line(child.get_text(), box[0], child.x0, child.x1, child.y0, child.y1, _font_signature(child)))
+                lines.append(
+                    _Line(child.get_text(), box[0], child.x0, child.x1, child.y0, child.y1, _font_signature(child))
+                )
         elif isinstance(child, LTFigure):
             _page_lines(child, lines, box, rotated)
 
@@ -402,7 +404,9 @@ def _read_pages(doc: PDFDocument, max_pages: int, deadline: Deadline) -> _Read:
     return read
 
 
-def _ocr_into(data: bytes, pages: list[_PageText], numbers: list[int], ocr: OcrOptions, deadline: Deadline) -> list[str]:
+def _ocr_into(
+    data: bytes, pages: list[_PageText], numbers: list[int], ocr: OcrOptions, deadline: Deadline
+) -> list[str]:
     """OCR the given 1-based pages into `pages`; returns the per-page failures."""
     from docsum.ingest.ocr import ocr_pages
 
@@ -466,7 +470,8 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
     if not text.replace("\f", "").strip():
         if read.unparsable is not None:
             failures = "; ".join(dict.fromkeys(read.errors[:2]))
-            raise ExtractionError(describe_unparsable(data, read.unparsable, f"OCR found no text ({failures or 'blank pages'})"))
+            outcome = f"OCR found no text ({failures or 'blank pages'})"
+            raise ExtractionError(describe_unparsable(data, read.unparsable, outcome))
         if any(p.images for p in read.pages):
             if not ocr.enabled:
                 detail = "image-only pages (a scan); OCR is off (DOCSUM_OCR)"

@@ -14,4 +14,5 @@ if command -v apt-get >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
 fi
-have_ocr || echo "WARNING: Tesseract with English is not installed; scanned PDF pages cannot be read (install tesseract-ocr and tesseract-ocr-eng)." >&2
+have_ocr || echo "WARNING: Tesseract with English is not installed; scanned PDF pages cannot be read" \
+  "(install tesseract-ocr and tesseract-ocr-eng)." >&2

@@ -88,8 +88,10 @@ def test_0002_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) ->
     now = datetime.now(UTC)
     pdf_text = "Report title\nThe first page says   one thing.\nIt goes on.\fThe second page\n  wraps a line.\f3"
     rows = [
-        (1, "application/pdf", pdf_text, ["The first page says one thing.", "It goes on.", "The second page wraps a line.", "3"]),
-        (2, "text/html", "Headline\nA web page sentence.\nAnother one here.", ["A web page sentence.", "Another one here."]),
+        (1, "application/pdf", pdf_text,
+         ["The first page says one thing.", "It goes on.", "The second page wraps a line.", "3"]),
+        (2, "text/html", "Headline\nA web page sentence.\nAnother one here.",
+         ["A web page sentence.", "Another one here."]),
         (3, "text/plain", "Text that does not hold its sentences.", ["Something else entirely."]),
         (4, None, None, None),  # a failed document: nothing to backfill
     ]

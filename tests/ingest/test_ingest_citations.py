@@ -94,7 +94,8 @@ def test_stored_sentence_info_on_both_databases(any_db_url: str, tmp_path) -> No
     try:
         (tmp_path / "in").mkdir()
         (tmp_path / "in" / "bulletin.pdf").write_bytes(paged_pdf())
-        (tmp_path / "in" / "note.txt").write_text("A wrapped plain text note that\nspans two lines here.\n\nAnd a second paragraph.\n")
+        note = "A wrapped plain text note that\nspans two lines here.\n\nAnd a second paragraph.\n"
+        (tmp_path / "in" / "note.txt").write_text(note)
         report = ingest_paths(factory, [tmp_path / "in"], Settings(database_url=any_db_url))
         assert [i.outcome for i in report.items] == ["ingested", "ingested"]
         with factory() as session:
