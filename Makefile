@@ -12,9 +12,10 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint format test-gpu install services clean
+.PHONY: run test lint format test-gpu install services clean ocr
 
 $(STAMP): pyproject.toml
+	@bash scripts/ensure_ocr.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# The pinned torch build first; a bare `torch` would pull CUDA. A +cpu wheel in pip's configured find-links (local
@@ -34,6 +35,10 @@ run: $(STAMP)
 
 services:
 	@bash scripts/ensure_services.sh
+
+# Tesseract OCR with its English model from the system's packages (scanned PDF pages); nothing downloads at run time.
+ocr:
+	@bash scripts/ensure_ocr.sh
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest -q -rs -m "not cuda" $(PYTEST_ARGS)

@@ -162,11 +162,11 @@ def _label_records(records: list[dict]) -> list[tuple | None]:
     """Records -> (windows as sentence pieces, kept sentence texts, labels, reference), None when unusable."""
     from docsum.bertsum.data import to_example
     from docsum.bertsum.train import label_example
-    from docsum.ingest.extract import document_sentences
+    from docsum.ingest.extract import offered_sentences
 
     out = []
     for record in records:
-        ex = to_example(record, document_sentences)
+        ex = to_example(record, offered_sentences)
         sample = label_example(ex, _WORKER["tokenizer"], _WORKER["cfg"], _WORKER["max_windows"])
         if sample is None:
             out.append(None)
@@ -194,7 +194,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from docsum.bertsum.data import normalized_hash, read_records, to_example
     from docsum.bertsum.model import bundled_encoder_dir, tensor_sha256
     from docsum.bertsum.train import training_records
-    from docsum.ingest.extract import document_sentences
+    from docsum.ingest.extract import offered_sentences
 
     started = time.monotonic()
     data = shared_data()
@@ -254,7 +254,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             records = [records[i] for i in sorted(rng.sample(range(len(records)), args.test_docs))]
         docs = []
         for r in records:
-            ex = to_example(r, document_sentences)
+            ex = to_example(r, offered_sentences)
             if ex.sentences and ex.reference:
                 docs.append({"id": ex.id, "sentences": ex.sentences, "reference": ex.reference})
         tests[_test_name(f, data)] = {

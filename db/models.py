@@ -129,6 +129,9 @@ class Document(Base):
     # "which documents need tokens" never reads the JSON.
     token_key: Mapped[str | None] = mapped_column(String(64))
     tokens: Mapped[dict | None] = mapped_column(JSON, deferred=True)
+    # One record per sentence, same order: {"start", "end"} (character span in `text`), "page" (1-based, PDFs; else
+    # null), "skip" (why it is not a summary candidate, or null: ingest.candidates), "ocr" (read from a page image).
+    sentence_info: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     status: Mapped[DocumentStatus] = mapped_column(_status_type(DocumentStatus))
     error: Mapped[str | None] = mapped_column(Text)  # a readable reason when status is failed
     notes: Mapped[str | None] = mapped_column(Text)  # what extraction left out (pages past the cap, a cut page)
@@ -208,6 +211,8 @@ class Summary(Base):
     sentence_indices: Mapped[list[int]] = mapped_column(JSON)  # document order
     scores: Mapped[list[float]] = mapped_column(JSON)  # same order as sentence_indices
     text: Mapped[str] = mapped_column(Text)
+    # Set when the summary is not the model's pick: e.g. no sentence was a candidate, so the longest lines stand in.
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="summary")

@@ -28,6 +28,11 @@ ENV PYTHONUNBUFFERED=1 \
     DOCSUM_MODEL=/opt/docsum/models/docsum-minilm-cnndm \
     DOCSUM_DEVICE=cpu
 
+# Tesseract and its English model (OCR of scanned PDF pages in the ingest workers): from Debian's packages, so OCR
+# never downloads anything at run time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 # torch first, in a layer of its own that survives source changes. The CPU build: a bare `torch` from PyPI pulls the
 # CUDA stack (gigabytes) that these services never use.

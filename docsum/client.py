@@ -67,6 +67,27 @@ __all__ = [
 ]
 
 
+def cited_sentences(
+    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, indices: Sequence[int], scores: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Summary sentences with their citation: text, index, page, start, end, score, ocr (None where unknown)."""
+    cited = []
+    for index, score in zip(indices, scores):
+        record = info[index] if info and index < len(info) else {}
+        cited.append(
+            {
+                "text": sentences[index] if index < len(sentences) else None,
+                "index": index,
+                "page": record.get("page"),
+                "start": record.get("start"),
+                "end": record.get("end"),
+                "score": score,
+                "ocr": bool(record.get("ocr", False)),
+            }
+        )
+    return cited
+
+
 def _is_id(item: object) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)
 

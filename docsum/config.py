@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="HTML pages are cut to this many characters before main-content extraction (its cost grows "
         "quadratically with page size).",
     )
+    ocr: bool = Field(default=True, description="OCR PDF pages that have no text layer (needs Tesseract installed).")
+    ocr_languages: str = Field(default="eng", description="Tesseract languages for OCR, e.g. 'eng' or 'eng+deu'.")
+    ocr_dpi: int = Field(default=300, description="Resolution pages are rendered at for OCR.")
+    ocr_page_seconds: float = Field(
+        default=60.0, description="Time limit of OCR on one page; beyond it the page is skipped."
+    )
 
     # --- workers -----------------------------------------------------------------------------
     chunk_size: int = Field(default=64, ge=1, description="Documents per summarize task.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -16,3 +17,6 @@ class Extracted:
     page_count: int | None = None
     sentences: list[str] = field(default_factory=list)
     notes: str | None = None  # what was left out (pages past max_pdf_pages, an HTML page cut to max_html_chars)
+    # Per sentence: span in `text`, page, candidate flag, OCR flag (ingest.citations.sentence_info).
+    sentence_info: list[dict[str, Any]] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text was read by OCR

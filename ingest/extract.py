@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from docsum.config import Settings
+from docsum.ingest.candidates import candidate_indices
+from docsum.ingest.citations import sentence_info
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.language import detect_language
@@ -43,9 +45,10 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError("empty file (0 bytes)")
     media_type = sniff_media_type(data[:HEAD_BYTES], name)
     if media_type == PDF:
-        from docsum.ingest.pdf import extract_pdf  # pdfminer import only when a PDF comes
+        from docsum.ingest.pdf import OcrOptions, extract_pdf  # pdfminer import only when a PDF comes
 
-        doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds)
+        ocr = OcrOptions(settings.ocr, settings.ocr_languages, settings.ocr_dpi, settings.ocr_page_seconds)
+        doc = extract_pdf(data, settings.max_pdf_pages, settings.max_extract_seconds, ocr)
     elif media_type == HTML:
         from docsum.ingest.html import extract_html  # trafilatura import only when HTML comes
 
@@ -58,12 +61,14 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError(f"nested archive ({media_type}) not ingested: extract it and ingest its contents")
     else:
         raise _unsupported(media_type, name)
+    doc.text = doc.text.replace("\x00", "")  # the database cannot store NUL; removed here so offsets stay true
     if not doc.text.strip():
         raise ExtractionError("no text")
     doc.language = doc.language or detect_language(doc.text)
     doc.sentences = document_sentences(doc.text, doc.title, doc.language)
     if not doc.sentences:
         raise ExtractionError("no text")
+    doc.sentence_info = sentence_info(doc.text, doc.sentences, paged=media_type == PDF, ocr_pages=doc.ocr_pages)
     return doc
 
 
@@ -74,6 +79,13 @@ def _normalized(text: str) -> str:
 def document_sentences(text: str, title: str | None = None, language: str | None = None) -> list[str]:
     """The sentences ingest stores for a text with this title: what training and evaluation must see too."""
     return without_leading_title(split_sentences(text, language), title)
+
+
+def offered_sentences(text: str, title: str | None = None, language: str | None = None) -> list[str]:
+    """The stored sentences a summarizer is offered (the candidates): what training and evaluation read, so that the
+    model learns and is scored on the sentences it will pick from."""
+    sentences = document_sentences(text, title, language)
+    return [sentences[i] for i in candidate_indices(sentences)]
 
 
 def without_leading_title(sentences: list[str], title: str | None) -> list[str]:

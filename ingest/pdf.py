@@ -4,13 +4,22 @@ Guards: the empty password is tried (as pdfminer does) and anything else fails a
 capped; a deadline is checked inside pdfminer's rendering callbacks (ingest.timelimit; ingest.extract adds
 a CPU alarm around the whole document); any exception pdfminer raises (RecursionError included) becomes a
 readable reason.
+
+Layout: a word hyphenated at a line break is joined even where pdfminer starts a new text block there
+(ingest.hyphens decides for the whole document); rotated or vertical text is read along its own baseline as
+lines of its own, not one letter per line.
+
+Scans: pages with images but no text are read by OCR (ingest.ocr) when it is enabled; a file pdfminer cannot
+parse at all is handed to PDFium, which repairs most broken scans, and OCR'd. The error then says what the
+file is ("scanned PDF ... OCR is off"), not merely that it is corrupt.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from typing import Any
@@ -27,7 +36,8 @@ from pdfminer.utils import decode_text
 
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
-from docsum.ingest.reflow import ends_sentence, join_lines
+from docsum.ingest.hyphens import continues_word, join_wrapped, resolve
+from docsum.ingest.reflow import ends_sentence
 from docsum.ingest.sniff import PDF
 from docsum.ingest.timelimit import Deadline
 
@@ -43,7 +53,7 @@ class _GuardedAggregator(PDFPageAggregator):
     def __init__(self, rsrcmgr: PDFResourceManager, laparams: LAParams, deadline: Deadline) -> None:
         super().__init__(rsrcmgr, laparams=laparams)
         self.check_deadline = deadline.check
-        self.images = 0
+        self.images = 0  # images rendered so far (a page with images and no text is a scan)
 
     def begin_page(self, page: PDFPage, ctm: Any) -> None:
         self._stack = []  # a page that raised mid-figure must not poison the next one
@@ -159,19 +169,90 @@ def _font_signature(line: LTTextLine) -> tuple[str, int]:
     return (names, round(sizes[len(sizes) // 2]))
 
 
-def _page_lines(item: LTLayoutContainer, lines: list[_Line], box: list[int]) -> None:
-    """Text lines of a laid-out page in pdfminer's reading order (boxes in order, lines within each box)."""
+def _is_rotated(char: LTChar) -> bool:
+    """The glyph's baseline does not run left to right: rotated or vertical text (shear, as in italics, is fine)."""
+    a, b = char.matrix[0], char.matrix[1]
+    return a <= 0 or abs(b) > 0.1 * abs(a)
+
+
+def _rotated_chars(line: LTTextLine) -> list[LTChar] | None:
+    """The line's glyphs if most of them are rotated (pdfminer then makes one line per letter), else None."""
+    chars = [c for c in line if isinstance(c, LTChar)]
+    if chars and sum(_is_rotated(c) for c in chars) * 2 > len(chars):
+        return chars
+    return None
+
+
+def _page_lines(item: LTLayoutContainer, lines: list[_Line], box: list[int], rotated: list[LTChar]) -> None:
+    """Text lines of a laid-out page in pdfminer's reading order (boxes in order, lines within each box); the
+    glyphs of rotated lines go to `rotated`."""
     for child in item:
         if isinstance(child, LTTextBox):
             box[0] += 1
             for line in child:
-                if isinstance(line, LTTextLine) and line.get_text().strip():
+                if not isinstance(line, LTTextLine):
+                    continue
+                turned = _rotated_chars(line)
+                if turned is not None:
+                    rotated.extend(turned)
+                elif line.get_text().strip():
                     lines.append(_Line(line.get_text(), box[0], line.x0, line.x1, line.y0, line.y1, _font_signature(line)))
-        elif isinstance(child, LTTextLine) and child.get_text().strip():
-            box[0] += 1
-            lines.append(_Line(child.get_text(), box[0], child.x0, child.x1, child.y0, child.y1, _font_signature(child)))
+        elif isinstance(child, LTTextLine):
+            turned = _rotated_chars(child)
+            if turned is not None:
+                rotated.extend(turned)
+            elif child.get_text().strip():
+                box[0] += 1
+                lines.append(
+                    _Line(child.get_text(), box[0], child.x0, child.x1, child.y0, child.y1, _font_signature(child))
+                )
         elif isinstance(child, LTFigure):
-            _page_lines(child, lines, box)
+            _page_lines(child, lines, box, rotated)
+
+
+def _rotated_lines(chars: list[LTChar], box: int) -> list[_Line]:
+    """Rotated glyphs regrouped into lines along their own baselines (same direction, same baseline offset to
+    within a point), each read in its writing direction; a gap wider than a third of a typical advance is a space."""
+    groups: dict[tuple[int, int], list[tuple[float, LTChar]]] = defaultdict(list)
+    for char in chars:
+        a, b, _c, _d, e, f = char.matrix
+        norm = math.hypot(a, b) or 1.0
+        ux, uy = a / norm, b / norm
+        angle = round(math.degrees(math.atan2(uy, ux)) / 5)
+        offset = round(-uy * e + ux * f)  # the baseline's distance from the origin, in points
+        groups[(angle, offset)].append((ux * e + uy * f, char))
+    lines: list[_Line] = []
+    for (angle, _offset), members in sorted(groups.items()):
+        members.sort(key=lambda m: m[0])
+        a, b = members[0][1].matrix[:2]
+        norm = math.hypot(a, b) or 1.0
+        ux, uy = abs(a / norm), abs(b / norm)
+
+        def extent(char: LTChar) -> float:  # the glyph's advance on the page (adv is in text space, unscaled)
+            return (char.x1 - char.x0) * ux + (char.y1 - char.y0) * uy
+
+        advances = sorted(e for e in (extent(c) for _, c in members) if e > 0) or [1.0]
+        space = advances[len(advances) // 2] / 3
+        parts: list[str] = []
+        end = None
+        for along, char in members:
+            text = char.get_text()
+            if end is not None and along - end > space and parts and not parts[-1].isspace() and not text.isspace():
+                parts.append(" ")
+            parts.append(text)
+            end = along + extent(char)
+        text = " ".join("".join(parts).split())
+        if text:
+            box += 1
+            lines.append(
+                _Line(
+                    text, box,
+                    min(c.x0 for _, c in members), max(c.x1 for _, c in members),
+                    min(c.y0 for _, c in members), max(c.y1 for _, c in members),
+                    (f"rotated {angle * 5}", 0),
+                )
+            )
+    return lines
 
 
 def _continues(prev: _Line, line: _Line) -> bool:
@@ -187,18 +268,22 @@ def _continues(prev: _Line, line: _Line) -> bool:
 
 
 def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
-    """One paragraph per element: wrapped lines joined, broken after sentence ends and at font or block changes."""
+    """One paragraph per element: wrapped lines joined, broken after sentence ends and at font or block changes
+    (but never inside a word hyphenated at the break). Rotated text comes last, one paragraph per line."""
     lines: list[_Line] = []
-    _page_lines(page, lines, [0])
+    rotated: list[LTChar] = []
+    box = [0]
+    _page_lines(page, lines, box, rotated)
+    lines.extend(_rotated_lines(rotated, box[0]))
     paragraphs: list[str] = []
     current = ""
     prev: _Line | None = None
     for line in lines:
         text = " ".join(line.text.split())
-        if current and prev is not None and not _continues(prev, line):
+        if current and prev is not None and not _continues(prev, line) and not continues_word(current, text):
             paragraphs.append(current)
             current = ""
-        current = join_lines(current, text)
+        current = join_wrapped(current, text)
         if ends_sentence(current):
             paragraphs.append(current)
             current = ""
@@ -221,6 +306,34 @@ def _remove_unmapped_glyphs(text: str) -> str:
     return re.sub(r"[ \t]+(?=[\n\f]|$)|(?<=[\n\f])[ \t]+", "", re.sub(r"[ \t]{2,}", " ", _CID.sub("", text)))
 
 
+@dataclass
+class OcrOptions:
+    """OCR of pages without a text layer (see ingest.ocr). `enabled=False`: such pages fail as before."""
+
+    enabled: bool = True
+    languages: str = "eng"
+    dpi: int = 300
+    page_seconds: float = 60.0
+
+
+# Image filters scanners and scan-to-PDF tools write: a file full of these and no text is a scan.
+_SCAN_IMAGE = re.compile(rb"/(?:DCTDecode|JBIG2Decode|CCITTFaxDecode|JPXDecode)\b")
+
+
+def describe_unparsable(data: bytes, detail: str, outcome: str) -> str:
+    """Why pdfminer could not read the file, saying what the file is (a scan is not "corrupt"), and what came of
+    trying it as a scan (`outcome`)."""
+    if b"%PDF-" not in data[:1024]:
+        return f"not a PDF: {detail}"
+    images = len(_SCAN_IMAGE.findall(data))
+    if images:
+        return (
+            f"scanned PDF ({images} page image{'s' if images != 1 else ''}) whose structure pdfminer cannot parse "
+            f"({detail}); {outcome}"
+        )
+    return f"corrupt PDF: {detail}"
+
+
 def _open(data: bytes) -> PDFDocument:
     try:
         return PDFDocument(PDFParser(BytesIO(data)), password="")
@@ -229,64 +342,155 @@ def _open(data: bytes) -> PDFDocument:
     except PDFEncryptionError as err:
         raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})") from err
     except RecursionError as err:
-        raise ExtractionError("corrupt PDF: recursion too deep (self-referencing objects)") from err
+        raise _Unparsable("recursion too deep (self-referencing objects)") from err
     except MemoryError:
         raise  # the extraction process's memory ceiling: ingest.sandbox reports it as such
     except Exception as err:  # noqa: BLE001 - pdfminer raises many unrelated types on broken files
-        raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
+        raise _Unparsable(_short(err)) from err
 
 
-def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
-    """Extract one PDF given as bytes; raises ExtractionError with a readable reason, or TimeLimitExceeded
-    (checked in pdfminer's callbacks; the caller converts it, see ingest.extract)."""
-    deadline = Deadline(time_limit_s)
-    doc = _open(data)
+class _Unparsable(Exception):
+    """pdfminer could not parse the file's structure; PDFium may still render it (for OCR)."""
+
+
+@dataclass
+class _PageText:
+    text: str = ""
+    images: int = 0
+    error: str | None = None
+    ocr: bool = False  # the text was read by OCR
+    ocr_tried: bool = False
+
+
+@dataclass
+class _Read:
+    pages: list[_PageText] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unparsable: str | None = None  # why pdfminer could not read the file (its pages then came from PDFium)
+    capped: bool = False  # pages past max_pages were left out
+
+
+def _read_pages(doc: PDFDocument, max_pages: int, deadline: Deadline) -> _Read:
     laparams = LAParams(all_texts=True)  # lay out text inside form XObjects too, not as loose glyphs
     device = _GuardedAggregator(PDFResourceManager(caching=True), laparams, deadline)
     interpreter = _GuardedInterpreter(device.rsrcmgr, device)
-
-    pages: list[str] = []
-    page_errors: list[str] = []
-    capped = False
+    read = _Read()
     try:
         for page in PDFPage.create_pages(doc):
-            if len(pages) >= max_pages:
-                capped = True
+            if len(read.pages) >= max_pages:
+                read.capped = True
                 break
             device.check_deadline()
+            before = device.images
             try:
                 interpreter.process_page(page)
                 layout = device.get_result()
-                pages.append("\n".join(_page_paragraphs(layout)) if isinstance(layout, LTPage) else "")
+                text = "\n".join(_page_paragraphs(layout)) if isinstance(layout, LTPage) else ""
+                read.pages.append(_PageText(text, device.images - before))
             except RecursionError:
-                page_errors.append("recursion too deep (self-referencing objects)")
-                pages.append("")
+                read.errors.append("recursion too deep (self-referencing objects)")
+                read.pages.append(_PageText(images=device.images - before, error=read.errors[-1]))
             except MemoryError:
                 raise  # a page past the memory ceiling (a decompression bomb) fails the document, not just the page
             except Exception as err:  # noqa: BLE001 - keep the pages that do extract
-                page_errors.append(_short(err))
-                pages.append("")
+                read.errors.append(_short(err))
+                read.pages.append(_PageText(images=device.images - before, error=read.errors[-1]))
     except RecursionError as err:
-        page_errors.append("recursion too deep (self-referencing objects)")
-        if not pages:
-            raise ExtractionError("corrupt PDF: recursion too deep in the page tree") from err
+        read.errors.append("recursion too deep (self-referencing objects)")
+        if not read.pages:
+            raise _Unparsable("recursion too deep in the page tree") from err
     except MemoryError:
         raise
     except Exception as err:  # noqa: BLE001 - a broken page tree: keep what was read
-        page_errors.append(_short(err))
-        if not pages:
-            raise ExtractionError(f"corrupt PDF: {_short(err)}") from err
+        read.errors.append(_short(err))
+        if not read.pages:
+            raise _Unparsable(_short(err)) from err
+    if not read.pages:
+        raise _Unparsable("no pages found")
+    return read
 
-    if not pages:
-        raise ExtractionError("corrupt PDF: no pages found")
-    if page_errors and len(page_errors) == len(pages):
-        raise ExtractionError(f"corrupt PDF: no page could be read ({page_errors[0]})")
-    text = _remove_unmapped_glyphs("\f".join(pages)).translate(_LIGATURES)
+
+def _ocr_into(
+    data: bytes, pages: list[_PageText], numbers: list[int], ocr: OcrOptions, deadline: Deadline
+) -> list[str]:
+    """OCR the given 1-based pages into `pages`; returns the per-page failures."""
+    from docsum.ingest.ocr import ocr_pages
+
+    for number in numbers:
+        pages[number - 1].ocr_tried = True
+    done, errors = ocr_pages(data, numbers, ocr.languages, ocr.dpi, ocr.page_seconds, deadline.at)
+    for number, page in done.items():
+        pages[number - 1].text = page.text
+        pages[number - 1].ocr = True
+    return errors
+
+
+def _scan_fallback(data: bytes, detail: str, max_pages: int, ocr: OcrOptions, deadline: Deadline) -> _Read:
+    """pdfminer could not parse the file: PDFium renders its pages and OCR reads them, or a reason that says
+    what the file is."""
+    if not ocr.enabled:
+        raise ExtractionError(describe_unparsable(data, detail, "it needs OCR, which is off (DOCSUM_OCR)"))
+    from docsum.ingest.ocr import OcrUnavailable, page_count
+
+    try:
+        n = min(page_count(data), max_pages)
+    except ExtractionError as err:
+        if err.reason.startswith("encrypted"):
+            raise
+        raise ExtractionError(describe_unparsable(data, detail, "PDFium cannot open it either")) from None
+    if n == 0:
+        raise ExtractionError(describe_unparsable(data, detail, "PDFium finds no pages either"))
+    read = _Read(pages=[_PageText(images=1) for _ in range(n)], unparsable=detail)
+    try:
+        read.errors.extend(_ocr_into(data, read.pages, list(range(1, n + 1)), ocr, deadline))
+    except OcrUnavailable as err:
+        raise ExtractionError(describe_unparsable(data, detail, err.reason)) from err
+    return read
+
+
+def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOptions | None = None) -> Extracted:
+    """Extract one PDF given as bytes; raises ExtractionError with a readable reason, or TimeLimitExceeded
+    (checked in pdfminer's callbacks; the caller converts it, see ingest.extract)."""
+    ocr = ocr or OcrOptions(enabled=False)
+    deadline = Deadline(time_limit_s)
+    doc: PDFDocument | None = None
+    try:
+        doc = _open(data)
+        read = _read_pages(doc, max_pages, deadline)
+    except _Unparsable as err:
+        read = _scan_fallback(data, str(err), max_pages, ocr, deadline)
+
+    if read.errors and all(p.error for p in read.pages):
+        raise ExtractionError(f"corrupt PDF: no page could be read ({read.errors[0]})")
+    scanned = [i + 1 for i, p in enumerate(read.pages) if not p.ocr_tried and p.images and not p.text.strip()]
+    ocr_note = ""
+    if scanned and ocr.enabled:
+        from docsum.ingest.ocr import OcrUnavailable
+
+        try:
+            read.errors.extend(_ocr_into(data, read.pages, scanned, ocr, deadline))
+        except OcrUnavailable as err:
+            ocr_note = err.reason
+    text = _remove_unmapped_glyphs("\f".join(p.text for p in read.pages)).translate(_LIGATURES)
+    text = resolve(text)
     if not text.replace("\f", "").strip():
-        detail = "image-only pages; OCR is not supported" if device.images else "no text objects"
+        if read.unparsable is not None:
+            failures = "; ".join(dict.fromkeys(read.errors[:2]))
+            outcome = f"OCR found no text ({failures or 'blank pages'})"
+            raise ExtractionError(describe_unparsable(data, read.unparsable, outcome))
+        if any(p.images for p in read.pages):
+            if not ocr.enabled:
+                detail = "image-only pages (a scan); OCR is off (DOCSUM_OCR)"
+            elif ocr_note:
+                detail = f"image-only pages (a scan); {ocr_note}"
+            else:
+                failures = "; ".join(dict.fromkeys(read.errors[:2]))
+                detail = "image-only pages (a scan); OCR found no text" + (f" ({failures})" if failures else "")
+        else:
+            detail = "no text objects"
         raise ExtractionError(f"no text layer ({detail})")
 
-    infos = [info for info in doc.info if isinstance(info, dict)]
+    infos = [info for info in doc.info if isinstance(info, dict)] if doc is not None else []
     created = _info_value(infos, "CreationDate") or _info_value(infos, "ModDate")
     return Extracted(
         media_type=PDF,
@@ -294,8 +498,9 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float) -> Extracted:
         title=_info_value(infos, "Title"),
         author=_info_value(infos, "Author"),
         published=parse_pdf_date(created) if created else None,
-        page_count=len(pages),
-        notes=_cap_note(doc, max_pages) if capped else None,
+        page_count=len(read.pages),
+        notes=_cap_note(doc, max_pages) if read.capped and doc is not None else None,
+        ocr_pages=[i + 1 for i, p in enumerate(read.pages) if p.ocr],
     )
 
 

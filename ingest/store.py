@@ -58,6 +58,7 @@ def _fill(document: Document, doc: Extracted) -> None:
     document.text = _clean(doc.text)
     document.sentences = [_clean(s) or "" for s in doc.sentences]
     document.notes = _clean(doc.notes)
+    document.sentence_info = doc.sentence_info
 
 
 def _extract(source: Source, settings: Settings) -> Extracted | str:

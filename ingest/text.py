@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
 
 from docsum.ingest.decode import decode_bytes
@@ -55,9 +57,24 @@ def markdown_to_text(source: str) -> tuple[str, str | None]:
     return "\n".join(b for b in blocks if b.strip()), title
 
 
+_MAX_TITLE_WORDS = 20
+
+
+def plain_title(source: str) -> str | None:
+    """A plain-text headline: a first block that is one short line without closing punctuation ("Local runner
+    smashes course record", then a blank line). Wire stories and exported notes start this way."""
+    blocks = [b for b in re.split(r"\n\s*\n", source.replace("\r\n", "\n").strip()) if b.strip()]
+    if len(blocks) < 2:
+        return None
+    first = blocks[0].strip()
+    if "\n" in first or len(first.split()) > _MAX_TITLE_WORDS or re.search(r"[.!?:;,…]$", first):
+        return None
+    return " ".join(first.split())
+
+
 def extract_text_file(data: bytes, media_type: str) -> Extracted:
     source, _encoding = decode_bytes(data)
     if media_type == MARKDOWN:
         plain, title = markdown_to_text(source)
         return Extracted(media_type=MARKDOWN, text=plain, title=title)
-    return Extracted(media_type=TEXT, text=reflow_text(source))
+    return Extracted(media_type=TEXT, text=reflow_text(source), title=plain_title(source))

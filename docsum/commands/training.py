@@ -85,7 +85,7 @@ def train(
     from docsum.bertsum.train import TrainConfig
     from docsum.bertsum.train import train as run
     from docsum.commands.common import err_console, fail
-    from docsum.ingest.extract import document_sentences
+    from docsum.ingest.extract import offered_sentences
 
     if cnndm and (train_file or valid_file):
         raise fail("give either --cnndm or --train/--valid files, not both")
@@ -120,7 +120,7 @@ def train(
         attn_bias=attn_bias,
         **{key: value for key, value in given.items() if value is not None},
     )
-    summary = _run_with_progress(run, tc, document_sentences, console)
+    summary = _run_with_progress(run, tc, offered_sentences, console)  # the summarize path's candidate rule
     typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
 
 
@@ -170,7 +170,7 @@ def evaluate(
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
     from docsum.config import get_settings
-    from docsum.ingest.extract import document_sentences
+    from docsum.ingest.extract import offered_sentences
     from docsum.services.models import load_model, model_path
 
     settings = get_settings()
@@ -180,7 +180,7 @@ def evaluate(
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
         result = run(
-            read_examples(data, document_sentences, limit),
+            read_examples(data, offered_sentences, limit),  # the summarize path's candidate rule
             lambda docs: [s.indices for s in summarizer.summarize(docs, k=k, block_trigrams=block_trigrams)],
             progress=lambda n: bar.advance(task, n),
         )

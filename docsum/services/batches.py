@@ -7,7 +7,7 @@ returned, so that the caller enqueues only after the transaction that created it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Sequence, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -290,7 +290,10 @@ def batch_report(session: Session, batch_id: int) -> BatchReport:
 
 @dataclass(frozen=True)
 class ResultRecord:
-    """One document of a batch: its summary (sentences in document order, their indices and scores) or its error."""
+    """One document of a batch: its summary (sentences in document order, their indices and scores) or its error.
+
+    `sentences` cites each summary sentence: {"text", "index", "page" (1-based, PDFs), "start", "end" (character
+    span in the stored document text), "score", "ocr"}. `note` says when the summary is not the model's pick."""
 
     job_id: int
     document_id: int
@@ -302,9 +305,37 @@ class ResultRecord:
     scores: list[float] = field(default_factory=list)
     error: str | None = None
     model_id: str | None = None
+    batch_id: int | None = None
+    media_type: str | None = None
+    language: str | None = None
+    content_sha256: str | None = None
+    page_count: int | None = None
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def cited_sentences(
+    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, indices: Sequence[int], scores: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Summary sentences with their citation: text, index, page, start, end, score, ocr (None where unknown)."""
+    cited = []
+    for index, score in zip(indices, scores, strict=False):
+        record = info[index] if info and index < len(info) else {}
+        cited.append(
+            {
+                "text": sentences[index] if index < len(sentences) else None,
+                "index": index,
+                "page": record.get("page"),
+                "start": record.get("start"),
+                "end": record.get("end"),
+                "score": score,
+                "ocr": bool(record.get("ocr", False)),
+            }
+        )
+    return cited
 
 
 def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | None = None) -> Iterator[ResultRecord]:
@@ -312,7 +343,10 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
     database."""
     get_batch(session, batch_id)
     stmt = (
-        select(Job, Document.source_uri, Document.title, Document.sentences, Summary)
+        select(
+            Job, Document.source_uri, Document.title, Document.sentences, Summary, Document.sentence_info,
+            Document.media_type, Document.language, Document.content_sha256, Document.page_count,
+        )
         .join(Document, Document.id == Job.document_id)
         .outerjoin(Summary, Summary.job_id == Job.id)
         .where(Job.batch_id == batch_id)
@@ -321,8 +355,9 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
     )
     if job_ids is not None:
         stmt = stmt.where(Job.id.in_(list(job_ids)))
-    for job, source_uri, title, sentences, summary in session.execute(stmt):
+    for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages in session.execute(stmt):
         indices = list(summary.sentence_indices) if summary else []
+        scores = list(summary.scores) if summary else []
         yield ResultRecord(
             job_id=job.id,
             document_id=job.document_id,
@@ -331,9 +366,16 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             status=str(job.status),
             summary=[sentences[i] for i in indices] if summary and sentences else [],
             indices=indices,
-            scores=list(summary.scores) if summary else [],
+            scores=scores,
             error=job.error,
             model_id=summary.model_id if summary else job.model_id,
+            batch_id=job.batch_id,
+            media_type=media_type,
+            language=language,
+            content_sha256=sha,
+            page_count=pages,
+            sentences=cited_sentences(sentences or [], info, indices, scores),
+            note=summary.note if summary else None,
         )
 
 

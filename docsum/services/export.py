@@ -14,8 +14,10 @@ if TYPE_CHECKING:  # kept light: the CLI reads the format names at start-up
 # File suffix -> format; the CLI's --format choices are the distinct values.
 EXPORT_SUFFIXES = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv"}
 EXPORT_FORMATS = tuple(dict.fromkeys(EXPORT_SUFFIXES.values()))
-CSV_FIELDS = ["job_id", "document_id", "source_uri", "title", "status", "summary", "indices", "scores", "error",
-              "model_id"]
+CSV_FIELDS = [
+    "job_id", "document_id", "source_uri", "title", "status", "summary", "indices", "scores", "error", "model_id",
+    "batch_id", "media_type", "language", "content_sha256", "page_count", "sentences", "note",
+]
 
 
 def export_format(path: str | Path) -> str:
@@ -51,7 +53,10 @@ def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> in
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             row.update(
-                summary=" ".join(record.summary), indices=json.dumps(record.indices), scores=json.dumps(record.scores)
+                summary=" ".join(record.summary),
+                indices=json.dumps(record.indices),
+                scores=json.dumps(record.scores),
+                sentences=json.dumps(record.sentences, ensure_ascii=False),
             )
             writer.writerow({key: csv_safe(value) for key, value in row.items()})
         n += 1

@@ -21,6 +21,7 @@ from docsum.db import status as db_status
 from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
 from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db.session import session_scope
+from docsum.services.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
@@ -82,10 +83,13 @@ class _JobRef:
 @dataclass
 class _Work:
     job: _JobRef
-    sentences: list[str]
+    sentences: list[str]  # what the model is offered: the document's candidate sentences
     model_path: str | None
     params: dict[str, Any]
-    tokens: SentenceTokens | None = None  # tokenized at ingest; the engine checks the fingerprint
+    tokens: SentenceTokens | None = None  # the offered sentences' tokens from ingest; the engine checks the fingerprint
+    stored: list[str] = field(default_factory=list)  # all stored sentences of the document
+    info: list[dict[str, Any]] | None = None  # documents.sentence_info
+    offered: list[int] = field(default_factory=list)  # stored index of each offered sentence
 
 
 def _start_chunk(
@@ -121,23 +125,38 @@ def _start_chunk(
         rows = session.execute(
             select(
                 Job.id, Job.document_id, Job.model_id, Job.params_key, Job.params,
-                Document.sentences, Document.tokens, Batch.params,
+                Document.sentences, Document.sentence_info, Document.tokens, Batch.params,
             )
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
             .where(Job.id.in_(started))
             .order_by(Job.id)
         )
-        return [
-            _Work(
-                job=_JobRef(job_id, document_id, model_id, key),
-                sentences=list(sentences or []),
-                model_path=batch_params.get("model"),
-                params=params,
-                tokens=SentenceTokens.from_json(tokens) if tokens else None,
+        work = []
+        for job_id, document_id, model_id, key, params, sentences, info, tokens, batch_params in rows:
+            stored = list(sentences or [])
+            offered = offered_indices(stored, info)
+            work.append(
+                _Work(
+                    job=_JobRef(job_id, document_id, model_id, key),
+                    sentences=[stored[i] for i in offered],
+                    model_path=batch_params.get("model"),
+                    params=params,
+                    tokens=_offered_tokens(tokens, offered, len(stored)),
+                    stored=stored,
+                    info=info,
+                    offered=offered,
+                )
             )
-            for job_id, document_id, model_id, key, params, sentences, tokens, batch_params in rows
-        ]
+        return work
+
+
+def _offered_tokens(tokens: dict | None, offered: list[int], n_stored: int) -> SentenceTokens | None:
+    """The tokens of the offered sentences, from the tokens ingest stored for all of them (None if it stored none)."""
+    if not tokens or len(tokens.get("words", ())) != n_stored:
+        return None
+    ahead = SentenceTokens.from_json(tokens)
+    return SentenceTokens(ahead.fingerprint, [ahead.words[i] for i in offered], [ahead.ids[i] for i in offered])
 
 
 def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple[_Work, Any]]:
@@ -211,8 +230,11 @@ def _summarize_jobs(
     empty: list[tuple[_Work, Any]] = []
     groups: dict[tuple[str | None, str], list[_Work]] = {}
     for w in work:
-        if not w.sentences:
-            empty.append((w, ValueError("document has no sentences")))
+        reason = no_summary_reason(w.stored, w.info)
+        if reason is not None:
+            empty.append((w, ValueError(reason)))
+        elif not w.sentences:  # no candidate: the longest lines stand in (see services.summary_sentences)
+            empty.append((w, to_stored(w.stored, w.info, [], [], [], w.params["k"])))
         else:
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
@@ -321,17 +343,21 @@ def _store_results(
                 log.info("job %s not stored: no longer running", job.id)
                 outcome.skipped.append(job.id)
                 continue
-            if job.model_id != model_ids.get(w.model_path):
-                log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_ids[w.model_path])
+            model_id = model_ids.get(w.model_path, job.model_id)  # no model loaded when no sentence was offered
+            if job.model_id != model_id:
+                log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_id)
+            if not isinstance(result, StoredPick):  # the model's pick over the offered sentences -> stored indices
+                result = to_stored(w.stored, w.info, w.offered, result.indices, result.scores, w.params["k"])
             rows.append(
                 {
                     "job_id": job.id,
                     "document_id": job.document_id,
-                    "model_id": model_ids[w.model_path],
+                    "model_id": model_id,
                     "params_key": job.params_key,
                     "sentence_indices": list(result.indices),
                     "scores": [float(score) for score in result.scores],
                     "text": result.text,
+                    "note": result.note,
                 }
             )
             outcome.succeeded.append(job.id)

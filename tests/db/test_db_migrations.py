@@ -72,3 +72,53 @@ def test_upgrade_creates_sqlite_directory(tmp_path) -> None:
     upgrade(url)
     assert (tmp_path / "var" / "nested" / "docsum.db").is_file()
     assert _tables(url) == TABLES
+
+
+def test_0005_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) -> None:
+    """Documents stored before citations existed get their sentences' spans and PDF pages from the stored text."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import JSON, column, insert, select, table
+
+    upgrade(any_db_url, "0001")
+    docs = table(
+        "documents", column("id"), column("source_uri"), column("content_sha256"), column("media_type"),
+        column("text"), column("sentences", JSON), column("status"), column("created_at"), column("updated_at"),
+    )
+    now = datetime.now(UTC)
+    pdf_text = "Report title\nThe first page says   one thing.\nIt goes on.\fThe second page\n  wraps a line.\f3"
+    rows = [
+        (1, "application/pdf", pdf_text,
+         ["The first page says one thing.", "It goes on.", "The second page wraps a line.", "3"]),
+        (2, "text/html", "Headline\nA web page sentence.\nAnother one here.",
+         ["A web page sentence.", "Another one here."]),
+        (3, "text/plain", "Text that does not hold its sentences.", ["Something else entirely."]),
+        (4, None, None, None),  # a failed document: nothing to backfill
+    ]
+    engine = create_engine(any_db_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            for doc_id, media_type, text, sentences in rows:
+                conn.execute(insert(docs).values(
+                    id=doc_id, source_uri=f"/a/{doc_id}", content_sha256=f"{doc_id:064d}", media_type=media_type,
+                    text=text, sentences=sentences, status="extracted" if text else "failed",
+                    created_at=now, updated_at=now,
+                ))
+        upgrade(any_db_url)
+        info_col = table("documents", column("id"), column("sentence_info", JSON))
+        with engine.connect() as conn:
+            info = dict(conn.execute(select(info_col.c.id, info_col.c.sentence_info)).all())
+    finally:
+        engine.dispose()
+    pdf_info = info[1]
+    assert [i["page"] for i in pdf_info] == [1, 1, 2, 3]
+    for record, sentence in zip(pdf_info, rows[0][3]):
+        assert " ".join(pdf_text[record["start"] : record["end"]].split()) == sentence
+        assert "skip" not in record and record["ocr"] is False  # candidates are classified when summarized
+    html_text = rows[1][2]
+    assert [(i["start"], i["end"], i["page"]) for i in info[2]] == [
+        (html_text.index("A web"), html_text.index("A web") + 20, None),
+        (html_text.index("Another"), len(html_text), None),
+    ]
+    assert info[3] is None and info[4] is None  # not found in its text: left alone; no text: nothing to do
+    assert downgrade(any_db_url, "0001") == "0001"

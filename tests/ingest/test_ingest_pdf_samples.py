@@ -37,12 +37,13 @@ FAILS = {
     "aes-256-r6.pdf": "encrypted (password required)",
     "password-example.pdf": "encrypted (password required)",
     "libreoffice-writer-password.pdf": "encrypted (password required)",
-    # status "encrypted" but opens with the empty password; its pages carry no text (pdftotext finds none either)
-    "encrypted_doc_no_id.pdf": "no text layer (image-only pages; OCR is not supported)",
     # status "broken"
     "empty.pdf": "empty file (0 bytes)",
     "nics-background-checks-2015-11-rotated.pdf": "extraction exceeded 0.5 s",
 }
+# Encrypted, but it opens with the empty user password; its second page is a scan (pdftotext finds no text there):
+# OCR reads it.
+OCR_READ = {"encrypted_doc_no_id.pdf": ("international search report", [2])}
 # Broken files pdfminer recovers text from: what it finds.
 RECOVERED = {
     "zen_of_python_corrupted.pdf": "zen_of_python.txt",
@@ -71,7 +72,7 @@ def _settings_for(name: str) -> Settings:
 
 def test_manifest_has_the_files_this_module_names(samples: dict[str, dict]) -> None:
     assert len(samples) == 40 and set(samples) == set(_all_names())
-    assert set(FAILS) | set(RECOVERED) | set(PAGE_CAPPED) <= set(samples)
+    assert set(FAILS) | set(RECOVERED) | set(PAGE_CAPPED) | set(OCR_READ) <= set(samples)
     assert sum(1 for e in samples.values() if e.get("expected_substrings")) == 8
 
 
@@ -109,6 +110,10 @@ def test_pdf_sample(name: str, samples: dict[str, dict], shared_data: Path) -> N
     assert doc.page_count == expected_pages and doc.text.count("\f") == expected_pages - 1
     if name in RECOVERED:
         assert entry["status"] == "broken" and RECOVERED[name] in doc.text
+    elif name in OCR_READ:
+        phrase, pages = OCR_READ[name]
+        assert entry["status"] == "encrypted" and phrase in doc.text and doc.ocr_pages == pages
+        assert all(info["ocr"] == (info["page"] in pages) for info in doc.sentence_info)
     else:
         assert entry["status"] == "ok"
     # The strings pdfminer's own tests state (8 files; poppler misses three of them): all found.

@@ -76,7 +76,7 @@ def test_mixed_directory_good_and_bad_documents(tmp_path: Path, factory: session
     items = by_name(report)
     reasons = {name: item.reason for name, item in items.items() if item.outcome == "failed"}
     assert reasons == {
-        "b-scan.pdf": "no text layer (image-only pages; OCR is not supported)",
+        "b-scan.pdf": "no text layer (image-only pages (a scan); OCR found no text)",
         "c-locked.pdf": "encrypted (password required)",
         "d-junk.pdf": "unsupported content: binary data (named .pdf, but the content is not application/pdf)",
         "e-empty.txt": "empty file (0 bytes)",

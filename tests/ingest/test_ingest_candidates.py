@@ -1,0 +1,112 @@
+"""The candidate rule: which stored sentences a summarizer may pick, and why the others may not."""
+
+from __future__ import annotations
+
+import pytest
+
+from docsum.ingest.candidates import (
+    BYLINE,
+    FRAGMENT,
+    MARKUP,
+    REPEATED,
+    candidate_indices,
+    count_words,
+    repeated_lines,
+    skip_reason,
+    skip_reasons,
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "words"),
+    [
+        ("The council met on Monday.", 5),
+        ("12 345 -- ***", 2),
+        ("今日は天気が良いです。", 10),  # CJK characters count as words
+        ("Der Rat tagte 2024.", 4),
+    ],
+)
+def test_word_count(sentence: str, words: int) -> None:
+    assert count_words(sentence) == words
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        # fragments: no letter, or fewer than four words
+        ("3", FRAGMENT),
+        ("12 345 678 910", FRAGMENT),
+        ("Staff Reporter", FRAGMENT),
+        ("Social media", FRAGMENT),
+        ("天気", FRAGMENT),
+        # markup debris
+        ("|---|---|", MARKUP),
+        ("| :--- | ---: |", MARKUP),
+        ("| Country | GDP growth | Population |", MARKUP),
+        ("+=========+==========+", MARKUP),
+        ("<div class='caption'>A photo of the new tram line</div>", MARKUP),
+        ("x = {a: [1, 2], b: (3 * 4) / 5} + 6 - 7;", MARKUP),
+        # bylines and datelines
+        ("By Economics Desk, 02 May 2024", BYLINE),
+        ("Harbourton, 21 June 2024.", BYLINE),
+        ("posted on April 21, 2015, at 11:29 a.m.", BYLINE),
+        ("Updated: 12 May 2024 10:32 BST", BYLINE),
+        ("Published Monday, June 3, 2024", BYLINE),
+        ("By Anna Smith and John Doe", BYLINE),
+        ("Last modified on 2023-11-04T10:22:00Z", BYLINE),
+        # prose stays a candidate, dates and "By" included
+        ("By 2030, the city will have forty trams running.", None),
+        ("By the end of the year prices had risen sharply.", None),
+        ("The council voted on 21 June 2024 to approve it.", None),
+        ("Revenue rose 12.5% to $4.2bn in 2023, from $3.7bn in 2022.", None),
+        ("LONDON, May 3 (Reuters) - Shares fell sharply on Friday after the report.", None),
+        ('"Nurse Jackie," 9 p.m. ET, Sunday, Showtime', None),  # a listing, not a dateline
+        ("今日は天気が良いです。", None),
+    ],
+)
+def test_skip_reason(sentence: str, reason: str | None) -> None:
+    assert skip_reason(sentence) == reason
+
+
+HEADER = "IEEE TRANSACTIONS ON INFORMATION FORENSICS AND SECURITY, VOL. 13, NO. 5, MAY 2018"
+
+
+def test_running_headers_and_page_numbers_repeat_across_pages() -> None:
+    body = [
+        "The first experiment measured the signal strength at dawn.",
+        "A second run repeated it at noon with new sensors.",
+        "Both runs agree within the stated error bars.",
+        "The authors suggest a third run in winter.",
+    ]
+    sentences, pages = [], []
+    for page in range(1, 5):
+        sentences += [HEADER.replace("NO. 5", f"NO. {page}"), body[page - 1], f"Page {page} of 4"]
+        pages += [page, page, page]
+    reasons = skip_reasons(sentences, pages)
+    assert [reasons[i] for i in range(0, 12, 3)] == [REPEATED] * 4  # the header, page numbers differing
+    assert [reasons[i] for i in range(2, 12, 3)] == [REPEATED] * 4  # "Page N of 4"
+    assert candidate_indices(sentences, pages) == [1, 4, 7, 10]
+    # Without pages (HTML, text) nothing counts as repeated: the header is then a long line, a candidate.
+    assert skip_reasons(sentences)[0] is None
+
+
+def test_a_two_page_document_repeats_its_header_on_every_page() -> None:
+    sentences = ["Harbourton Council Annual Report 2024", "The first page has its own text in it.",
+                 "Harbourton Council Annual Report 2024", "The second page talks about something else."]
+    assert repeated_lines(sentences, [1, 1, 2, 2]) == {0, 2}
+    assert repeated_lines(sentences, [1, 1, 1, 1]) == set()  # one page: nothing runs across pages
+    with pytest.raises(ValueError):
+        repeated_lines(sentences, [1, 2])
+
+
+def test_a_piece_cut_out_of_a_sentence_is_a_fragment_only_in_cased_text() -> None:
+    cased = [
+        "The formula below shows the relation between the two values.",
+        "is an example of an inline equation.",
+        "Each value is measured twice by independent teams.",
+        "The results agree within the stated error bars.",
+        "eBay said the sale would close in June this year.",
+    ]
+    assert skip_reasons(cased) == [None, FRAGMENT, None, None, None]
+    lowered = [s.lower() for s in cased]  # lowercased corpora (PTB-style) keep every sentence
+    assert skip_reasons(lowered) == [None] * 5
