@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from docsum.bertsum.batching import collate
 from docsum.bertsum.config import BertSumConfig
 from docsum.bertsum.data import read_examples
-from docsum.ingest.extract import document_sentences
 from docsum.bertsum.evaluate import evaluate
 from docsum.bertsum.model import ExtSummarizer, ExtTransformerEncoder, bundled_encoder_dir
 from docsum.bertsum.oracle import greedy_oracle
@@ -31,6 +30,7 @@ from docsum.bertsum.preprocess import prepare
 from docsum.bertsum.select import select_summary
 from docsum.commands.training import TRAIN_FILES, VALID_FILES
 from docsum.config import get_settings
+from docsum.ingest.extract import document_sentences
 
 VARIANTS: dict[str, dict] = {
     "base: interval, no bias, 2 layers": {},
@@ -72,7 +72,14 @@ def sentence_features(
                 vectors = pooled
             for j, (ex, d) in enumerate(usable):
                 oracle = set(greedy_oracle([ex.sentences[k] for k in d.kept], ex.reference))
-                out.append({"x": vectors[j, : len(d.kept)].clone(), "y": torch.tensor([float(k in oracle) for k in range(len(d.kept))]), "kept": d.kept, "ex": ex})
+                out.append(
+                    {
+                        "x": vectors[j, : len(d.kept)].clone(),
+                        "y": torch.tensor([float(k in oracle) for k in range(len(d.kept))]),
+                        "kept": d.kept,
+                        "ex": ex,
+                    }
+                )
     return out
 
 
@@ -93,7 +100,9 @@ def head_loss(head: ExtTransformerEncoder, items: list[dict]) -> tuple[torch.Ten
     return (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * mask).sum(), int(mask.sum())
 
 
-def train_head(config: BertSumConfig, hidden: int, train: list[dict], valid: list[dict], epochs: int, seed: int = 0) -> tuple[ExtTransformerEncoder, float]:
+def train_head(
+    config: BertSumConfig, hidden: int, train: list[dict], valid: list[dict], epochs: int, seed: int = 0
+) -> tuple[ExtTransformerEncoder, float]:
     torch.manual_seed(seed)
     head = ExtTransformerEncoder(hidden, config)
     for p in head.parameters():
@@ -148,7 +157,9 @@ def main() -> None:
     parser.add_argument("--valid-docs", type=int, default=300)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--pooling", choices=["cls", "mean"], default="cls", help="sentence vectors (mean: exploratory)")
+    parser.add_argument(
+        "--pooling", choices=["cls", "mean"], default="cls", help="sentence vectors (mean: exploratory)"
+    )
     parser.add_argument("--variants", nargs="*", help="run only these variants")
     args = parser.parse_args()
     if args.threads:
@@ -167,9 +178,14 @@ def main() -> None:
     for interval in sorted({v.get("use_interval", True) for v in variants.values()}, reverse=True):
         config = BertSumConfig(max_pos=256, use_interval=interval)
         features[interval] = tuple(
-            sentence_features(encoder_model, exs, config, pooling=args.pooling) for exs in (train_examples, valid_examples)
+            sentence_features(encoder_model, exs, config, pooling=args.pooling)
+            for exs in (train_examples, valid_examples)
         )
-        print(f"features (interval={interval}): {len(features[interval][0])} train / {len(features[interval][1])} valid docs, {time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"features (interval={interval}): {len(features[interval][0])} train / "
+            f"{len(features[interval][1])} valid docs, {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
 
     hidden = encoder_model.bert.model.config.hidden_size
     results = {}
@@ -182,13 +198,18 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"\nAblations ({args.pooling} sentence vectors), frozen bundled encoder, first 256-token window; {len(features[True][0])} training articles, "
-          f"{args.epochs} epochs per head; validation: {len(features[True][1])} articles of {valid_file.name}")
+    print(
+        f"\nAblations ({args.pooling} sentence vectors), frozen bundled encoder, first 256-token window; "
+        f"{len(features[True][0])} training articles, "
+        f"{args.epochs} epochs per head; validation: {len(features[True][1])} articles of {valid_file.name}"
+    )
     print(f"{'variant':<36} {'val loss':>9} {'R1':>6} {'R2':>6} {'RL':>6} {'lead3 R1':>9} {'R1-lead3':>9}")
     for name, r in results.items():
         m, lead = r["model"], r["lead3"]
-        print(f"{name:<36} {r['valid_loss']:>9.4f} {m['rouge1']:>6.2f} {m['rouge2']:>6.2f} {m['rougeL']:>6.2f} "
-              f"{lead['rouge1']:>9.2f} {m['rouge1'] - lead['rouge1']:>+9.2f}")
+        print(
+            f"{name:<36} {r['valid_loss']:>9.4f} {m['rouge1']:>6.2f} {m['rouge2']:>6.2f} {m['rougeL']:>6.2f} "
+            f"{lead['rouge1']:>9.2f} {m['rouge1'] - lead['rouge1']:>+9.2f}"
+        )
     print(f"total {time.monotonic() - started:.0f} s")
 
 

@@ -50,6 +50,7 @@ def gzip_of_repeated(chunk: bytes, times: int) -> bytes:
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     return header + deflate + crc.to_bytes(4, "little") + size.to_bytes(4, "little")
 
+
 TEXT = b"The council approved the budget on Tuesday. Work on the bridge starts in May."
 
 
@@ -84,8 +85,12 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
     ],
     "file link out of the root": _link_out_of_root,
     "markup names and titles": lambda d: [
-        write(d / "m.zip", zip_of({"[/red]x.html": b"<html><head><title>[/red]t</title></head><body><p>"
-                                   + TEXT + b"</p></body></html>"}))
+        write(
+            d / "m.zip",
+            zip_of(
+                {"[/red]x.html": b"<html><head><title>[/red]t</title></head><body><p>" + TEXT + b"</p></body></html>"}
+            ),
+        )
     ],
     "huge HTML page (6 MB)": lambda d: [write(d / "huge.html", huge_html(6_000_000))],
     "single-line HTML page (50 MB)": lambda d: [write(d / "line.html", single_line_html(50_000_000))],
@@ -155,17 +160,34 @@ def main() -> None:
     for name, build in CASES.items():
         with tempfile.TemporaryDirectory() as tmp:
             inputs = build(Path(tmp) / "in")
-            argv = [sys.executable, __file__, "--case", name, "--seconds", str(args.seconds),
-                    "--memory-mib", str(args.memory_mib), "--inputs", *map(str, inputs)]
+            argv = [
+                sys.executable,
+                __file__,
+                "--case",
+                name,
+                "--seconds",
+                str(args.seconds),
+                "--memory-mib",
+                str(args.memory_mib),
+                "--inputs",
+                *map(str, inputs),
+            ]
             done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if done.returncode != 0:
-            row = {"case": name, "outcome": f"bench error: {done.stderr.strip().splitlines()[-1:]}", "wall_s": None,
-                   "worker_mib": None, "extractor_mib": None}
+            row = {
+                "case": name,
+                "outcome": f"bench error: {done.stderr.strip().splitlines()[-1:]}",
+                "wall_s": None,
+                "worker_mib": None,
+                "extractor_mib": None,
+            }
         else:
             row = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"| {row['case']} | {row['outcome']} | {row['wall_s']} | {row['worker_mib']} | {row['extractor_mib']} |",
-              flush=True)
+        print(
+            f"| {row['case']} | {row['outcome']} | {row['wall_s']} | {row['worker_mib']} | {row['extractor_mib']} |",
+            flush=True,
+        )
     if args.json:
         summary = {"seconds": args.seconds, "memory_mib": args.memory_mib, "rows": rows}
         args.json.write_text(json.dumps(summary, indent=2))

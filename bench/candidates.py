@@ -61,8 +61,13 @@ def junk_kind(sentence: str, furniture: set[str], cased_doc: bool) -> str | None
     if re.search(r"[|+]\s*:?-{3,}", text) or text.count("|") >= 2 or re.search(r"</?[a-z]+[^>]*>", text):
         return "markup"
     if re.match(r"^(by|posted by|written by)\s+[A-Z]", text, re.I) and len(words) <= 10:
-        if not any(w[0].islower() for w in words[1:] if w.lower() not in {"and", "of", "the", "de", "van", "von"}
-                   and not w.isdigit() and not re.match(_MONTH, w, re.I)):
+        if not any(
+            w[0].islower()
+            for w in words[1:]
+            if w.lower() not in {"and", "of", "the", "de", "van", "von"}
+            and not w.isdigit()
+            and not re.match(_MONTH, w, re.I)
+        ):
             return "byline"
     if _DATE.search(text):
         rest = [w for w in tokens(_DATE.sub(" ", text)) if not w.isdigit()]
@@ -173,12 +178,16 @@ def main() -> None:
     }
     n_docs = figures["documents"]
     print(f"documents: {n_docs['html']} HTML pages, {n_docs['pdf']} PDFs; model offered: {args.offer}")
-    print(f"candidate sentences under 4 words: {short}/{candidates} = {figures['candidates_under_4_words_pct']}% "
-          "(target <= 2%)")
+    print(
+        f"candidate sentences under 4 words: {short}/{candidates} = {figures['candidates_under_4_words_pct']}% "
+        "(target <= 2%)"
+    )
     print(f"HTML mid-paragraph breaks: {breaks} of {html_pairs} sentence pairs  (target 0)")
     print(f"PDF sentences without a page: {pdf_no_page} of {pdf_sentences}  (target 0)")
-    print(f"junk summary sentences: {sum(junk.values())}/{summary_sentences} = {figures['junk_summary_pct']}% "
-          f"{dict(junk)}  (target <= 2%)")
+    print(
+        f"junk summary sentences: {sum(junk.values())}/{summary_sentences} = {figures['junk_summary_pct']}% "
+        f"{dict(junk)}  (target <= 2%)"
+    )
     print(f"HTML F1 (stored sentences vs ground truth): {figures['html_f1_mean']:.3f}  (target >= 0.956)")
     for line in shown[: args.show]:
         print(line)

@@ -38,9 +38,8 @@ for path in (str(ROOT), str(ROOT / "bench")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-import numpy as np  # noqa: E402
-
 import gpu_pack  # noqa: E402
+import numpy as np  # noqa: E402
 
 MIB = 1 << 20
 TRAVEL_LIMIT = 64 * MIB

@@ -62,12 +62,18 @@ def main() -> None:
     n = len(truth)
     print(f"HTML extraction, {n} pages of {args.data}")
     print(f"{'path':<44} {'mean F1':>8} {'median':>8} {'ms/page':>8}")
-    print(f"{'(a) trafilatura.extract(raw bytes)':<44} {statistics.mean(plain):8.3f} {statistics.median(plain):8.3f} "
-          f"{1000 * seconds_plain / n:8.1f}")
-    print(f"{'(b) ingest: decode+extract+split, joined':<44} {statistics.mean(ours):8.3f} {statistics.median(ours):8.3f} "
-          f"{1000 * seconds_ours / n:8.1f}")
-    print(f"pages where (b) < (a) by more than 0.01: {sum(1 for o, p, _ in per_page if o < p - 0.01)}; "
-          f"(b) > (a) by more than 0.01: {sum(1 for o, p, _ in per_page if o > p + 0.01)}; failed in (b): {len(failures)}")
+    print(
+        f"{'(a) trafilatura.extract(raw bytes)':<44} {statistics.mean(plain):8.3f} {statistics.median(plain):8.3f} "
+        f"{1000 * seconds_plain / n:8.1f}"
+    )
+    print(
+        f"{'(b) ingest: decode+extract+split, joined':<44} {statistics.mean(ours):8.3f} {statistics.median(ours):8.3f} "
+        f"{1000 * seconds_ours / n:8.1f}"
+    )
+    print(
+        f"pages where (b) < (a) by more than 0.01: {sum(1 for o, p, _ in per_page if o < p - 0.01)}; "
+        f"(b) > (a) by more than 0.01: {sum(1 for o, p, _ in per_page if o > p + 0.01)}; failed in (b): {len(failures)}"
+    )
     for page_id, reason in failures:
         print(f"  failed {page_id[:16]}: {reason}")
     if args.worst:

@@ -38,8 +38,7 @@ import torch
 
 from docsum.bertsum.batching import collate
 from docsum.bertsum.engine import InferenceEngine
-from docsum.bertsum.model import resolve_device
-from docsum.bertsum.model import ExtSummarizer
+from docsum.bertsum.model import ExtSummarizer, resolve_device
 from docsum.bertsum.preprocess import PreparedDoc, prepare
 from docsum.config import Settings
 
@@ -125,7 +124,9 @@ def load_model(path: str | None, device: str | None) -> tuple[ExtSummarizer, str
 
     encoder_dir = bundled_encoder_dir()
     torch.manual_seed(0)
-    encoder = AutoModel.from_config(AutoConfig.from_pretrained(encoder_dir), add_pooling_layer=False, attn_implementation="sdpa")
+    encoder = AutoModel.from_config(
+        AutoConfig.from_pretrained(encoder_dir), add_pooling_layer=False, attn_implementation="sdpa"
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
     model = ExtSummarizer(BertSumConfig(name="minilm-random"), encoder, tokenizer).eval().to(resolve_device(device))
     return model, " (random weights: the encoder's weights are not on this machine)"
@@ -245,7 +246,12 @@ def main() -> None:
 
     results = [
         timed("(a) one at a time", device, len(docs), lambda: run_forward_batches(model, docs, 1)),
-        timed(f"(b) naive batches of {NAIVE_BATCH}", device, len(docs), lambda: run_forward_batches(model, docs, NAIVE_BATCH)),
+        timed(
+            f"(b) naive batches of {NAIVE_BATCH}",
+            device,
+            len(docs),
+            lambda: run_forward_batches(model, docs, NAIVE_BATCH),
+        ),
     ]
     engine.reset_stats()
 
@@ -284,7 +290,9 @@ def main() -> None:
         )
     a, b, c = results
     print()
-    print(f"engine vs one-at-a-time: {a.seconds / c.seconds:.2f}x   engine vs naive batches: {b.seconds / c.seconds:.2f}x")
+    print(
+        f"engine vs one-at-a-time: {a.seconds / c.seconds:.2f}x   engine vs naive batches: {b.seconds / c.seconds:.2f}x"
+    )
     print(f"engine stats: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()})}")
     reference = peak16 if peak16 is not None else peak32
     label = "bf16" if peak16 is not None else "fp32"

@@ -30,16 +30,18 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from docsum.config import Settings  # noqa: E402
-from docsum.db.migrate import upgrade  # noqa: E402
-from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
-from docsum.services.batches import job_params  # noqa: E402
-from docsum.services.ingest import ingest_files  # noqa: E402
-from docsum.services.models import ModelRef  # noqa: E402
-from docsum.services.nightly import plan_nightly  # noqa: E402
+from docsum.config import Settings
+from docsum.db.migrate import upgrade
+from docsum.db.session import dispose_engine, make_session_factory
+from docsum.services.batches import job_params
+from docsum.services.ingest import ingest_files
+from docsum.services.models import ModelRef
+from docsum.services.nightly import plan_nightly
 
-WORDS = ("harbour budget council archive minutes meeting library river bridge school museum railway market "
-         "festival hospital election museum garden weather tunnel").split()
+WORDS = [
+    "harbour", "budget", "council", "archive", "minutes", "meeting", "library", "river", "bridge", "school",
+    "museum", "railway", "market", "festival", "hospital", "election", "museum", "garden", "weather", "tunnel",
+]  # fmt: skip
 
 
 def write_file(path: Path, rng: random.Random) -> None:
@@ -112,10 +114,14 @@ def main() -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\n{'run':<14}{'files':>10}{'new':>9}{'changed':>9}{'skipped':>10}{'scan s':>9}{'ingest s':>10}{'total s':>9}")
+    print(
+        f"\n{'run':<14}{'files':>10}{'new':>9}{'changed':>9}{'skipped':>10}{'scan s':>9}{'ingest s':>10}{'total s':>9}"
+    )
     for label, r in results.items():
-        print(f"{label:<14}{r['seen']:>10,}{r['new']:>9,}{r['changed']:>9,}{r['skipped']:>10,}"
-              f"{r['scan_s']:>9.2f}{r['ingest_s']:>10.2f}{r['total_s']:>9.2f}")
+        print(
+            f"{label:<14}{r['seen']:>10,}{r['new']:>9,}{r['changed']:>9,}{r['skipped']:>10,}"
+            f"{r['scan_s']:>9.2f}{r['ingest_s']:>10.2f}{r['total_s']:>9.2f}"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"n": args.n, **results}, indent=2) + "\n")

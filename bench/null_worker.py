@@ -16,8 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from docsum.bertsum.engine import InferenceEngine, _EncoderBatch  # noqa: E402
-from docsum.config import Settings  # noqa: E402
+from docsum.bertsum.engine import InferenceEngine, _EncoderBatch
+from docsum.config import Settings
 
 
 class NullEngine(InferenceEngine):
@@ -58,8 +58,16 @@ def main() -> None:
     loader = null_loader(settings)
     metrics.get_summarizer = lambda _settings, path: loader(path)  # the fixture: only this process, only this script
     app = create_app(settings)
-    app.worker_main(["worker", "--queues=summarize", "--pool=solo", "--concurrency=1",
-                     "--hostname=null-bench@%h", "--loglevel=INFO"])
+    app.worker_main(
+        [
+            "worker",
+            "--queues=summarize",
+            "--pool=solo",
+            "--concurrency=1",
+            "--hostname=null-bench@%h",
+            "--loglevel=INFO",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -79,15 +79,24 @@ def main() -> None:
         all_pages += t["pages"]
         all_seconds += t["seconds"]
         rate = t["pages"] / t["seconds"] if t["seconds"] else 0.0
-        print(f"{status:<10} {int(t['files']):>5} {int(t['extracted']):>9} {int(t['pages']):>6} {t['seconds']:8.2f} {rate:8.2f}")
-    print(f"{'all':<10} {len(entries):>5} {'':>9} {int(all_pages):>6} {all_seconds:8.2f} {all_pages / all_seconds:8.2f}")
-    print(f"expected_substrings found: {substrings_found}/{substrings_total}; pages read by OCR: "
-          f"{ocr_pages_in_samples}")
+        print(
+            f"{status:<10} {int(t['files']):>5} {int(t['extracted']):>9} {int(t['pages']):>6} "
+            f"{t['seconds']:8.2f} {rate:8.2f}"
+        )
+    print(
+        f"{'all':<10} {len(entries):>5} {'':>9} {int(all_pages):>6} {all_seconds:8.2f} {all_pages / all_seconds:8.2f}"
+    )
+    print(
+        f"expected_substrings found: {substrings_found}/{substrings_total}; pages read by OCR: {ocr_pages_in_samples}"
+    )
     figures: dict[str, object] = {
-        "files": len(entries), "pages": int(all_pages), "seconds": round(all_seconds, 2),
+        "files": len(entries),
+        "pages": int(all_pages),
+        "seconds": round(all_seconds, 2),
         "pages_per_s": round(all_pages / all_seconds, 2) if all_seconds else None,
         "by_status": {k: dict(v) for k, v in totals.items()},
-        "expected_substrings": [substrings_found, substrings_total], "ocr_pages_in_samples": ocr_pages_in_samples,
+        "expected_substrings": [substrings_found, substrings_total],
+        "ocr_pages_in_samples": ocr_pages_in_samples,
     }
     if args.ocr_pages:
         figures["ocr"] = ocr_speed(args.ocr_pages, settings)
@@ -131,8 +140,10 @@ def ocr_speed(n_pages: int, settings: Settings) -> dict[str, float]:
     seconds = time.perf_counter() - start
     expected = " ".join(" ".join(lines * 3) for _ in range(n_pages))
     f1 = shingle_f1(doc.text, expected, n=1)
-    print(f"OCR: {len(doc.ocr_pages)} scanned pages of known text in {seconds:.2f} s = "
-          f"{len(doc.ocr_pages) / seconds:.2f} pages/s (render {settings.ocr_dpi} dpi + Tesseract), word F1 {f1:.3f}")
+    print(
+        f"OCR: {len(doc.ocr_pages)} scanned pages of known text in {seconds:.2f} s = "
+        f"{len(doc.ocr_pages) / seconds:.2f} pages/s (render {settings.ocr_dpi} dpi + Tesseract), word F1 {f1:.3f}"
+    )
     rate = round(len(doc.ocr_pages) / seconds, 3)
     return {"pages": len(doc.ocr_pages), "seconds": round(seconds, 2), "pages_per_s": rate, "word_f1": round(f1, 4)}
 

@@ -27,8 +27,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,14 +43,14 @@ from sqlalchemy.engine import make_url
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from docsum.client import Client  # noqa: E402
+from docsum.config import Settings  # noqa: E402
 from docsum.db.migrate import upgrade  # noqa: E402
 from docsum.db.models import Document, DocumentStatus  # noqa: E402
 from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
-from docsum.client import Client  # noqa: E402
-from docsum.config import Settings  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
-from docsum.services.tokens import store_tokens  # noqa: E402
 from docsum.services.summarize import STAGES  # noqa: E402
+from docsum.services.tokens import store_tokens  # noqa: E402
 
 STAGE_LINE = re.compile(r"fetch ([\d.]+) ms · prepare ([\d.]+) ms · score ([\d.]+) ms · write ([\d.]+) ms")
 
@@ -86,7 +86,6 @@ def store_documents(settings: Settings, texts: list[str]) -> list[int]:
         ids = list(session.scalars(insert(Document).returning(Document.id), rows))
         session.commit()
     return sorted(ids)
-
 
 
 def tokenize_ahead(settings: Settings, ids: list[int]) -> float:
@@ -126,8 +125,9 @@ def run_direct(settings: Settings, ids: list[int], null_model: bool) -> tuple[fl
             ).all()
         stages["fetch"] += time.perf_counter() - began
         began, prepared = time.perf_counter(), summarizer.engine.stats.prepare_s
-        summarizer.summarize([r[0] for r in rows], k=3, tokens=[SentenceTokens.from_json(r[1]) if r[1] else None
-                                                               for r in rows])
+        summarizer.summarize(
+            [r[0] for r in rows], k=3, tokens=[SentenceTokens.from_json(r[1]) if r[1] else None for r in rows]
+        )
         stages["prepare"] += summarizer.engine.stats.prepare_s - prepared
         stages["score"] += time.perf_counter() - began - (summarizer.engine.stats.prepare_s - prepared)
     return time.perf_counter() - start, stages
@@ -145,9 +145,21 @@ def start_redis(log_dir: Path) -> tuple[subprocess.Popen, str]:
         raise SystemExit("redis-server is not installed")
     port = free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(log_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(log_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 10
     while True:
@@ -226,7 +238,9 @@ def main() -> None:
     log = REPO_ROOT / "var" / "bench-pipeline-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     redis_proc, broker_url = start_redis(log.parent)
-    overrides = {k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v}
+    overrides = {
+        k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v
+    }
     settings = Settings(database_url=db_url, broker_url=broker_url, device=args.device, **overrides)
     try:
         upgrade(db_url)
@@ -245,23 +259,38 @@ def main() -> None:
     n = len(ids)
     scorer = "null scorer (bench fixture)" if args.null_model else "the model"
     console = Console()
-    table = Table(title=f"summarize {n} CNN/DM articles with {scorer} · max_batch_tokens {settings.max_batch_tokens} "
-                        f"· chunk {settings.chunk_size} docs")
+    table = Table(
+        title=f"summarize {n} CNN/DM articles with {scorer} · max_batch_tokens {settings.max_batch_tokens} "
+        f"· chunk {settings.chunk_size} docs"
+    )
     for col in ("mode", "seconds", "docs/s", "ms/doc", *(f"{s} ms/doc" for s in STAGES)):
         table.add_column(col, justify="right" if col != "mode" else "left")
-    modes = (("direct (engine in process)", direct_s, direct_stages),
-             ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline_s, pipeline_stages))
+    modes = (
+        ("direct (engine in process)", direct_s, direct_stages),
+        ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline_s, pipeline_stages),
+    )
     for mode, seconds, stages in modes:
-        table.add_row(mode, f"{seconds:.2f}", f"{n / seconds:.1f}", f"{1000 * seconds / n:.3f}",
-                      *(f"{1000 * stages[s] / n:.3f}" for s in STAGES))
+        table.add_row(
+            mode,
+            f"{seconds:.2f}",
+            f"{n / seconds:.1f}",
+            f"{1000 * seconds / n:.3f}",
+            *(f"{1000 * stages[s] / n:.3f}" for s in STAGES),
+        )
     console.print(table)
-    console.print(f"tokenized ahead (the ingest side): {1000 * tokenize_s / (n + 2):.3f} ms/doc; "
-                  f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms")
+    console.print(
+        f"tokenized ahead (the ingest side): {1000 * tokenize_s / (n + 2):.3f} ms/doc; "
+        f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms"
+    )
     if args.json:
         key = "null" if args.null_model else "model"
         figures = {
-            "n": n, "scorer": key, "chunk_size": settings.chunk_size, "max_batch_tokens": settings.max_batch_tokens,
-            f"{key}_docs_per_s": n / pipeline_s, f"{key}_direct_docs_per_s": n / direct_s,
+            "n": n,
+            "scorer": key,
+            "chunk_size": settings.chunk_size,
+            "max_batch_tokens": settings.max_batch_tokens,
+            f"{key}_docs_per_s": n / pipeline_s,
+            f"{key}_direct_docs_per_s": n / direct_s,
             "tokenize_ahead_ms_per_doc": 1000 * tokenize_s / (n + 2),
             "pipeline_ms_per_doc": {s: 1000 * v / n for s, v in pipeline_stages.items()},
             "direct_ms_per_doc": {s: 1000 * v / n for s, v in direct_stages.items()},

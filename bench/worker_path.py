@@ -23,18 +23,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from inference import encoder_flops, load_documents, matmul_peak  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+import torch
+from inference import encoder_flops, load_documents, matmul_peak
+from sqlalchemy import insert
 
-from docsum.config import Settings  # noqa: E402
-from docsum.db.migrate import upgrade  # noqa: E402
-from docsum.db.models import Document, DocumentStatus  # noqa: E402
-from docsum.db.session import dispose_engine, make_session_factory, session_scope  # noqa: E402
-from docsum.services import batches  # noqa: E402
-from docsum.services.models import get_summarizer, resolve_model  # noqa: E402
-from docsum.services.summarize import STAGES, summarize_chunk  # noqa: E402
-from docsum.services.tokens import store_tokens  # noqa: E402
+from docsum.config import Settings
+from docsum.db.migrate import upgrade
+from docsum.db.models import Document, DocumentStatus
+from docsum.db.session import dispose_engine, make_session_factory, session_scope
+from docsum.services import batches
+from docsum.services.models import get_summarizer, resolve_model
+from docsum.services.summarize import STAGES, summarize_chunk
+from docsum.services.tokens import store_tokens
 
 
 def main() -> None:
@@ -56,15 +56,31 @@ def main() -> None:
     docs = [pool[i % len(pool)] for i in range(args.n)]
     folder = Path(tempfile.mkdtemp(prefix="docsum-worker-path-"))
     url = f"sqlite:///{folder / 'bench.db'}"
-    overrides = {k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size,
-                                   "model": args.model, "device": args.device}.items() if v}
+    overrides = {
+        k: v
+        for k, v in {
+            "max_batch_tokens": args.max_batch_tokens,
+            "chunk_size": args.chunk_size,
+            "model": args.model,
+            "device": args.device,
+        }.items()
+        if v
+    }
     settings = Settings(database_url=url, **overrides)
     upgrade(url)
     sessions = make_session_factory(settings)
     model = resolve_model(settings)
     with session_scope(sessions) as session:
-        rows = [{"source_uri": f"bench://{i}", "content_sha256": f"{i:064x}", "sentences": d,
-                 "text": " ".join(d), "status": DocumentStatus.extracted} for i, d in enumerate(docs)]
+        rows = [
+            {
+                "source_uri": f"bench://{i}",
+                "content_sha256": f"{i:064x}",
+                "sentences": d,
+                "text": " ".join(d),
+                "status": DocumentStatus.extracted,
+            }
+            for i, d in enumerate(docs)
+        ]
         ids = list(session.scalars(insert(Document).returning(Document.id), rows))
     store_tokens(sessions, ids, model.path)
     summarizer = get_summarizer(settings, model.path)
@@ -107,15 +123,24 @@ def main() -> None:
 
     n = len(job_ids)
     figures = {
-        "n": n, "device": str(device), "chunk_size": settings.chunk_size, "max_batch_tokens": settings.max_batch_tokens,
-        "worker_docs_per_s": n / elapsed, "encoder_gflop_per_doc": flops / n / 1e9,
-        "mfu": flops / elapsed / peak, "matmul_peak_tflops": peak / 1e12,
+        "n": n,
+        "device": str(device),
+        "chunk_size": settings.chunk_size,
+        "max_batch_tokens": settings.max_batch_tokens,
+        "worker_docs_per_s": n / elapsed,
+        "encoder_gflop_per_doc": flops / n / 1e9,
+        "mfu": flops / elapsed / peak,
+        "matmul_peak_tflops": peak / 1e12,
         "ms_per_doc": {stage: 1000 * seconds / n for stage, seconds in stages.items()},
     }
-    print(f"worker path on {device} ({model.model_id}), {n} documents, chunks of {settings.chunk_size}, "
-          f"max_batch_tokens {settings.max_batch_tokens}")
-    print(f"  {figures['worker_docs_per_s']:.1f} docs/s · MFU {100 * figures['mfu']:.1f}% of "
-          f"{figures['matmul_peak_tflops']:.1f} TFLOP/s · {figures['encoder_gflop_per_doc']:.2f} GFLOP/doc")
+    print(
+        f"worker path on {device} ({model.model_id}), {n} documents, chunks of {settings.chunk_size}, "
+        f"max_batch_tokens {settings.max_batch_tokens}"
+    )
+    print(
+        f"  {figures['worker_docs_per_s']:.1f} docs/s · MFU {100 * figures['mfu']:.1f}% of "
+        f"{figures['matmul_peak_tflops']:.1f} TFLOP/s · {figures['encoder_gflop_per_doc']:.2f} GFLOP/doc"
+    )
     print("  ms/doc: " + " · ".join(f"{s} {v:.3f}" for s, v in figures["ms_per_doc"].items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

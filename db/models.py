@@ -195,7 +195,9 @@ class Job(Base):
     summary: Mapped[Summary | None] = relationship(back_populates="job", passive_deletes=True)
 
     def __repr__(self) -> str:
-        return f"Job(id={self.id!r}, batch_id={self.batch_id!r}, document_id={self.document_id!r}, status={self.status!r})"
+        return (
+            f"Job(id={self.id!r}, batch_id={self.batch_id!r}, document_id={self.document_id!r}, status={self.status!r})"
+        )
 
 
 class Summary(Base):

@@ -53,10 +53,14 @@ def allowed_sources(table: Mapping[Any, frozenset[S]], target: S) -> list[Any]:
     return [source for source, targets in table.items() if target in targets and source is not None]
 
 
-def _illegal(kind: str, row_id: int | None, current: object, target: object, table: Mapping[Any, frozenset[Any]]) -> IllegalTransition:
+def _illegal(
+    kind: str, row_id: int | None, current: object, target: object, table: Mapping[Any, frozenset[Any]]
+) -> IllegalTransition:
     nexts = sorted(str(s) for s in table.get(current, frozenset()))
     allowed = ", ".join(nexts) if nexts else f"nothing ({current} is final)"
-    return IllegalTransition(f"{kind} {row_id}: cannot go from {current} to {target}; from {current} it may go to {allowed}")
+    return IllegalTransition(
+        f"{kind} {row_id}: cannot go from {current} to {target}; from {current} it may go to {allowed}"
+    )
 
 
 def _copy_values(obj: Base, values: Mapping[str, Any]) -> None:
@@ -135,7 +139,13 @@ def _transition_one(
 def mark_job_running(session: Session, job: Job, worker_host: str) -> Job:
     """queued -> running, or running -> running on redelivery after a lost worker. attempts + 1, started_at = now."""
     now = utcnow()
-    values = {"attempts": Job.attempts + 1, "worker_host": worker_host, "started_at": now, "finished_at": None, "updated_at": now}
+    values = {
+        "attempts": Job.attempts + 1,
+        "worker_host": worker_host,
+        "started_at": now,
+        "finished_at": None,
+        "updated_at": now,
+    }
     _transition_one(session, job, JobStatus.running, values)
     return job
 
@@ -158,7 +168,9 @@ def mark_jobs_running(session: Session, job_ids: Iterable[int], worker_host: str
         "finished_at": None,
         "updated_at": now,
     }
-    rows = _conditional_update(session, Job, [Job.id.in_(ids)], allowed_sources(JOB_TRANSITIONS, JobStatus.running), values)
+    rows = _conditional_update(
+        session, Job, [Job.id.in_(ids)], allowed_sources(JOB_TRANSITIONS, JobStatus.running), values
+    )
     started = {row["id"] for row in rows}
     return [i for i in ids if i in started]
 
@@ -253,15 +265,20 @@ def reopen_batch(session: Session, batch: Batch) -> Batch:
 
 
 def cancel_batch(session: Session, batch: Batch) -> int:
-    """running -> cancelled: cancels the batch's queued and running jobs, writes the snapshot; returns jobs cancelled."""
+    """running -> cancelled: cancels the batch's queued and running jobs, writes the snapshot; returns how many jobs
+    it cancelled."""
     batch_id = _ensure_id(session, batch)
     now = utcnow()
     # Batch first: a batch that already ended raises before any job is touched.
     _transition_one(session, batch, BatchStatus.cancelled, {"finished_at": now})
     job_values = {"status": JobStatus.cancelled, "finished_at": now, "updated_at": now}
-    rows = _conditional_update(session, Job, [Job.batch_id == batch_id], allowed_sources(JOB_TRANSITIONS, JobStatus.cancelled), job_values)
+    rows = _conditional_update(
+        session, Job, [Job.batch_id == batch_id], allowed_sources(JOB_TRANSITIONS, JobStatus.cancelled), job_values
+    )
     snapshot = _snapshot(session, batch_id)
-    session.execute(update(Batch).where(Batch.id == batch_id).values(**snapshot).execution_options(synchronize_session=False))
+    session.execute(
+        update(Batch).where(Batch.id == batch_id).values(**snapshot).execution_options(synchronize_session=False)
+    )
     _copy_values(batch, snapshot)
     return len(rows)
 

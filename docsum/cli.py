@@ -44,6 +44,7 @@ def _readable_help() -> None:
 
 _readable_help()
 
+
 class _DocsumApp(typer.Typer):
     """The typer app, with known outages and bad settings turned into one `error:` line and their exit code
     (docsum.outages) instead of a traceback; anything else is a bug and keeps its traceback."""

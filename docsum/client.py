@@ -67,27 +67,6 @@ __all__ = [
 ]
 
 
-def cited_sentences(
-    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, indices: Sequence[int], scores: Sequence[float]
-) -> list[dict[str, Any]]:
-    """Summary sentences with their citation: text, index, page, start, end, score, ocr (None where unknown)."""
-    cited = []
-    for index, score in zip(indices, scores):
-        record = info[index] if info and index < len(info) else {}
-        cited.append(
-            {
-                "text": sentences[index] if index < len(sentences) else None,
-                "index": index,
-                "page": record.get("page"),
-                "start": record.get("start"),
-                "end": record.get("end"),
-                "score": score,
-                "ocr": bool(record.get("ocr", False)),
-            }
-        )
-    return cited
-
-
 def _is_id(item: object) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)
 
@@ -220,7 +199,11 @@ class Client:
         files; document ids already stored get their jobs at once, enqueued in chunks of chunk_size. `k` defaults
         to DOCSUM_SUMMARY_SENTENCES.
         """
-        items = [paths_or_document_ids] if isinstance(paths_or_document_ids, (str, Path, int)) else list(paths_or_document_ids)
+        items = (
+            [paths_or_document_ids]
+            if isinstance(paths_or_document_ids, (str, Path, int))
+            else list(paths_or_document_ids)
+        )
         if not items:
             raise ValueError("nothing to submit: give paths or document ids")
         params = batches.job_params(k or self.settings.summary_sentences)

@@ -131,9 +131,7 @@ class Settings(BaseSettings):
         default=None, description="Folder where each finished nightly batch leaves its HTML report. Unset: none."
     )
     nightly_cron: str = Field(default="0 2 * * *", description="Cron expression of the nightly bulk run (beat).")
-    nightly_roots: list[str] = Field(
-        default_factory=list, description="Archive roots of the nightly run (JSON list)."
-    )
+    nightly_roots: list[str] = Field(default_factory=list, description="Archive roots of the nightly run (JSON list).")
 
     # --- flower ------------------------------------------------------------------------------
     flower_address: str = Field(default="127.0.0.1", description="Flower listen address.")
@@ -234,4 +232,4 @@ def get_settings() -> Settings:
         raise InvalidSetting(describe(error)) from None
     except pydantic_settings.SettingsError as error:  # a value that is not even JSON where JSON is expected
         field = str(error).partition('field "')[2].partition('"')[0] or "?"
-        raise InvalidSetting(f"DOCSUM_{field.upper()}: not valid JSON (e.g. [\"/data/archive\"])") from None
+        raise InvalidSetting(f'DOCSUM_{field.upper()}: not valid JSON (e.g. ["/data/archive"])') from None

@@ -30,7 +30,7 @@ TRAM = (
         "The line will have 19 stops and is forecast to carry 60,000 passengers a day once it opens. "
         "Officials said trams would run every six minutes at peak times.",
         "Council leader Maria Okafor called the vote a turning point for the city. "
-        "\"For twenty years we have talked about fixing traffic on the western corridor, and tonight we finally chose to act,\" she said.",
+        '"For twenty years we have talked about fixing traffic on the western corridor, and tonight we finally chose to act," she said.',
         "Opponents argued that the estimated cost of 1.2 billion euros was too high and that the money would be better spent on buses. "
         "Several business owners on Dock Street also warned that years of roadworks could drive away customers.",
         "The council said it would set up a compensation fund for shops affected by the works. "
@@ -54,7 +54,7 @@ COFFEE = (
         "Roasters have begun to pass the higher costs on to shoppers. "
         "Two of the largest supermarket chains said retail prices for ground coffee would rise by up to 8 percent next month.",
         "Analysts cautioned that the rally could reverse quickly if rain returns. "
-        "\"The market is pricing in a worst-case harvest, and weather forecasts can change that in a week,\" said one commodities strategist.",
+        '"The market is pricing in a worst-case harvest, and weather forecasts can change that in a week," said one commodities strategist.',
         "Smaller cafes say they have little room to absorb the increase. "
         "Several owners told reporters they were considering smaller cup sizes rather than raising menu prices again.",
     ],
@@ -72,7 +72,7 @@ REEF = (
         "Researchers counted at least 18 species of cold-water coral, along with sponges, sea stars and several fish "
         "that had never been recorded in the region.",
         "The expedition leader, Dr. Tomas Lindqvist, said the discovery showed how little of the deep sea has been explored. "
-        "\"We have better maps of the surface of Mars than of the seabed a few hours' sail from our harbours,\" he said.",
+        '"We have better maps of the surface of Mars than of the seabed a few hours\' sail from our harbours," he said.',
     ],
     [
         "Cold-water corals grow slowly, sometimes only a few millimetres a year, which makes them vulnerable to damage from bottom trawling. "

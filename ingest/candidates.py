@@ -58,9 +58,46 @@ _TIME = re.compile(
 _WEEKDAY = re.compile(rf"\b{_WEEKDAYS}\b", re.IGNORECASE)
 # Words that surround a date in a dateline and say nothing else.
 _DATELINE_WORDS = {
-    "posted", "updated", "published", "modified", "created", "last", "on", "at", "by", "date", "dated", "am", "pm",
-    "a.m", "p.m", "gmt", "utc", "bst", "cet", "est", "edt", "pst", "pdt", "and", "the", "of", "in", "filed", "first",
-    "issued", "released", "revised", "written", "reviewed", "edited", "time", "reading", "min", "mins", "read",
+    "posted",
+    "updated",
+    "published",
+    "modified",
+    "created",
+    "last",
+    "on",
+    "at",
+    "by",
+    "date",
+    "dated",
+    "am",
+    "pm",
+    "a.m",
+    "p.m",
+    "gmt",
+    "utc",
+    "bst",
+    "cet",
+    "est",
+    "edt",
+    "pst",
+    "pdt",
+    "and",
+    "the",
+    "of",
+    "in",
+    "filed",
+    "first",
+    "issued",
+    "released",
+    "revised",
+    "written",
+    "reviewed",
+    "edited",
+    "time",
+    "reading",
+    "min",
+    "mins",
+    "read",
 }
 _BYLINE_START = re.compile(
     r"^(?:by|written by|posted by|reported by|story by|words by|text by|photos? by|photographs? by|from)\s+(?=\S)",
@@ -68,7 +105,23 @@ _BYLINE_START = re.compile(
 )
 # Lowercase words that may appear inside a byline's name part ("By Anna de la Cruz and the Economics Desk").
 _NAME_PARTICLES = {
-    "and", "of", "the", "de", "la", "del", "der", "van", "von", "da", "di", "du", "le", "in", "at", "for", "&",
+    "and",
+    "of",
+    "the",
+    "de",
+    "la",
+    "del",
+    "der",
+    "van",
+    "von",
+    "da",
+    "di",
+    "du",
+    "le",
+    "in",
+    "at",
+    "for",
+    "&",
 }
 _MAX_BYLINE_WORDS = 16
 _TOKEN = re.compile(r"[^\W\d_][\w'’.\-]*", re.UNICODE)  # a word that starts with a letter
@@ -115,8 +168,10 @@ def is_byline(sentence: str) -> bool:
     if start:
         rest = _DATE.sub(" ", _TIME.sub(" ", text[start.end() :]))
         words = _TOKEN.findall(rest)
-        if words and len(words) <= _MAX_BYLINE_WORDS and all(
-            _capitalized(w) or w.lower().strip(".") in _NAME_PARTICLES | _DATELINE_WORDS for w in words
+        if (
+            words
+            and len(words) <= _MAX_BYLINE_WORDS
+            and all(_capitalized(w) or w.lower().strip(".") in _NAME_PARTICLES | _DATELINE_WORDS for w in words)
         ):
             return True
     if not _DATE.search(text):  # a time alone ("9 p.m. ET, Sunday, HBO") is a listing, not a dateline

@@ -70,7 +70,11 @@ def ocr_png(png: bytes, languages: str, timeout_s: float) -> str:
     try:
         done = subprocess.run(
             [exe, "stdin", "stdout", "-l", languages, "--psm", "3"],
-            input=png, capture_output=True, timeout=timeout_s, check=False, env=env,
+            input=png,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired as err:
         raise ExtractionError(f"OCR time limit exceeded ({timeout_s:g} s per page)") from err

@@ -20,7 +20,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
 from typing import Any
 
@@ -94,9 +94,7 @@ def _short(err: BaseException) -> str:
 
 # --- metadata ---------------------------------------------------------------------------------
 
-_PDF_DATE = re.compile(
-    r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*(?:(Z)|([+\-])(\d{2})'?(\d{2})?'?)?"
-)
+_PDF_DATE = re.compile(r"^(?:D:)?(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?\s*(?:(Z)|([+\-])(\d{2})'?(\d{2})?'?)?")
 
 
 def parse_pdf_date(raw: str) -> str:
@@ -112,7 +110,7 @@ def parse_pdf_date(raw: str) -> str:
             return "-".join(part for part in (year, month, day) if part)
         tz = None
         if zulu:
-            tz = timezone.utc
+            tz = UTC
         elif sign:
             offset = timedelta(hours=int(tz_h), minutes=int(tz_m or 0))
             tz = timezone(-offset if sign == "-" else offset)
@@ -196,7 +194,9 @@ def _page_lines(item: LTLayoutContainer, lines: list[_Line], box: list[int], rot
                 if turned is not None:
                     rotated.extend(turned)
                 elif line.get_text().strip():
-                    lines.append(_Line(line.get_text(), box[0], line.x0, line.x1, line.y0, line.y1, _font_signature(line)))
+                    lines.append(
+                        _Line(line.get_text(), box[0], line.x0, line.x1, line.y0, line.y1, _font_signature(line))
+                    )
         elif isinstance(child, LTTextLine):
             turned = _rotated_chars(child)
             if turned is not None:
@@ -246,9 +246,12 @@ def _rotated_lines(chars: list[LTChar], box: int) -> list[_Line]:
             box += 1
             lines.append(
                 _Line(
-                    text, box,
-                    min(c.x0 for _, c in members), max(c.x1 for _, c in members),
-                    min(c.y0 for _, c in members), max(c.y1 for _, c in members),
+                    text,
+                    box,
+                    min(c.x0 for _, c in members),
+                    max(c.x1 for _, c in members),
+                    min(c.y0 for _, c in members),
+                    max(c.y1 for _, c in members),
                     (f"rotated {angle * 5}", 0),
                 )
             )
@@ -345,7 +348,7 @@ def _open(data: bytes) -> PDFDocument:
         raise _Unparsable("recursion too deep (self-referencing objects)") from err
     except MemoryError:
         raise  # the extraction process's memory ceiling: ingest.sandbox reports it as such
-    except Exception as err:  # noqa: BLE001 - pdfminer raises many unrelated types on broken files
+    except Exception as err:
         raise _Unparsable(_short(err)) from err
 
 
@@ -401,7 +404,7 @@ def _read_pages(doc: PDFDocument, max_pages: int, deadline: Deadline) -> _Read:
             raise _Unparsable("recursion too deep in the page tree") from err
     except MemoryError:
         raise
-    except Exception as err:  # noqa: BLE001 - a broken page tree: keep what was read
+    except Exception as err:
         read.errors.append(_short(err))
         if not read.pages:
             raise _Unparsable(_short(err)) from err

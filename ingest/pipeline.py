@@ -41,7 +41,9 @@ class IngestReport:
         return [item for item in self.items if item.outcome == "failed"]
 
 
-def ingest_file(session_factory: sessionmaker[Session], path: str | os.PathLike[str], settings: Settings) -> list[IngestItem]:
+def ingest_file(
+    session_factory: sessionmaker[Session], path: str | os.PathLike[str], settings: Settings
+) -> list[IngestItem]:
     """Ingest one file (an archive gives one item per member); what an ingest task calls."""
     path = Path(path)
     items: list[IngestItem] = []

@@ -23,7 +23,9 @@ COMPRESSED = ("application/gzip", "application/x-bzip2", "application/x-xz")  # 
 
 HEAD_BYTES = 8192  # enough for every check below
 _PDF_HEADER_WINDOW = 1024  # readers accept junk before %PDF- within the first KiB
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)[\s>/]", re.IGNORECASE | re.DOTALL)
+_HTML_START = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|meta|title)[\s>/]", re.IGNORECASE | re.DOTALL
+)
 _HTML_TAGS = re.compile(rb"<(html|head|body|p|div|article|title|meta)[\s>/]", re.IGNORECASE)
 _MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 _HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -53,9 +55,7 @@ def sniff_media_type(head: bytes, name: str = "") -> str:
             return kind.mime
         if _looks_binary(body):
             return BINARY
-    if _HTML_START.match(body) or (
-        PurePosixPath(name).suffix.lower() in _HTML_SUFFIXES and _HTML_TAGS.search(body)
-    ):
+    if _HTML_START.match(body) or (PurePosixPath(name).suffix.lower() in _HTML_SUFFIXES and _HTML_TAGS.search(body)):
         return HTML
     if PurePosixPath(name).suffix.lower() in _MARKDOWN_SUFFIXES:
         return MARKDOWN

@@ -206,7 +206,15 @@ def _zip_sources(path: Path, uri: str, settings: Settings) -> Iterator[Source]:
             except _LimitHit as hit:
                 yield Source(member_uri, error=str(hit), byte_size=info.file_size)
                 continue
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, ValueError, zlib.error) as err:
+            except (
+                zipfile.BadZipFile,
+                NotImplementedError,
+                RuntimeError,
+                OSError,
+                EOFError,
+                ValueError,
+                zlib.error,
+            ) as err:
                 yield Source(member_uri, error=f"corrupt archive member: {err}", byte_size=info.file_size)
                 continue
             yield Source(member_uri, data=data, byte_size=len(data))

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from docsum.config import Settings
 from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import session_scope
 from docsum.db.status import set_document_extracted, set_document_failed
-from docsum.config import Settings
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.sandbox import extract_isolated
@@ -68,7 +68,7 @@ def _extract(source: Source, settings: Settings) -> Extracted | str:
         return extract_isolated(source.data, source.name, settings)
     except ExtractionError as err:
         return err.reason
-    except Exception as err:  # noqa: BLE001 - a library bug on one document must not stop the run
+    except Exception as err:
         log.exception("extraction crashed on %s", source.uri)
         return f"extraction error: {type(err).__name__}: {err}"[:1000]
 

@@ -7,9 +7,9 @@ import re
 from markdown_it import MarkdownIt
 
 from docsum.ingest.decode import decode_bytes
+from docsum.ingest.document import Extracted
 from docsum.ingest.reflow import reflow_text
 from docsum.ingest.sniff import MARKDOWN, TEXT
-from docsum.ingest.document import Extracted
 
 _md = MarkdownIt("commonmark").enable("table")
 _BLOCK_ENDS = {"paragraph_close", "heading_close", "tr_close", "blockquote_close", "list_item_close"}

@@ -103,8 +103,19 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--databases", str(REDIS_DATABASES), "--dir", str(workdir),
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--databases",
+            str(REDIS_DATABASES),
+            "--dir",
+            str(workdir),
         ]
         self.log = workdir / "redis.log"
         self.process = subprocess.Popen(argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
@@ -168,5 +179,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped:
         if reporter:
-            reporter.write_line(f"CI=true: {skipped} test(s) skipped; failing the run (see the skip reasons above)", red=True)
+            reporter.write_line(
+                f"CI=true: {skipped} test(s) skipped; failing the run (see the skip reasons above)", red=True
+            )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

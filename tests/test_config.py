@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from docsum.config import SHIPPED_MODEL_DIR, Settings, InvalidSetting, get_settings, is_loopback
+from docsum.config import SHIPPED_MODEL_DIR, InvalidSetting, Settings, get_settings, is_loopback
 
 
 def test_defaults_are_the_embedded_ones() -> None:

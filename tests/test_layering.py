@@ -27,8 +27,15 @@ ABOVE_ALL = ("docsum.cli", "docsum.commands")
 # package -> the docsum packages it must never import
 FORBIDDEN = {
     "docsum.config": ("docsum.",),
-    "docsum.bertsum": ("docsum.config", "docsum.db", "docsum.ingest", "docsum.worker", "docsum.services",
-                       "docsum.client", *ABOVE_ALL),
+    "docsum.bertsum": (
+        "docsum.config",
+        "docsum.db",
+        "docsum.ingest",
+        "docsum.worker",
+        "docsum.services",
+        "docsum.client",
+        *ABOVE_ALL,
+    ),
     "docsum.db": ("docsum.ingest", "docsum.bertsum", "docsum.worker", "docsum.services", "docsum.client", *ABOVE_ALL),
     "docsum.ingest": ("docsum.bertsum", "docsum.worker", "docsum.services", "docsum.client", *ABOVE_ALL),
     "docsum.services": ("docsum.worker", "docsum.client", *ABOVE_ALL),
@@ -46,7 +53,9 @@ def module_files() -> dict[str, Path]:
             if parts[-1] == "__init__":
                 parts.pop()
             name = ".".join([package, *parts])
-            if package == "docsum" and any(name.startswith(p + ".") or name == p for p in PACKAGE_DIRS if p != "docsum"):
+            if package == "docsum" and any(
+                name.startswith(p + ".") or name == p for p in PACKAGE_DIRS if p != "docsum"
+            ):
                 continue
             modules[name] = path
     return modules
@@ -80,8 +89,16 @@ def violations() -> list[str]:
 
 def test_every_package_is_seen() -> None:
     modules = module_files()
-    for expected in ("docsum.config", "docsum.bertsum.model", "docsum.db.status", "docsum.ingest.pdf",
-                     "docsum.services.batches", "docsum.worker.tasks", "docsum.client", "docsum.commands.batches"):
+    for expected in (
+        "docsum.config",
+        "docsum.bertsum.model",
+        "docsum.db.status",
+        "docsum.ingest.pdf",
+        "docsum.services.batches",
+        "docsum.worker.tasks",
+        "docsum.client",
+        "docsum.commands.batches",
+    ):
         assert expected in modules
 
 
@@ -104,7 +121,9 @@ def test_importing_a_lower_layer_loads_nothing_above_it(module: str, allowed: tu
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     loaded = set(out.stdout.split())
     assert module in loaded
-    assert {m for m in loaded if not any(m == a or m.startswith(a + ".") for a in allowed[1:]) and m != "docsum"} == set()
+    assert {
+        m for m in loaded if not any(m == a or m.startswith(a + ".") for a in allowed[1:]) and m != "docsum"
+    } == set()
 
 
 def test_nothing_installs_a_generic_top_level_name() -> None:

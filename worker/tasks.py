@@ -86,7 +86,9 @@ def enqueue_ingest(app: DocsumCelery, batch_id: int, paths: Sequence[str]) -> in
     n = 0
     for start in range(0, len(paths), size):
         part = list(paths[start : start + size])
-        task.apply_async(args=[batch_id, part], argsrepr=f"batch {batch_id}: {len(part)} file{'s' if len(part) != 1 else ''}")
+        task.apply_async(
+            args=[batch_id, part], argsrepr=f"batch {batch_id}: {len(part)} file{'s' if len(part) != 1 else ''}"
+        )
         n += 1
     return n
 
@@ -139,10 +141,16 @@ def register_tasks(app: DocsumCelery) -> None:
             raise
         except Exception:
             # Not worth a retry, and the task will not come back: count the files so that the batch can finish.
-            log.exception("batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths))
+            log.exception(
+                "batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths)
+            )
             with session_scope(app.session_factory) as session:
-                ready = files_done(session, batches.get_batch(session, batch_id, for_update=True), len(paths),
-                                   app.docsum_settings.chunk_size)
+                ready = files_done(
+                    session,
+                    batches.get_batch(session, batch_id, for_update=True),
+                    len(paths),
+                    app.docsum_settings.chunk_size,
+                )
             enqueue_summarize(app, ready, batch_id)
             finish_if_done(app, batch_id)
             raise
@@ -153,7 +161,12 @@ def register_tasks(app: DocsumCelery) -> None:
         tally = outcome.report.counts()
         log.info(
             "batch %s: %d files -> %d ingested, %d duplicates, %d failed; %d jobs to summarize",
-            batch_id, len(paths), tally["ingested"], tally["duplicate"], tally["failed"], len(outcome.to_summarize),
+            batch_id,
+            len(paths),
+            tally["ingested"],
+            tally["duplicate"],
+            tally["failed"],
+            len(outcome.to_summarize),
         )
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
@@ -182,7 +195,10 @@ def register_tasks(app: DocsumCelery) -> None:
             finish_if_done(app, batch_id)
         log.info(
             "%s: %d succeeded, %d failed, %d skipped · %s",
-            summarize.describe_chunk(job_ids), len(outcome.succeeded), len(outcome.failed), len(outcome.skipped),
+            summarize.describe_chunk(job_ids),
+            len(outcome.succeeded),
+            len(outcome.failed),
+            len(outcome.skipped),
             outcome.describe_timings(),
         )
 
@@ -194,6 +210,10 @@ def register_tasks(app: DocsumCelery) -> None:
         outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
         enqueue_nightly(app, outcome)
         write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
-        log.info("nightly batch %s: %s; %d documents to summarize now", outcome.batch_id,
-                 describe_scan(outcome.scan), len(outcome.to_summarize))
+        log.info(
+            "nightly batch %s: %s; %d documents to summarize now",
+            outcome.batch_id,
+            describe_scan(outcome.scan),
+            len(outcome.to_summarize),
+        )
         return outcome.batch_id

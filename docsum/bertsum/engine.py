@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from docsum.bertsum.batching import pad_windows, round_up
-from docsum.bertsum.preprocess import PreparedDoc, SentenceTokens, encoder_for, prepare, tokenize_sentences, tokenizer_fingerprint
+from docsum.bertsum.preprocess import (
+    PreparedDoc,
+    SentenceTokens,
+    encoder_for,
+    prepare,
+    tokenize_sentences,
+    tokenizer_fingerprint,
+)
 from docsum.bertsum.select import select_summary
 
 if TYPE_CHECKING:
@@ -106,7 +113,7 @@ class InferenceEngine:
     max_padding: float = 0.1  # a batch is also closed before a window that would make it more than 10% padding
     buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
     prefetch: bool | None = None  # prepare the next batch in a thread; None: on CUDA only
-    amp_dtype: torch.dtype | None | str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; None: always fp32
+    amp_dtype: torch.dtype | str | None = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; None: always fp32
     stats: EngineStats = field(default_factory=EngineStats)
 
     def __post_init__(self) -> None:
@@ -222,7 +229,9 @@ class InferenceEngine:
         cut = int((rows < half).sum())
         # The first half holds the shorter windows (rows are length-sorted): trim its padding too.
         length = min(ids.size(1), round_up(int(mask[:half].sum(1).max()), self._pad_multiple))
-        first = self._encode_or_split(ids[:half, :length], segs[:half, :length], mask[:half, :length], rows[:cut], cols[:cut])
+        first = self._encode_or_split(
+            ids[:half, :length], segs[:half, :length], mask[:half, :length], rows[:cut], cols[:cut]
+        )
         second = self._encode_or_split(ids[half:], segs[half:], mask[half:], rows[cut:] - half, cols[cut:])
         return torch.cat([first, second])
 
@@ -304,7 +313,7 @@ class InferenceEngine:
                     if not put(item):
                         return
                 put(_END)
-            except BaseException as error:  # handed to the consumer, raised there
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
                 put(_Failed(error))
 
         thread = threading.Thread(target=run, name="bertsum-prefetch", daemon=True)
@@ -324,12 +333,15 @@ class InferenceEngine:
     def _tokens(self, docs: list[list[str]], given: Sequence[SentenceTokens | None]) -> list[SentenceTokens]:
         """Tokens for each document: those given under this model's fingerprint, the rest tokenized in one call."""
         fingerprint = self.fingerprint
-        out = [t if t is not None and t.fingerprint == fingerprint and len(t.words) == len(d) else None
-               for d, t in zip(docs, given, strict=True)]
+        out = [
+            t if t is not None and t.fingerprint == fingerprint and len(t.words) == len(d) else None
+            for d, t in zip(docs, given, strict=True)
+        ]
         missing = [i for i, t in enumerate(out) if t is None]
         if missing:
-            fresh = tokenize_sentences([docs[i] for i in missing], self._encode_texts, fingerprint,
-                                       self.model.config.max_sent_tokens)
+            fresh = tokenize_sentences(
+                [docs[i] for i in missing], self._encode_texts, fingerprint, self.model.config.max_sent_tokens
+            )
             for i, t in zip(missing, fresh, strict=True):
                 out[i] = t
         return out  # type: ignore[return-value]

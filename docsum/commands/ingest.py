@@ -26,9 +26,9 @@ def ingest_command(
     from rich.table import Table
     from sqlalchemy.engine import make_url
 
+    from docsum.config import get_settings
     from docsum.db.migrate import upgrade
     from docsum.db.session import make_session_factory
-    from docsum.config import get_settings
     from docsum.ingest.pipeline import IngestItem, expand_paths, ingest_paths
 
     console = Console()
@@ -50,15 +50,19 @@ def ingest_command(
     try:
         upgrade(settings.database_url)
         factory = make_session_factory(settings.database_url)
-    except Exception as err:  # noqa: BLE001 - no database: nothing can run
+    except Exception as err:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
         console.print(f"[red]cannot open the database {escape(shown)}: {type(err).__name__}: {escape(str(err))}[/red]")
         raise typer.Exit(1) from err
 
     files = expand_paths(list(paths))
     with Progress(
-        TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), console=console,
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         task = bar.add_task("", total=len(files))
 

@@ -7,15 +7,21 @@ from pathlib import Path
 
 import typer
 
-commands = typer.Typer(help="Model directories: convert PreSumm checkpoints, show config and model id.", no_args_is_help=True)
+commands = typer.Typer(
+    help="Model directories: convert PreSumm checkpoints, show config and model id.", no_args_is_help=True
+)
 
 
 @commands.command("convert-presumm")
 def convert_presumm(
     checkpoint: Path = typer.Argument(..., exists=True, dir_okay=False, help="PreSumm ext checkpoint (.pt)."),
-    encoder: Path = typer.Option(..., exists=True, file_okay=False, help="Local bert-base-uncased-like directory (config + tokenizer)."),
+    encoder: Path = typer.Option(
+        ..., exists=True, file_okay=False, help="Local bert-base-uncased-like directory (config + tokenizer)."
+    ),
     out: Path = typer.Option(..., help="Directory to write the docsum model to."),
-    max_pos: int | None = typer.Option(None, help="Tokens per input (default: the checkpoint's opt.max_pos or its position rows)."),
+    max_pos: int | None = typer.Option(
+        None, help="Tokens per input (default: the checkpoint's opt.max_pos or its position rows)."
+    ),
     name: str | None = typer.Option(None, help="Model name (default: presumm-<checkpoint stem>)."),
 ) -> None:
     """Convert a released PreSumm extractive checkpoint (read without arbitrary unpickling) into a model directory."""
@@ -50,7 +56,14 @@ def info(
     enc = config.pop("encoder_config")
     config["encoder_config"] = {
         k: enc.get(k)
-        for k in ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "max_position_embeddings", "vocab_size")
+        for k in (
+            "model_type",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "max_position_embeddings",
+            "vocab_size",
+        )
     }
     params = sum(p.numel() for p in model.parameters())
     typer.echo(json.dumps({"model_id": model.model_id, "parameters": params, "config": config}, indent=2))

@@ -64,7 +64,9 @@ def train(
     lr_head: Annotated[float | None, typer.Option(help="Peak learning rate of the head.")] = None,
     warmup: Annotated[int | None, typer.Option(help="Warmup updates.")] = None,
     max_updates: Annotated[int | None, typer.Option(help="Stop after this many updates.")] = None,
-    cooldown: Annotated[int | None, typer.Option(help="Anneal the learning rate linearly to 0 over the last N.")] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help="Anneal the learning rate linearly to 0 over the last N.")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget; stops cleanly.")] = None,
     valid_docs: Annotated[int | None, typer.Option(help="Validation articles per evaluation.")] = None,
     eval_every: Annotated[int | None, typer.Option(help="Updates between validations and checkpoints.")] = None,
@@ -99,17 +101,31 @@ def train(
         named = _shared(*TRAIN_FILES, *VALID_FILES, *TEST_FILES)
     else:
         named = [*(train_file or []), *(valid_file or []), *(test_file or [])]
-    missing = [f for f in named if not Path(f).is_file()]
+    missing = [f for f in dict.fromkeys(named) if not Path(f).is_file()]
     if missing:
-        raise fail(f"not found: {', '.join(missing)}")
+        raise fail(f"no such file or directory: {', '.join(missing)}")
     console = err_console()
     handler = RichHandler(console=console, show_path=False)  # log lines print above the progress bar
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
     given = {
-        "name": name, "max_docs": max_docs, "window_tokens": window_tokens, "max_windows": max_windows,
-        "batch_tokens": batch_tokens, "accum": accum, "lr_encoder": lr_encoder, "lr_head": lr_head, "warmup": warmup,
-        "max_updates": max_updates, "cooldown": cooldown, "max_minutes": max_minutes, "valid_docs": valid_docs,
-        "eval_every": eval_every, "seed": seed, "ext_layers": ext_layers, "threads": threads, "encoder": encoder,
+        "name": name,
+        "max_docs": max_docs,
+        "window_tokens": window_tokens,
+        "max_windows": max_windows,
+        "batch_tokens": batch_tokens,
+        "accum": accum,
+        "lr_encoder": lr_encoder,
+        "lr_head": lr_head,
+        "warmup": warmup,
+        "max_updates": max_updates,
+        "cooldown": cooldown,
+        "max_minutes": max_minutes,
+        "valid_docs": valid_docs,
+        "eval_every": eval_every,
+        "seed": seed,
+        "ext_layers": ext_layers,
+        "threads": threads,
+        "encoder": encoder,
     }
     tc = TrainConfig(
         out=str(out),
@@ -156,7 +172,9 @@ def _run_with_progress(run: Callable[..., dict], tc: TrainConfig, split: Splitte
 
 def evaluate(
     data: Annotated[Path, typer.Option(help="JSONL(.gz) with `article` and `highlights`.")],
-    model: Annotated[str | None, typer.Option(help="Model directory (default: DOCSUM_MODEL or the shipped model).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model directory (default: DOCSUM_MODEL or the shipped model).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="First N articles only.")] = None,
     k: Annotated[int, typer.Option(min=1, help="Sentences per summary.")] = 3,
     block_trigrams: Annotated[bool, typer.Option(help="Skip sentences sharing a trigram with the summary.")] = True,
@@ -198,7 +216,6 @@ def evaluate(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=2) + "\n")
-
 
 
 def register(app: typer.Typer) -> None:

@@ -83,7 +83,9 @@ def record_files(session: Session, stats: Sequence[FileStat]) -> None:
                 ],
             )
         new = [
-            ArchiveFile(path=p, size=s.size, mtime_ns=s.mtime_ns, seen_at=now) for p, s in part.items() if p not in known
+            ArchiveFile(path=p, size=s.size, mtime_ns=s.mtime_ns, seen_at=now)
+            for p, s in part.items()
+            if p not in known
         ]
         session.add_all(new)
         session.flush()

@@ -7,14 +7,14 @@ returned, so that the caller enqueues only after the transaction that created it
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, case, cast, func, insert, select, update
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from docsum.db import status as db_status
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
@@ -70,14 +70,16 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
     if not wanted:
         return []
     existing = dict(
-        session.execute(select(Job.document_id, Job.id).where(Job.batch_id == batch.id, Job.document_id.in_(wanted)))
-        .all()
+        session.execute(
+            select(Job.document_id, Job.id).where(Job.batch_id == batch.id, Job.document_id.in_(wanted))
+        ).all()
     )
     documents = {
         row.id: row
         for row in session.execute(
-            select(Document.id, Document.status, Document.error, _has_sentences().label("has_sentences"))
-            .where(Document.id.in_([d for d in wanted if d not in existing]))
+            select(Document.id, Document.status, Document.error, _has_sentences().label("has_sentences")).where(
+                Document.id.in_([d for d in wanted if d not in existing])
+            )
         )
     }
     missing = [d for d in wanted if d not in existing and d not in documents]
@@ -97,9 +99,7 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
             if reason is not None:
                 db_status.fail_queued_job_for_document(session, session.get(Job, existing[document_id]), reason)
     queued = set(
-        session.scalars(
-            select(Job.id).where(Job.id.in_([existing[d] for d in wanted]), Job.status == JobStatus.queued)
-        )
+        session.scalars(select(Job.id).where(Job.id.in_([existing[d] for d in wanted]), Job.status == JobStatus.queued))
     )
     return [existing[d] for d in wanted if existing[d] in queued]
 
@@ -258,7 +258,6 @@ class BatchReport:
             self.files_done >= self.files_total and self.counts["queued"] == 0 and self.counts["running"] == 0
         )
 
-
     def __str__(self) -> str:
         """One line, for progress callbacks and logs: 'batch 7 "nov" running: 12/40 done (11 ok, 1 failed) ...'."""
         c = self.counts
@@ -344,8 +343,16 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
     get_batch(session, batch_id)
     stmt = (
         select(
-            Job, Document.source_uri, Document.title, Document.sentences, Summary, Document.sentence_info,
-            Document.media_type, Document.language, Document.content_sha256, Document.page_count,
+            Job,
+            Document.source_uri,
+            Document.title,
+            Document.sentences,
+            Summary,
+            Document.sentence_info,
+            Document.media_type,
+            Document.language,
+            Document.content_sha256,
+            Document.page_count,
         )
         .join(Document, Document.id == Job.document_id)
         .outerjoin(Summary, Summary.job_id == Job.id)

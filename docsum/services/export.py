@@ -15,8 +15,23 @@ if TYPE_CHECKING:  # kept light: the CLI reads the format names at start-up
 EXPORT_SUFFIXES = {"jsonl": "jsonl", "ndjson": "jsonl", "csv": "csv"}
 EXPORT_FORMATS = tuple(dict.fromkeys(EXPORT_SUFFIXES.values()))
 CSV_FIELDS = [
-    "job_id", "document_id", "source_uri", "title", "status", "summary", "indices", "scores", "error", "model_id",
-    "batch_id", "media_type", "language", "content_sha256", "page_count", "sentences", "note",
+    "job_id",
+    "document_id",
+    "source_uri",
+    "title",
+    "status",
+    "summary",
+    "indices",
+    "scores",
+    "error",
+    "model_id",
+    "batch_id",
+    "media_type",
+    "language",
+    "content_sha256",
+    "page_count",
+    "sentences",
+    "note",
 ]
 
 

@@ -72,8 +72,14 @@ def plan_nightly(
         found = archive.scan(session, roots)
         files = found.new + found.changed
         batch = create_batch(
-            session, nightly_batch_name(), model, params, files_total=len(files), roots=roots,
-            only_unsummarized=True, scan=found.counts(),
+            session,
+            nightly_batch_name(),
+            model,
+            params,
+            files_total=len(files),
+            roots=roots,
+            only_unsummarized=True,
+            scan=found.counts(),
         )
         add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots))
         queued = dispatch(session, batch.id, 1, everything=True)

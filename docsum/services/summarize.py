@@ -17,9 +17,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db import status as db_status
 from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
-from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db.session import session_scope
 from docsum.services.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
 
@@ -37,6 +37,10 @@ FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 STAGES = ("fetch", "prepare", "score", "write")
 
 
+class NoSummary(Exception):
+    """The document has no sentence a summary could be made of; the message is the job's reason, as it is."""
+
+
 def describe_chunk(job_ids: Sequence[int], batch_id: int | None = None) -> str:
     """How a chunk shows in logs and Flower, e.g. 'batch 7: jobs 1-64 (64 docs)'."""
     if not job_ids:
@@ -51,7 +55,9 @@ def describe_chunk(job_ids: Sequence[int], batch_id: int | None = None) -> str:
 class ChunkOutcome:
     succeeded: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
-    skipped: list[int] = field(default_factory=list)  # already final (redelivery), cancelled, or taken by another delivery
+    skipped: list[int] = field(
+        default_factory=list
+    )  # already final (redelivery), cancelled, or taken by another delivery
     batch_ids: set[int] = field(default_factory=set)
     one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
     # Seconds per stage: fetch (start the jobs, read their documents), prepare (tokenize, pack), score (the model),
@@ -93,7 +99,11 @@ class _Work:
 
 
 def _start_chunk(
-    sessions: sessionmaker[Session], max_deliveries: int, job_ids: Sequence[int], worker_host: str, outcome: ChunkOutcome
+    sessions: sessionmaker[Session],
+    max_deliveries: int,
+    job_ids: Sequence[int],
+    worker_host: str,
+    outcome: ChunkOutcome,
 ) -> list[_Work]:
     """Mark the chunk's jobs running (attempts + 1) in a committed transaction, so a worker killed mid-chunk leaves a
     visible delivery count; jobs past the delivery cap fail instead of running again."""
@@ -124,8 +134,15 @@ def _start_chunk(
             return []
         rows = session.execute(
             select(
-                Job.id, Job.document_id, Job.model_id, Job.params_key, Job.params,
-                Document.sentences, Document.sentence_info, Document.tokens, Batch.params,
+                Job.id,
+                Job.document_id,
+                Job.model_id,
+                Job.params_key,
+                Job.params,
+                Document.sentences,
+                Document.sentence_info,
+                Document.tokens,
+                Batch.params,
             )
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
@@ -166,7 +183,7 @@ def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple
     try:
         summaries = summarizer.summarize([w.sentences for w in work], tokens=[w.tokens for w in work], **kwargs)
         return list(zip(work, summaries, strict=True))
-    except Exception as whole:  # a model error on one document must not fail the others
+    except Exception as whole:  # noqa: BLE001 - a model error on one document must not fail the others
         if len(work) == 1:
             return [(work[0], whole)]
         log.warning("chunk of %d failed (%s); summarizing its documents one by one", len(work), whole)
@@ -174,7 +191,7 @@ def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple
         for w in work:
             try:
                 results.append((w, summarizer.summarize([w.sentences], tokens=[w.tokens], **kwargs)[0]))
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - kept as this document's failure reason
                 results.append((w, error))
         return results
 
@@ -203,7 +220,9 @@ def summarize_chunk(
             select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
         )
     if not started_before:
-        return _summarize_jobs(sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every, store_tokens)
+        return _summarize_jobs(
+            sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every, store_tokens
+        )
     log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
     outcome = ChunkOutcome(one_by_one=True)
     for job_id in job_ids:
@@ -232,7 +251,7 @@ def _summarize_jobs(
     for w in work:
         reason = no_summary_reason(w.stored, w.info)
         if reason is not None:
-            empty.append((w, ValueError(reason)))
+            empty.append((w, NoSummary(reason)))
         elif not w.sentences:  # no candidate: the longest lines stand in (see services.summary_sentences)
             empty.append((w, to_stored(w.stored, w.info, [], [], [], w.params["k"])))
         else:
@@ -244,7 +263,7 @@ def _summarize_jobs(
         try:
             summarizer = load_summarizer(path)
             model_ids[path] = summarizer.model_id
-        except Exception as error:  # e.g. the batch's model directory is missing on this worker
+        except Exception as error:  # noqa: BLE001 - e.g. the batch's model directory is missing on this worker
             log.error("cannot load model %s: %s", path, error)
             failed = [(w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group]
             _store(sessions, failed, model_ids, job_ids, outcome)
@@ -268,9 +287,7 @@ def document_chars(sentences: Sequence[str]) -> int:
     return sum(len(s) for s in sentences)
 
 
-def slices(
-    items: Sequence[T], every: int | None, tokens: int | None, chars: Callable[[T], int]
-) -> list[list[T]]:
+def slices(items: Sequence[T], every: int | None, tokens: int | None, chars: Callable[[T], int]) -> list[list[T]]:
     """Items (documents, sized by `chars`) cut into slices stored one after another: `every` documents each, else
     about `tokens` estimated tokens each (so that each engine call still fills its encoder batches), else one slice.
     Slices hold documents of similar length, shortest first, as the engine itself sorts a chunk, which keeps each
@@ -305,7 +322,9 @@ def _store(
     except IntegrityError:
         # Another delivery stored a summary for one of these jobs between our checks (a concurrent redelivery):
         # store again; the jobs that delivery finished are now skipped by the conditional transition.
-        log.warning("summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids))
+        log.warning(
+            "summary conflict on %s; storing again without the jobs another delivery finished", describe_chunk(job_ids)
+        )
         outcome.merge(_store_results(sessions, results, model_ids))
     outcome.timings["write"] += time.perf_counter() - began
 
@@ -326,9 +345,12 @@ def _store_results(
             if not isinstance(result, BaseException):
                 done.append((w, result))
                 continue
+            reason = (
+                str(result) if isinstance(result, NoSummary) else f"summarize failed: {type(result).__name__}: {result}"
+            )
             try:
                 job = session.get(Job, w.job.id)
-                db_status.mark_job_failed(session, job, f"summarize failed: {type(result).__name__}: {result}")
+                db_status.mark_job_failed(session, job, reason)
             except db_status.IllegalTransition as skip:
                 log.info("job %s not stored: %s", w.job.id, skip)
                 outcome.skipped.append(w.job.id)

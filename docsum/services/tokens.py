@@ -45,5 +45,7 @@ def store_tokens(sessions: sessionmaker[Session], document_ids: Sequence[int], m
             )
             return len(todo)
     except Exception:  # speed only: the documents and their jobs are unaffected
-        log.warning("could not tokenize %d documents ahead; the summarize worker will", len(document_ids), exc_info=True)
+        log.warning(
+            "could not tokenize %d documents ahead; the summarize worker will", len(document_ids), exc_info=True
+        )
         return 0

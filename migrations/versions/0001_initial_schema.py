@@ -82,7 +82,9 @@ def upgrade() -> None:
         _ts("started_at", nullable=True),
         _ts("finished_at", nullable=True),
         _ts("updated_at", nullable=False),
-        sa.ForeignKeyConstraint(["batch_id"], ["batches.id"], name=op.f("fk_jobs_batch_id_batches"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["batches.id"], name=op.f("fk_jobs_batch_id_batches"), ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(
             ["document_id"], ["documents.id"], name=op.f("fk_jobs_document_id_documents"), ondelete="CASCADE"
         ),

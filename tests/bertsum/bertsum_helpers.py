@@ -28,7 +28,9 @@ def small_encoder_config(tokenizer: PreTrainedTokenizerBase, max_position_embedd
     )
 
 
-def build_small(tokenizer: PreTrainedTokenizerBase, seed: int = 0, max_position_embeddings: int = 512, **config) -> ExtSummarizer:
+def build_small(
+    tokenizer: PreTrainedTokenizerBase, seed: int = 0, max_position_embeddings: int = 512, **config
+) -> ExtSummarizer:
     """A random small summarizer in eval mode; `config` overrides BertSumConfig fields."""
     torch.manual_seed(seed)
     encoder = BertModel(small_encoder_config(tokenizer, max_position_embeddings), add_pooling_layer=False)

@@ -8,14 +8,14 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable, Iterator
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from bertsum_helpers import build_small, load_tokenizer  # noqa: E402
-from transformers import PreTrainedTokenizerBase  # noqa: E402
+import pytest
+import torch
+from bertsum_helpers import build_small, load_tokenizer
+from transformers import PreTrainedTokenizerBase
 
-from docsum.bertsum.model import ExtSummarizer  # noqa: E402
+from docsum.bertsum.model import ExtSummarizer
 
 
 @pytest.fixture(scope="session")

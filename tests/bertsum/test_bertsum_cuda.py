@@ -86,7 +86,9 @@ def test_out_of_memory_halves_the_batch_on_gpu(minilm):
 
     model.encode_windows = flaky_encoder
     try:
-        engine = InferenceEngine(model, max_batch_tokens=16384, amp_dtype=None, max_padding=1.0)  # first batch: many windows
+        engine = InferenceEngine(
+            model, max_batch_tokens=16384, amp_dtype=None, max_padding=1.0
+        )  # first batch: many windows
         got = engine.score(docs)
     finally:
         del model.encode_windows

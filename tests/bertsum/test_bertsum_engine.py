@@ -49,7 +49,9 @@ def test_batched_equals_each_document_alone(small_model, max_padding):
     assert max(len(prepare(d, model.tokenizer, model.config).windows) for d in docs) >= 8  # long documents included
     for sentences, scores in zip(docs, batched):
         assert len(scores) == len(sentences)
-        torch.testing.assert_close(torch.tensor(scores), torch.tensor(_forward_alone(model, sentences)), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            torch.tensor(scores), torch.tensor(_forward_alone(model, sentences)), atol=1e-5, rtol=1e-4
+        )
         alone = InferenceEngine(model, max_batch_tokens=100_000).score([sentences])[0]
         torch.testing.assert_close(torch.tensor(scores), torch.tensor(alone), atol=1e-5, rtol=1e-4)
     assert batched[-2] == [0.0, 0.0]
@@ -143,7 +145,19 @@ def test_scoring_leaves_a_training_model_in_training_mode(small_model):
 
 
 # ---- long documents ----------------------------------------------------------------------------------------------
-FILLERS = ["river", "council", "budget", "season", "engine", "letter", "garden", "station", "report", "winter", "harbour"]
+FILLERS = [
+    "river",
+    "council",
+    "budget",
+    "season",
+    "engine",
+    "letter",
+    "garden",
+    "station",
+    "report",
+    "winter",
+    "harbour",
+]
 
 
 def _zebra_detector(model, zebra_id: int) -> None:
@@ -189,9 +203,7 @@ def test_a_sentence_after_token_3000_can_win_and_is_dropped_by_truncation(small_
     zebra_id = model.tokenizer.convert_tokens_to_ids("zebra")
     _zebra_detector(model, zebra_id)
     rng = random.Random(7)
-    sentences = [
-        "The " + " ".join(rng.choice(FILLERS) for _ in range(rng.randint(22, 28))) + "." for _ in range(150)
-    ]
+    sentences = ["The " + " ".join(rng.choice(FILLERS) for _ in range(rng.randint(22, 28))) + "." for _ in range(150)]
     target = 130
     sentences[target] = "A zebra was seen near the " + " ".join(rng.choice(FILLERS) for _ in range(20)) + "."
     doc = prepare(sentences, model.tokenizer, model.config)

@@ -31,8 +31,11 @@ def _sinusoid(n: int, dim: int) -> torch.Tensor:
     return pe
 
 
-def presumm_scores(sd: dict[str, torch.Tensor], sents: torch.Tensor, mask: torch.Tensor, layers: int, heads: int) -> torch.Tensor:
-    """sigmoid(wo(LN(x))) * mask after `layers` pre-LN layers (the first without input norm), from the checkpoint keys."""
+def presumm_scores(
+    sd: dict[str, torch.Tensor], sents: torch.Tensor, mask: torch.Tensor, layers: int, heads: int
+) -> torch.Tensor:
+    """sigmoid(wo(LN(x))) * mask after `layers` pre-LN layers (the first without input norm), from the checkpoint
+    keys."""
     B, S, H = sents.shape
     d = H // heads
     lin = lambda x, name: x @ sd[name + ".weight"].T + sd[name + ".bias"]  # noqa: E731
@@ -89,7 +92,9 @@ def test_head_equals_presumm_formula_on_random_weights():
 def test_zero_attention_bias_changes_nothing_and_a_nonzero_one_does():
     sents, mask = _batch()
     plain = _random_head(BertSumConfig(ext_heads=4, ext_ff_size=48))
-    biased = ExtTransformerEncoder(32, BertSumConfig(ext_heads=4, ext_ff_size=48, attn_bias=True, attn_bias_max_distance=4)).eval()
+    biased = ExtTransformerEncoder(
+        32, BertSumConfig(ext_heads=4, ext_ff_size=48, attn_bias=True, attn_bias_max_distance=4)
+    ).eval()
     missing, unexpected = biased.load_state_dict(plain.state_dict(), strict=False)
     assert unexpected == [] and all(k.endswith("rel_bias") for k in missing) and missing
     assert all((layer.self_attn.rel_bias == 0).all() for layer in biased.transformer_inter)  # E starts at zero
@@ -127,4 +132,6 @@ def test_attention_bias_is_indexed_by_clipped_relative_distance():
             torch.testing.assert_close(weights[i], torch.softmax(logits, -1), atol=1e-6, rtol=1e-5)
         # shift invariance: the ratio between attending delta=+1 and delta=-1 is the same for every row
         ratios = torch.stack([weights[i, i + 1] / weights[i, i - 1] for i in range(1, S - 1)])
-        torch.testing.assert_close(ratios, torch.full_like(ratios, float(torch.exp((E[h, M + 1] - E[h, M - 1]) / math.sqrt(d)))))
+        torch.testing.assert_close(
+            ratios, torch.full_like(ratios, float(torch.exp((E[h, M + 1] - E[h, M - 1]) / math.sqrt(d))))
+        )

@@ -53,7 +53,7 @@ def _saved_size(path, model) -> int:
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing config.json"):
+    with pytest.raises(FileNotFoundError, match=r"missing config\.json"):
         ExtSummarizer.from_pretrained(tmp_path / "nowhere", device="cpu")
 
 

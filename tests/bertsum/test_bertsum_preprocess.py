@@ -19,7 +19,9 @@ def _expected(tokenizer, sentences: list[str]) -> tuple[list[int], list[int], li
     """[CLS] s1 [SEP] [CLS] s2 [SEP] ... with segments 0,1,0,... per sentence, straight from the tokenizer."""
     ids, segs, cls = [], [], []
     for i, s in enumerate(sentences):
-        piece = [tokenizer.cls_token_id] + tokenizer(s, add_special_tokens=False)["input_ids"] + [tokenizer.sep_token_id]
+        piece = (
+            [tokenizer.cls_token_id] + tokenizer(s, add_special_tokens=False)["input_ids"] + [tokenizer.sep_token_id]
+        )
         cls.append(len(ids))
         ids += piece
         segs += [i % 2] * len(piece)

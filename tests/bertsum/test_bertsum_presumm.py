@@ -102,7 +102,9 @@ def test_positions_beyond_512_set_max_pos(tmp_path, tokenizer, encoder_dir):
     assert converted.bert.model.config.max_position_embeddings == 640
     long_doc = [make_doc(60, words=14)]
     assert converted.score(long_doc) == original.score(long_doc)
-    assert sum(s > 0 for s in converted.score(long_doc)[0]) > sum(s > 0 for s in build_small(tokenizer, long_mode="truncate").score(long_doc)[0])
+    assert sum(s > 0 for s in converted.score(long_doc)[0]) > sum(
+        s > 0 for s in build_small(tokenizer, long_mode="truncate").score(long_doc)[0]
+    )
     assert convert(ckpt, encoder_dir, max_pos=600).config.max_pos == 600
     with pytest.raises(ValueError, match="exceeds the checkpoint's 640 trained positions"):
         convert(ckpt, encoder_dir, max_pos=700)
@@ -178,7 +180,9 @@ def test_cli_convert_and_info(tmp_path, tokenizer, encoder_dir):
     ckpt = _save(tmp_path / "cli.pt", _presumm_state(original), argparse.Namespace(**OPT))
     out = tmp_path / "model"
     runner = CliRunner()
-    result = runner.invoke(app, ["model", "convert-presumm", str(ckpt), "--encoder", str(encoder_dir), "--out", str(out)])
+    result = runner.invoke(
+        app, ["model", "convert-presumm", str(ckpt), "--encoder", str(encoder_dir), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     loaded = ExtSummarizer.from_pretrained(out, device="cpu")
     assert loaded.model_id in result.output
@@ -192,7 +196,18 @@ def test_cli_convert_and_info(tmp_path, tokenizer, encoder_dir):
     assert info["config"]["encoder_config"]["hidden_size"] == HIDDEN
 
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    result = runner.invoke(app, ["model", "convert-presumm", str(tmp_path / "junk.pt"), "--encoder", str(encoder_dir), "--out", str(tmp_path / "x")])
+    result = runner.invoke(
+        app,
+        [
+            "model",
+            "convert-presumm",
+            str(tmp_path / "junk.pt"),
+            "--encoder",
+            str(encoder_dir),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert result.exit_code == 1
     assert "error:" in result.output
     assert not (tmp_path / "x").exists()

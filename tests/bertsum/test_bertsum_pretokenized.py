@@ -17,8 +17,9 @@ SHIPPED = Path(__file__).resolve().parents[2] / "models" / "docsum-minilm-cnndm"
 
 
 def _ahead(docs, tokenizer, config) -> list[SentenceTokens]:
-    return tokenize_sentences(docs, encoder_for(tokenizer), tokenizer_fingerprint(tokenizer, config),
-                              config.max_sent_tokens)
+    return tokenize_sentences(
+        docs, encoder_for(tokenizer), tokenizer_fingerprint(tokenizer, config), config.max_sent_tokens
+    )
 
 
 def test_prepared_windows_are_identical_with_tokens_computed_ahead(small_model) -> None:
@@ -41,7 +42,9 @@ def test_the_tokenizer_file_and_the_loaded_tokenizer_agree(tokenizer) -> None:
         assert tokenizer_fingerprint(raw, config) == tokenizer_fingerprint(tokenizer, config)
         texts = ["Hello World, a Test of ünïcode: 3.5 billion.", "Short"]
         assert encoder_for(raw)(texts) == tokenizer(texts, add_special_tokens=False)["input_ids"]
-    assert tokenizer_fingerprint(tokenizer, replace(config, max_sent_tokens=50)) != tokenizer_fingerprint(tokenizer, config)
+    assert tokenizer_fingerprint(tokenizer, replace(config, max_sent_tokens=50)) != tokenizer_fingerprint(
+        tokenizer, config
+    )
 
 
 def test_the_engine_uses_matching_tokens_and_redoes_stale_ones(small_model) -> None:

@@ -16,8 +16,8 @@ from docsum.bertsum.evaluate import evaluate
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.oracle import greedy_oracle
 from docsum.bertsum.train import TrainConfig, interleave, lr_factor, train
-from docsum.ingest.extract import document_sentences
 from docsum.commands.training import TEST_FILES, TRAIN_FILES, VALID_FILES
+from docsum.ingest.extract import document_sentences
 
 REFERENCE = ["the mayor opened a new bridge over the river on monday"]
 SENTENCES = [
@@ -35,8 +35,8 @@ def test_greedy_oracle_picks_the_sentence_that_matches_and_stops_when_nothing_im
 
 
 def test_ptb_tokens_are_undone_and_raw_and_tokenized_versions_hash_the_same() -> None:
-    assert undo_ptb("-lrb- cnn -rrb- `` hello '' -lsb- x -rsb-") == "( cnn ) \" hello \" [ x ]"
-    raw = "(CNN) -- The president's plan, announced \"today\", costs $5 billion."
+    assert undo_ptb("-lrb- cnn -rrb- `` hello '' -lsb- x -rsb-") == '( cnn ) " hello " [ x ]'
+    raw = '(CNN) -- The president\'s plan, announced "today", costs $5 billion.'
     ptb = "-lrb- cnn -rrb- -- the president 's plan , announced `` today '' , costs $ 5 billion ."
     assert normalized_hash(raw) == normalized_hash(ptb)
     assert normalized_hash(raw) != normalized_hash(raw.replace("5", "6"))
@@ -58,7 +58,9 @@ def test_trainer_refuses_training_files_that_contain_a_test_article(tmp_path: Pa
         for record in [next(read_jsonl(shared_data / "cnndm/train.jsonl.gz")), test_record]:
             f.write(json.dumps(record) + "\n")
     with pytest.raises(ValueError, match="1 training articles are test articles"):
-        interleave([str(train_file)], document_sentences, seed=0, limit=None, exclude={normalized_hash(test_record["article"])})
+        interleave(
+            [str(train_file)], document_sentences, seed=0, limit=None, exclude={normalized_hash(test_record["article"])}
+        )
 
 
 def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() -> None:
@@ -71,8 +73,15 @@ def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() 
 def _write_articles(path: Path, n: int, offset: int = 0) -> None:
     with gzip.open(path, "wt") as f:
         for i in range(offset, offset + n):
-            sentences = [f"Story {i} sentence {j} says the council voted on plan number {i * 7 + j} today." for j in range(8)]
-            f.write(json.dumps({"id": str(i), "article": " ".join(sentences), "highlights": sentences[1] + "\n" + sentences[4]}) + "\n")
+            sentences = [
+                f"Story {i} sentence {j} says the council voted on plan number {i * 7 + j} today." for j in range(8)
+            ]
+            f.write(
+                json.dumps(
+                    {"id": str(i), "article": " ".join(sentences), "highlights": sentences[1] + "\n" + sentences[4]}
+                )
+                + "\n"
+            )
 
 
 def test_training_runs_checkpoints_resumes_and_saves_a_loadable_model(
@@ -84,8 +93,16 @@ def test_training_runs_checkpoints_resumes_and_saves_a_loadable_model(
     _write_articles(tmp_path / "train.jsonl.gz", 160)  # more than one 64-article sorting buffer
     _write_articles(tmp_path / "valid.jsonl.gz", 4, offset=100)
     config = dict(
-        out=str(tmp_path / "run"), train_files=[str(tmp_path / "train.jsonl.gz")], valid_files=[str(tmp_path / "valid.jsonl.gz")],
-        encoder=str(encoder_dir), window_tokens=128, batch_tokens=512, accum=1, warmup=2, eval_every=2, valid_docs=4,
+        out=str(tmp_path / "run"),
+        train_files=[str(tmp_path / "train.jsonl.gz")],
+        valid_files=[str(tmp_path / "valid.jsonl.gz")],
+        encoder=str(encoder_dir),
+        window_tokens=128,
+        batch_tokens=512,
+        accum=1,
+        warmup=2,
+        eval_every=2,
+        valid_docs=4,
     )
     first = train(TrainConfig(**config, max_updates=2), document_sentences)
     assert first["update"] == 2 and (tmp_path / "run/checkpoint.pt").exists()

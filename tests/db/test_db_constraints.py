@@ -62,9 +62,8 @@ def _summary(job: Job) -> Summary:
 def test_same_content_stored_once(pg_factory: sessionmaker[Session]) -> None:
     with session_scope(pg_factory) as s:
         _doc(s, "a" * 64)
-    with pytest.raises(IntegrityError, match="uq_documents_content_sha256"):
-        with session_scope(pg_factory) as s:
-            _doc(s, "a" * 64, uri="copy-of-a.txt")
+    with pytest.raises(IntegrityError, match="uq_documents_content_sha256"), session_scope(pg_factory) as s:
+        _doc(s, "a" * 64, uri="copy-of-a.txt")
     with session_scope(pg_factory) as s:  # unreadable files (no hash) are all kept
         _doc(s, None, "x")
         _doc(s, None, "y")
@@ -76,9 +75,8 @@ def test_one_job_per_document_per_batch(pg_factory: sessionmaker[Session]) -> No
         batch, doc = Batch(name="b"), _doc(s, "b" * 64)
         _job(s, batch, doc)
         batch_id, doc_id = batch.id, doc.id
-    with pytest.raises(IntegrityError, match="uq_jobs_batch_id_document_id"):
-        with session_scope(pg_factory) as s:
-            _job(s, s.get(Batch, batch_id), s.get(Document, doc_id))
+    with pytest.raises(IntegrityError, match="uq_jobs_batch_id_document_id"), session_scope(pg_factory) as s:
+        _job(s, s.get(Batch, batch_id), s.get(Document, doc_id))
     with session_scope(pg_factory) as s:  # the same document in another batch is fine
         _job(s, Batch(name="b2"), s.get(Document, doc_id))
 
@@ -87,9 +85,8 @@ def test_one_summary_per_job(pg_factory: sessionmaker[Session]) -> None:
     with session_scope(pg_factory) as s:
         job = _job(s, Batch(name="b"), _doc(s, "c" * 64))
         s.add(_summary(job))
-    with pytest.raises(IntegrityError, match="uq_summaries_job_id"):
-        with session_scope(pg_factory) as s:
-            s.add(_summary(job))
+    with pytest.raises(IntegrityError, match="uq_summaries_job_id"), session_scope(pg_factory) as s:
+        s.add(_summary(job))
 
 
 def test_deleting_a_batch_cascades(factory: sessionmaker[Session]) -> None:
@@ -107,15 +104,13 @@ def test_deleting_a_batch_cascades(factory: sessionmaker[Session]) -> None:
 
 
 def test_foreign_keys_enforced(factory: sessionmaker[Session]) -> None:
-    with pytest.raises(IntegrityError):
-        with session_scope(factory) as s:
-            s.add(Job(batch_id=123456, document_id=654321, model_id="m", params={}, params_key="{}"))
+    with pytest.raises(IntegrityError), session_scope(factory) as s:
+        s.add(Job(batch_id=123456, document_id=654321, model_id="m", params={}, params_key="{}"))
 
 
 def test_unknown_status_value_rejected(factory: sessionmaker[Session]) -> None:
-    with pytest.raises(StatementError, match="bogus"):
-        with session_scope(factory) as s:
-            s.add(Batch(name="b", status="bogus"))
+    with pytest.raises(StatementError, match="bogus"), session_scope(factory) as s:
+        s.add(Batch(name="b", status="bogus"))
 
 
 def test_status_stored_as_plain_value(factory: sessionmaker[Session]) -> None:

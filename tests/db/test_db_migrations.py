@@ -82,16 +82,32 @@ def test_0005_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) ->
 
     upgrade(any_db_url, "0001")
     docs = table(
-        "documents", column("id"), column("source_uri"), column("content_sha256"), column("media_type"),
-        column("text"), column("sentences", JSON), column("status"), column("created_at"), column("updated_at"),
+        "documents",
+        column("id"),
+        column("source_uri"),
+        column("content_sha256"),
+        column("media_type"),
+        column("text"),
+        column("sentences", JSON),
+        column("status"),
+        column("created_at"),
+        column("updated_at"),
     )
     now = datetime.now(UTC)
     pdf_text = "Report title\nThe first page says   one thing.\nIt goes on.\fThe second page\n  wraps a line.\f3"
     rows = [
-        (1, "application/pdf", pdf_text,
-         ["The first page says one thing.", "It goes on.", "The second page wraps a line.", "3"]),
-        (2, "text/html", "Headline\nA web page sentence.\nAnother one here.",
-         ["A web page sentence.", "Another one here."]),
+        (
+            1,
+            "application/pdf",
+            pdf_text,
+            ["The first page says one thing.", "It goes on.", "The second page wraps a line.", "3"],
+        ),
+        (
+            2,
+            "text/html",
+            "Headline\nA web page sentence.\nAnother one here.",
+            ["A web page sentence.", "Another one here."],
+        ),
         (3, "text/plain", "Text that does not hold its sentences.", ["Something else entirely."]),
         (4, None, None, None),  # a failed document: nothing to backfill
     ]
@@ -99,11 +115,19 @@ def test_0005_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) ->
     try:
         with engine.begin() as conn:
             for doc_id, media_type, text, sentences in rows:
-                conn.execute(insert(docs).values(
-                    id=doc_id, source_uri=f"/a/{doc_id}", content_sha256=f"{doc_id:064d}", media_type=media_type,
-                    text=text, sentences=sentences, status="extracted" if text else "failed",
-                    created_at=now, updated_at=now,
-                ))
+                conn.execute(
+                    insert(docs).values(
+                        id=doc_id,
+                        source_uri=f"/a/{doc_id}",
+                        content_sha256=f"{doc_id:064d}",
+                        media_type=media_type,
+                        text=text,
+                        sentences=sentences,
+                        status="extracted" if text else "failed",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         upgrade(any_db_url)
         info_col = table("documents", column("id"), column("sentence_info", JSON))
         with engine.connect() as conn:

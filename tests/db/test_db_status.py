@@ -208,7 +208,12 @@ def test_cancel_batch_cancels_open_jobs(factory: sessionmaker[Session]) -> None:
         st.mark_job_running(s, done, "h")
         st.mark_job_succeeded(s, done)
         assert st.cancel_batch(s, batch) == 2
-        assert (queued.status, running.status, done.status, other.status) == (J.cancelled, J.cancelled, J.succeeded, J.queued)
+        assert (queued.status, running.status, done.status, other.status) == (
+            J.cancelled,
+            J.cancelled,
+            J.succeeded,
+            J.queued,
+        )
         assert (batch.status, batch.n_cancelled, batch.n_succeeded) == (BatchStatus.cancelled, 2, 1)
         with pytest.raises(st.IllegalTransition):  # the worker finishing a cancelled job is refused
             st.mark_job_succeeded(s, running)
@@ -267,9 +272,8 @@ def test_double_delivery_succeeds_exactly_once(factory: sessionmaker[Session]) -
 
 
 def test_naive_datetime_refused(factory: sessionmaker[Session]) -> None:
-    with pytest.raises(Exception, match="naive datetime"):
-        with session_scope(factory) as s:
-            s.add(Batch(name="b", created_at=datetime(2026, 1, 1)))
+    with pytest.raises(Exception, match="naive datetime"), session_scope(factory) as s:
+        s.add(Batch(name="b", created_at=datetime(2026, 1, 1)))
     with session_scope(factory) as s:
         b = Batch(name="b", created_at=datetime(2026, 1, 1, tzinfo=UTC))
         s.add(b)

@@ -34,7 +34,12 @@ def _writes(source: str) -> list[str]:
 
 def test_patterns_catch_status_writes() -> None:
     assert _writes((REPO_ROOT / "db" / "status.py").read_text())  # the one writer is seen
-    for line in ['job.status = "failed"', "setattr(job, 'status', x)", "update(Job).values(status=x)", "UPDATE jobs SET status = 'x'"]:
+    for line in [
+        'job.status = "failed"',
+        "setattr(job, 'status', x)",
+        "update(Job).values(status=x)",
+        "UPDATE jobs SET status = 'x'",
+    ]:
         assert _writes(line), line
     for line in ["if job.status == JobStatus.failed:", "Job(status=JobStatus.queued)", "x.status_code = 3"]:
         assert not _writes(line), line

@@ -45,7 +45,7 @@ def interpolate(value: str) -> str:
             return "$"
         name, op, arg = match.group("name"), match.group("op") or "", match.group("arg") or ""
         found = ENV_EXAMPLE_VALUES.get(name)
-        if op.startswith(":") and not found or not op.startswith(":") and found is None:
+        if (op.startswith(":") and not found) or (not op.startswith(":") and found is None):
             if op.endswith("-"):
                 return arg
             if op.endswith("?"):

@@ -12,8 +12,8 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import socket
+import subprocess
 import sys
 import time
 import zipfile
@@ -201,7 +201,7 @@ def test_summarize_worker_is_one_process_on_a_reserved_nvidia_gpu() -> None:
         # No fork after CUDA init: solo, or threads with one thread.
         pool, concurrency = option_value(argv, "--pool"), option_value(argv, "--concurrency")
         assert pool in ("solo", "threads"), f"{name}: --pool must be solo or threads, not {pool}"
-        assert concurrency == "1" or pool == "solo" and concurrency is None, f"{name}: one task at a time per GPU"
+        assert concurrency == "1" or (pool == "solo" and concurrency is None), f"{name}: one task at a time per GPU"
         devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
         assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices), (
             f"{name}: reserve an nvidia GPU"
@@ -489,7 +489,13 @@ def wheel_from_build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_has_every_package_the_services_import(wheel_from_build_context: Path) -> None:
     names = set(zipfile.ZipFile(wheel_from_build_context).namelist())
-    required = ("docsum/cli.py", "docsum/config.py", "docsum/db/migrate.py", "docsum/worker/app.py", "docsum/ingest/sandbox.py")
+    required = (
+        "docsum/cli.py",
+        "docsum/config.py",
+        "docsum/db/migrate.py",
+        "docsum/worker/app.py",
+        "docsum/ingest/sandbox.py",
+    )
     for name in (*required, "docsum/migrations/env.py", "docsum/migrations/script.py.mako"):
         assert name in names, f"the image would lack {name}"
     # One installed name: nothing lands beside docsum/ in site-packages (no generic `db`, `worker`, ...).
@@ -569,7 +575,11 @@ def test_installed_docsum_keeps_data_in_the_user_dir_and_refuses_without_a_model
     expected = ("False", f"sqlite:///{data / 'docsum.db'}", str(data / "model-ids.json"))
     assert (in_checkout, database_url, cache) == expected
     run = subprocess.run(
-        [sys.executable, "-m", "docsum.cli", "run", "story.txt"], capture_output=True, text=True, cwd=work, env=env,
+        [sys.executable, "-m", "docsum.cli", "run", "story.txt"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
         timeout=300,
     )
     assert run.returncode == 5, run.stdout + run.stderr

@@ -18,8 +18,12 @@ ARTICLE = [
 ]
 
 
-def make_pdf(pages: list[list[str]], title: str | None = "Reservoirs recover", author: str | None = "Desk",
-             password: str | None = None) -> bytes:
+def make_pdf(
+    pages: list[list[str]],
+    title: str | None = "Reservoirs recover",
+    author: str | None = "Desk",
+    password: str | None = None,
+) -> bytes:
     pdf = FPDF()
     if title:
         pdf.set_title(title)
@@ -73,14 +77,15 @@ def zip_with_symlink(target: str, name: str = "link.txt") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         info = zipfile.ZipInfo(name)
-        info.external_attr = (0o120777 << 16)  # S_IFLNK: the data is the link target
+        info.external_attr = 0o120777 << 16  # S_IFLNK: the data is the link target
         archive.writestr(info, target)
         archive.writestr("ok.txt", "A regular member. It has two sentences.")
     return buffer.getvalue()
 
 
-def tar_bytes(members: dict[str, bytes], links: dict[str, str] | None = None, devices: list[str] | None = None,
-              mode: str = "w:gz") -> bytes:
+def tar_bytes(
+    members: dict[str, bytes], links: dict[str, str] | None = None, devices: list[str] | None = None, mode: str = "w:gz"
+) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode=mode) as archive:
         for name, data in members.items():

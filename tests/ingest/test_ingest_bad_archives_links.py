@@ -40,8 +40,10 @@ def member_texts(n: int) -> dict[str, bytes]:
 
 
 def test_zip_and_tar_follow_one_member_rule(tmp_path: Path, settings: Settings) -> None:
-    stopped = ("archive has more than 3 members (max_archive_members): reading stopped after 3 members, "
-               "the rest of the archive was not read")
+    stopped = (
+        "archive has more than 3 members (max_archive_members): reading stopped after 3 members, "
+        "the rest of the archive was not read"
+    )
     for name, data in (("many.zip", zip_of(member_texts(5))), ("many.tar.gz", tar_of(member_texts(5)))):
         url = f"sqlite:///{tmp_path / name}.db"  # a database each: the same members would be duplicates the second time
         upgrade(url)
@@ -62,8 +64,9 @@ def test_archives_are_files_under_max_file_bytes(
     assert item.outcome == "failed" and item.reason == f"oversized: {path.stat().st_size} bytes (limit 1000)"
 
 
-def test_empty_archives_and_nul_block_gzip_leave_a_failed_row(tmp_path: Path, factory: sessionmaker[Session],
-                                                              settings: Settings) -> None:
+def test_empty_archives_and_nul_block_gzip_leave_a_failed_row(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     empty_zip = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty_zip, "w"):
         pass
@@ -79,8 +82,9 @@ def test_empty_archives_and_nul_block_gzip_leave_a_failed_row(tmp_path: Path, fa
     assert stored == {"empty.zip", "empty.tar", "zeros.gz"}
 
 
-def test_tar_reading_stops_when_an_archive_wide_limit_trips(tmp_path: Path, factory: sessionmaker[Session],
-                                                            settings: Settings) -> None:
+def test_tar_reading_stops_when_an_archive_wide_limit_trips(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     members = {"a.txt": TEXT, "b.txt": TEXT + b" Second.", "c.txt": TEXT + b" Third."}
     path = write(tmp_path / "t.tar", tar_of(members, mode="w"))
     capped = settings.model_copy(update={"max_archive_bytes": len(TEXT) + 10})
@@ -89,8 +93,9 @@ def test_tar_reading_stops_when_an_archive_wide_limit_trips(tmp_path: Path, fact
     assert items[2].reason.endswith("reading stopped after 2 members, the rest of the archive was not read")
 
 
-def test_file_links_out_of_the_walked_root_are_not_followed(tmp_path: Path, factory: sessionmaker[Session],
-                                                            settings: Settings) -> None:
+def test_file_links_out_of_the_walked_root_are_not_followed(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     secret = write(tmp_path / "outside" / "secret.txt", b"Top secret numbers. Nobody should read these here.")
     root = tmp_path / "root"
     write(root / "inside.txt", TEXT)
@@ -115,8 +120,9 @@ def test_utf8_with_one_invalid_byte_stays_utf8() -> None:
     assert latin_encoding != "utf-8" and "café" in latin
 
 
-def test_a_path_too_long_to_store_is_refused_not_cut(tmp_path: Path, factory: sessionmaker[Session],
-                                                     settings: Settings) -> None:
+def test_a_path_too_long_to_store_is_refused_not_cut(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     deep = tmp_path
     while len(str(deep)) < 2100:
         deep = deep / ("d" * 200)
@@ -126,16 +132,19 @@ def test_a_path_too_long_to_store_is_refused_not_cut(tmp_path: Path, factory: se
     assert item.reason == f"path longer than 2048 characters ({len(str(path.absolute()))}): not stored"
 
 
-def test_the_pdf_page_cap_and_the_html_cut_leave_a_mark(tmp_path: Path, factory: sessionmaker[Session],
-                                                        settings: Settings) -> None:
+def test_the_pdf_page_cap_and_the_html_cut_leave_a_mark(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     from ingest_helpers import make_pdf
 
     sentences = ["The river rose two metres overnight.", "Crews built a wall of sandbags by morning."]
     pdf = write(tmp_path / "long.pdf", make_pdf([sentences, sentences + ["Page two."], sentences + ["Page three."]]))
     paragraph = "<p>Paragraph {} says something about the harbour and the ships in it.</p>"
     paragraphs = "".join(paragraph.format(i) for i in range(40))
-    page = write(tmp_path / "long.html", f"<html><head><title>T</title></head><body><article>{paragraphs}"
-                                         f"</article></body></html>".encode())
+    page = write(
+        tmp_path / "long.html",
+        f"<html><head><title>T</title></head><body><article>{paragraphs}</article></body></html>".encode(),
+    )
     capped = settings.model_copy(update={"max_pdf_pages": 2, "max_html_chars": 1500})
     report = ingest_paths(factory, [pdf, page], capped)
     assert [i.outcome for i in report.items] == ["ingested", "ingested"]

@@ -91,8 +91,12 @@ def test_running_headers_and_page_numbers_repeat_across_pages() -> None:
 
 
 def test_a_two_page_document_repeats_its_header_on_every_page() -> None:
-    sentences = ["Harbourton Council Annual Report 2024", "The first page has its own text in it.",
-                 "Harbourton Council Annual Report 2024", "The second page talks about something else."]
+    sentences = [
+        "Harbourton Council Annual Report 2024",
+        "The first page has its own text in it.",
+        "Harbourton Council Annual Report 2024",
+        "The second page talks about something else.",
+    ]
     assert repeated_lines(sentences, [1, 1, 2, 2]) == {0, 2}
     assert repeated_lines(sentences, [1, 1, 1, 1]) == set()  # one page: nothing runs across pages
     with pytest.raises(ValueError):

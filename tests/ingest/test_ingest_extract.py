@@ -6,7 +6,7 @@ import pytest
 from ingest_helpers import ARTICLE, html_page, image_only_pdf, make_pdf
 
 from docsum.config import Settings
-from docsum.ingest.decode import decode_bytes, decode_html, declared_html_charset
+from docsum.ingest.decode import declared_html_charset, decode_bytes, decode_html
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
 from docsum.ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date
@@ -91,7 +91,10 @@ def test_decode_bom_then_declaration_then_detector() -> None:
 
 
 def test_plain_text_reflows_hard_wrapped_lines() -> None:
-    wrapped = "The council met on Tuesday and voted to\nrebuild the old bridge. Work starts in\nMay.\n\nA second paragraph\nfollows here."
+    wrapped = (
+        "The council met on Tuesday and voted to\nrebuild the old bridge. Work starts in\nMay.\n\n"
+        "A second paragraph\nfollows here."
+    )
     assert reflow_text(wrapped) == (
         "The council met on Tuesday and voted to rebuild the old bridge. Work starts in May.\n"
         "A second paragraph follows here."
@@ -122,8 +125,8 @@ def test_html_main_content_without_nav_ads_comments_in_legacy_charset() -> None:
     for boilerplate in ("Home", "mattresses", "First comment", "Copyright"):
         assert boilerplate not in doc.text
     # paragraph structure kept: one paragraph per line
-    assert doc.text.splitlines()[-len(paragraphs):] == paragraphs
-    assert doc.sentences[-len(paragraphs):] == paragraphs
+    assert doc.text.splitlines()[-len(paragraphs) :] == paragraphs
+    assert doc.sentences[-len(paragraphs) :] == paragraphs
 
 
 def test_html_without_content_fails_as_no_text() -> None:
@@ -140,7 +143,11 @@ def test_pdf_pages_metadata_and_sentences() -> None:
     pages = doc.text.split("\f")
     assert len(pages) == 2 and pages[1].splitlines() == ARTICLE[:2]
     assert (doc.title, doc.author, doc.published, doc.language) == (
-        "Reservoirs recover", "Desk", "2024-01-15T10:30:00+00:00", "en")
+        "Reservoirs recover",
+        "Desk",
+        "2024-01-15T10:30:00+00:00",
+        "en",
+    )
     assert doc.sentences == ARTICLE + ARTICLE[:2]
 
 
@@ -161,7 +168,8 @@ def test_bad_pdfs_fail_with_reasons() -> None:
     assert failure(b"", "empty.pdf") == "empty file (0 bytes)"
     junk = bytes((i * 7919) % 256 for i in range(5000))
     assert failure(junk, "junk.pdf") == (
-        "unsupported content: binary data (named .pdf, but the content is not application/pdf)")
+        "unsupported content: binary data (named .pdf, but the content is not application/pdf)"
+    )
 
 
 def test_encrypted_pdf_with_empty_user_password_opens() -> None:
@@ -175,7 +183,8 @@ def test_unmapped_glyphs() -> None:
     with pytest.raises(ExtractionError, match=r"unmapped glyphs: text layer unreadable \(cid:N\)"):
         _remove_unmapped_glyphs(garbage)
     assert _remove_unmapped_glyphs("Hello (cid:3) world, this is readable.\fPage two") == (
-        "Hello world, this is readable.\fPage two")
+        "Hello world, this is readable.\fPage two"
+    )
 
 
 @pytest.mark.parametrize(

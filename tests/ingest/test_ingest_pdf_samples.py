@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from docsum.config import Settings
 from docsum.db.migrate import upgrade
 from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import dispose_engine, make_session_factory
-from docsum.config import Settings
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
 from docsum.ingest.pipeline import ingest_paths
@@ -79,16 +79,46 @@ def test_manifest_has_the_files_this_module_names(samples: dict[str, dict]) -> N
 def _all_names() -> Iterator[str]:
     # Names are fixed by the manifest; reading it at collection time would break collection on a clone without data.
     yield from [
-        "AcroForm_TEST.pdf", "GeoTopo-komprimiert.pdf", "WARN-Report-for-7-1-2015-to-03-25-2016.pdf", "aes-256-r6.pdf",
-        "aes-256.pdf", "crazyones-pdfa.pdf", "dmca.pdf", "empty.pdf", "encrypted_doc_no_id.pdf", "f1040nr.pdf",
-        "federal-register-2020-17221.pdf", "google-doc-document.pdf", "habibi.pdf", "i1040nr.pdf",
-        "issue-1113-evil-xobjects.pdf", "issue-33-lorem-ipsum.pdf", "issue-449-vertical.pdf",
-        "issue-625-identity-cmap.pdf", "issue-791-non-unicode-cmap.pdf", "issue_566_test_1.pdf", "issue_566_test_2.pdf",
-        "jo.pdf", "kampo.pdf", "la-precinct-bulletin-2014-p1.pdf", "libreoffice-writer-password.pdf",
-        "malformed-from-issue-932.pdf", "matplotlib.pdf", "multicolumn.pdf", "naacl06-shinyama.pdf",
-        "nics-background-checks-2015-11-rotated.pdf", "nlp2004slides.pdf", "password-example.pdf", "pdffill-demo.pdf",
-        "rc4-40.pdf", "sampleOneByteIdentityEncode.pdf", "scotus-transcript-p1.pdf", "simple1.pdf", "simple3.pdf",
-        "simple5.pdf", "zen_of_python_corrupted.pdf",
+        "AcroForm_TEST.pdf",
+        "GeoTopo-komprimiert.pdf",
+        "WARN-Report-for-7-1-2015-to-03-25-2016.pdf",
+        "aes-256-r6.pdf",
+        "aes-256.pdf",
+        "crazyones-pdfa.pdf",
+        "dmca.pdf",
+        "empty.pdf",
+        "encrypted_doc_no_id.pdf",
+        "f1040nr.pdf",
+        "federal-register-2020-17221.pdf",
+        "google-doc-document.pdf",
+        "habibi.pdf",
+        "i1040nr.pdf",
+        "issue-1113-evil-xobjects.pdf",
+        "issue-33-lorem-ipsum.pdf",
+        "issue-449-vertical.pdf",
+        "issue-625-identity-cmap.pdf",
+        "issue-791-non-unicode-cmap.pdf",
+        "issue_566_test_1.pdf",
+        "issue_566_test_2.pdf",
+        "jo.pdf",
+        "kampo.pdf",
+        "la-precinct-bulletin-2014-p1.pdf",
+        "libreoffice-writer-password.pdf",
+        "malformed-from-issue-932.pdf",
+        "matplotlib.pdf",
+        "multicolumn.pdf",
+        "naacl06-shinyama.pdf",
+        "nics-background-checks-2015-11-rotated.pdf",
+        "nlp2004slides.pdf",
+        "password-example.pdf",
+        "pdffill-demo.pdf",
+        "rc4-40.pdf",
+        "sampleOneByteIdentityEncode.pdf",
+        "scotus-transcript-p1.pdf",
+        "simple1.pdf",
+        "simple3.pdf",
+        "simple5.pdf",
+        "zen_of_python_corrupted.pdf",
     ]
 
 

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from docsum.cli import app
+from docsum.config import Settings
 from docsum.db.migrate import upgrade
 from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import dispose_engine, make_session_factory
-from docsum.cli import app
-from docsum.config import Settings
 from docsum.ingest.pipeline import IngestReport, ingest_file, ingest_paths
 
 GOOD_TEXT = b"The ferry service resumed on Friday after a week of storms. Passengers queued from early morning.\n"
@@ -53,7 +53,9 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_mixed_directory_good_and_bad_documents(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:
+def test_mixed_directory_good_and_bad_documents(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     root = tmp_path / "in"
     write(root / "a-article.pdf", make_pdf([ARTICLE, ARTICLE[:1]]))
     write(root / "b-scan.pdf", image_only_pdf())
@@ -71,8 +73,18 @@ def test_mixed_directory_good_and_bad_documents(tmp_path: Path, factory: session
     report = ingest_paths(factory, [root], settings, progress=lambda path, items: seen.append(path.name))
 
     # sorted, recursive, hidden files skipped, progress once per file
-    assert seen == ["a-article.pdf", "b-scan.pdf", "c-locked.pdf", "d-junk.pdf", "e-empty.txt",
-                    "f-really-a-pdf.txt", "g-page.html", "h-note.md", "i-cut.pdf", "j-story.txt"]
+    assert seen == [
+        "a-article.pdf",
+        "b-scan.pdf",
+        "c-locked.pdf",
+        "d-junk.pdf",
+        "e-empty.txt",
+        "f-really-a-pdf.txt",
+        "g-page.html",
+        "h-note.md",
+        "i-cut.pdf",
+        "j-story.txt",
+    ]
     items = by_name(report)
     reasons = {name: item.reason for name, item in items.items() if item.outcome == "failed"}
     assert reasons == {
@@ -96,7 +108,11 @@ def test_mixed_directory_good_and_bad_documents(tmp_path: Path, factory: session
             assert doc.status == DocumentStatus.extracted and doc.error is None and doc.sentences
     pdf = stored[str((root / "a-article.pdf").absolute())]
     assert (pdf.media_type, pdf.page_count, pdf.title, pdf.published) == (
-        "application/pdf", 2, "Reservoirs recover", "2024-01-15T10:30:00+00:00")
+        "application/pdf",
+        2,
+        "Reservoirs recover",
+        "2024-01-15T10:30:00+00:00",
+    )
     assert pdf.text.count("\f") == 1 and pdf.sentences == ARTICLE + ARTICLE[:1]
     assert stored[str((root / "f-really-a-pdf.txt").absolute())].media_type == "application/pdf"
     page = stored[str((root / "g-page.html").absolute())]
@@ -119,13 +135,17 @@ def test_dedupe_same_bytes_and_reruns(tmp_path: Path, factory: sessionmaker[Sess
     assert outcomes[4] == ("failed", None) and first.items[4].reason.startswith("not found")
 
     second = ingest_paths(factory, [a, bad], settings)
-    assert [(i.outcome, i.document_id) for i in second.items] == [("duplicate", outcomes[0][1]), ("duplicate", outcomes[2][1])]
+    assert [(i.outcome, i.document_id) for i in second.items] == [
+        ("duplicate", outcomes[0][1]),
+        ("duplicate", outcomes[2][1]),
+    ]
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Document)) == 2
 
 
-def test_failed_document_that_now_extracts_moves_to_extracted(tmp_path: Path, factory: sessionmaker[Session],
-                                                              settings: Settings) -> None:
+def test_failed_document_that_now_extracts_moves_to_extracted(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     capped = settings.model_copy(update={"max_extract_seconds": 0.0})  # every PDF times out
     path = write(tmp_path / "a.pdf", make_pdf([ARTICLE]))
     [first] = ingest_file(factory, path, capped)
@@ -136,7 +156,9 @@ def test_failed_document_that_now_extracts_moves_to_extracted(tmp_path: Path, fa
     assert doc.status == DocumentStatus.extracted and doc.error is None and doc.sentences == ARTICLE
 
 
-def test_zip_members_traversal_symlink_and_bomb(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:
+def test_zip_members_traversal_symlink_and_bomb(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     outside = tmp_path / "escaped.txt"
     members = {
         "docs/story.txt": GOOD_TEXT,
@@ -171,7 +193,9 @@ def test_zip_members_traversal_symlink_and_bomb(tmp_path: Path, factory: session
     traversal = stored[f"{archive.absolute()}!../escaped.txt"]
     assert traversal.status == DocumentStatus.failed and traversal.content_sha256 is None  # no bytes were read
     assert stored[f"{archive.absolute()}!docs/copy.txt"].sentences == [
-        "The ferry service resumed on Friday after a week of storms.", "Passengers queued from early morning."]
+        "The ferry service resumed on Friday after a week of storms.",
+        "Passengers queued from early morning.",
+    ]
 
     # Unreadable members dedupe on (source_uri, error): a second run adds nothing.
     again = ingest_paths(factory, [archive], settings)
@@ -179,8 +203,9 @@ def test_zip_members_traversal_symlink_and_bomb(tmp_path: Path, factory: session
     assert len(documents(factory)) == len(stored)
 
 
-def test_archive_limits_members_total_and_declared_size(tmp_path: Path, factory: sessionmaker[Session],
-                                                        settings: Settings) -> None:
+def test_archive_limits_members_total_and_declared_size(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     many = write(tmp_path / "many.zip", zip_bytes({f"f{i}.txt": b"x %d." % i for i in range(6)}))
     few_members = settings.model_copy(update={"max_archive_members": 5})
     items = ingest_file(factory, many, few_members)
@@ -190,9 +215,13 @@ def test_archive_limits_members_total_and_declared_size(tmp_path: Path, factory:
         "the rest of the archive was not read"
     )
 
-    total = write(tmp_path / "total.zip", zip_bytes(
-        {f"{i}.txt": f"Document number {i} has its own sentence. ".encode() * 40 for i in range(4)},
-        compression=zipfile.ZIP_STORED))
+    total = write(
+        tmp_path / "total.zip",
+        zip_bytes(
+            {f"{i}.txt": f"Document number {i} has its own sentence. ".encode() * 40 for i in range(4)},
+            compression=zipfile.ZIP_STORED,
+        ),
+    )
     small_total = settings.model_copy(update={"max_archive_bytes": 3500})
     items = ingest_file(factory, total, small_total)
     assert [i.outcome for i in items] == ["ingested", "ingested", "failed", "failed"]
@@ -215,7 +244,9 @@ def test_archive_limits_members_total_and_declared_size(tmp_path: Path, factory:
     assert lie.outcome == "failed" and lie.reason.startswith(("oversized", "corrupt archive member"))
 
 
-def test_tar_gz_members_links_devices_traversal(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:
+def test_tar_gz_members_links_devices_traversal(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     data = tar_bytes(
         {"./news/story.txt": GOOD_TEXT, "news/../../evil.txt": GOOD_TEXT + b"!", "news/page.html": html_page(ARTICLE)},
         links={"news/passwd.txt": "/etc/passwd"},
@@ -246,8 +277,11 @@ def test_gzip_tar_bomb_and_single_gz(tmp_path: Path, factory: sessionmaker[Sessi
     reasons = {i.source_uri.rsplit("/", 1)[1]: (i.outcome, i.reason) for i in report.items}
     assert reasons["bomb.tar.gz!zeros.txt"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?)")
     # the archive's budget is spent: reading stops there, after.txt is never inflated
-    assert reasons["bomb.tar.gz"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?): reading "
-                                      "stopped after 1 members, the rest of the archive was not read")
+    assert reasons["bomb.tar.gz"] == (
+        "failed",
+        "compression ratio above 200 (max_archive_ratio; zip bomb?): reading "
+        "stopped after 1 members, the rest of the archive was not read",
+    )
     assert "bomb.tar.gz!after.txt" not in reasons
     assert reasons["page.html.gz!page.html"] == ("ingested", None)
 
@@ -273,8 +307,9 @@ def test_fifo_is_not_opened(tmp_path: Path, factory: sessionmaker[Session], sett
     assert names["z.txt"].outcome == "ingested"
 
 
-def test_concurrent_ingest_of_the_same_files_stores_each_once(tmp_path: Path, factory: sessionmaker[Session],
-                                                             settings: Settings) -> None:
+def test_concurrent_ingest_of_the_same_files_stores_each_once(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
     files = [write(tmp_path / f"{i}.txt", b"Story %d happened today. It was reported widely." % i) for i in range(6)]
     reports: list[IngestReport] = []
     errors: list[BaseException] = []

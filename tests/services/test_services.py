@@ -4,17 +4,17 @@ the delivery cap, failed documents, cancellation, batch finishing, the nightly p
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from docsum.config import Settings
 from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
 from docsum.db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
-from docsum.config import Settings
 from docsum.services import batches, nightly, summarize
 from docsum.services.ingest import ingest_files
 from docsum.services.models import ModelRef, get_summarizer, resolve_model
@@ -187,7 +187,7 @@ def test_a_model_that_cannot_load_fails_the_chunk_with_its_reason(env, tmp_path)
 
 def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
     settings, sf = env
-    batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
+    _, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
     with session_scope(sf) as session:
         db_status.mark_jobs_running(session, queued[:1], "w")
     assert summarize.fail_running_jobs(sf, queued, "internal error: boom") == queued[:1]
@@ -229,13 +229,15 @@ def test_retry_failed_reopens_a_finished_batch(env) -> None:
 
 def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
     settings, sf = env
-    batch_id, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(3)])
+    _, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(3)])
     with session_scope(sf) as session:  # a first delivery started the chunk, and its worker died
         db_status.mark_jobs_running(session, queued, "dead")
     first = run_chunk(settings, sf, queued, get_summarizer, "w")
     assert first.one_by_one and sorted(first.succeeded) == sorted(queued)
     with sf() as session:
-        assert {(j.status, j.attempts, j.worker_host) for j in session.scalars(select(Job))} == {(JobStatus.succeeded, 2, "w")}
+        assert {(j.status, j.attempts, j.worker_host) for j in session.scalars(select(Job))} == {
+            (JobStatus.succeeded, 2, "w")
+        }
     # An ordinary first delivery runs the chunk as one batch.
     _, more = make_batch(settings, sf, [add_document(sf, 9)])
     assert not run_chunk(settings, sf, more, get_summarizer, "w").one_by_one
@@ -249,7 +251,9 @@ def test_ingest_files_creates_one_job_per_document_and_survives_redelivery(env, 
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj <<")
     paths = [str(tmp_path / n) for n in ("a.txt", "copy-of-a.txt", "broken.pdf")]
     with session_scope(sf) as session:
-        batch_id = batches.create_batch(session, "files", resolve_model(settings), batches.job_params(3), files_total=3).id
+        batch_id = batches.create_batch(
+            session, "files", resolve_model(settings), batches.job_params(3), files_total=3
+        ).id
 
     outcome = ingest_files(sf, settings, batch_id, paths)
     assert outcome.report.counts() == {"ingested": 1, "duplicate": 1, "failed": 1} and len(outcome.to_summarize) == 1
@@ -338,7 +342,9 @@ def test_nightly_is_scoped_to_its_roots(env, tmp_path) -> None:
         (root / "x.txt").write_text(f"{' '.join(SENTENCES)} In {root.name}.")
     # Documents of the other root are stored (as another batch would) but never summarized.
     with session_scope(sf) as session:
-        batch_id = batches.create_batch(session, "other", resolve_model(settings), batches.job_params(3), files_total=1).id
+        batch_id = batches.create_batch(
+            session, "other", resolve_model(settings), batches.job_params(3), files_total=1
+        ).id
     ingest_files(sf, settings, batch_id, [str(other / "x.txt")])
     with session_scope(sf) as session:
         batches.cancel_batch(session, batch_id)
@@ -358,7 +364,9 @@ def test_ingest_steps_send_full_summarize_chunks_and_the_last_file_sends_the_res
         (tmp_path / f"{name}.txt").write_text(f"{' '.join(SENTENCES)} Part {name}.")
         paths.append(str(tmp_path / f"{name}.txt"))
     with session_scope(sf) as session:
-        batch_id = batches.create_batch(session, "chunks", resolve_model(settings), batches.job_params(3), files_total=4).id
+        batch_id = batches.create_batch(
+            session, "chunks", resolve_model(settings), batches.job_params(3), files_total=4
+        ).id
     sent = [ingest_files(sf, settings, batch_id, [path]).to_summarize for path in paths]
     assert [len(s) for s in sent] == [0, 0, 3, 1]  # an ingest step's own documents wait for a full chunk
     with sf() as session:

@@ -54,6 +54,7 @@ class Watching:
     def __init__(self, summarizer, sf, batch_id: int) -> None:
         self.summarizer, self.sf, self.batch_id = summarizer, sf, batch_id
         self.model_id = summarizer.model_id
+        self.engine = summarizer.engine  # the worker reads its stage timings
         self.seen: list[int] = []
 
     def summarize(self, docs, **kwargs):

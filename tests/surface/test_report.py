@@ -159,9 +159,11 @@ def test_nightly_leaves_its_report_in_the_report_dir(tmp_path: Path) -> None:
     (page,) = reports.glob("nightly-*-batch1.html")
     dom = lxml_html.fromstring(dump_dom(page))
     rows = dom.xpath(".//table[@id='documents']//tr[@class='doc']")
-    # The nightly batch holds the documents it summarized (a file that failed extraction gets no job in it).
-    assert [row.get("data-status") for row in rows] == ["succeeded"]
-    assert rows[0].xpath(".//div[@class='src']")[0].text_content().endswith("storm.txt")
+    # The nightly batch holds every new file of the run: the one summarized and the one that failed extraction.
+    by_status = {row.get("data-status"): row for row in rows}
+    assert sorted(by_status) == ["failed", "succeeded"]
+    assert by_status["succeeded"].xpath(".//div[@class='src']")[0].text_content().endswith("storm.txt")
+    assert by_status["failed"].xpath(".//div[@class='src']")[0].text_content().endswith("broken.pdf")
     assert dom.xpath(".//b[@id='batch-status']")[0].text_content() == "finished"
     # An ordinary run leaves nothing there.
     run = docsum(["run", str(archive)], env)

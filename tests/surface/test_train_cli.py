@@ -35,7 +35,7 @@ def test_train_without_data_says_what_to_give(tmp_path: Path) -> None:
     no_valid = docsum(["train", "--out", str(tmp_path / "run"), "--train", str(tmp_path / "t.jsonl.gz")])
     assert no_valid.returncode == 2 and "no validation data: give --valid FILE" in no_valid.stderr
     missing = docsum(["train", "--out", str(tmp_path / "run"), "--train", "/no/t.jsonl", "--valid", "/no/v.jsonl"])
-    assert missing.returncode == 2 and "not found: /no/t.jsonl, /no/v.jsonl" in missing.stderr
+    assert missing.returncode == 2 and "no such file or directory: /no/t.jsonl, /no/v.jsonl" in missing.stderr
     both = docsum(["train", "--out", str(tmp_path / "run"), "--cnndm", "--train", "/no/t.jsonl"])
     assert both.returncode == 2 and "either --cnndm or --train/--valid" in both.stderr
     helped = docsum(["train", "--help"])

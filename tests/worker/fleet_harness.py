@@ -80,14 +80,30 @@ class Fleet:
         self.logs.mkdir(parents=True, exist_ok=True)
         out = (self.logs / f"{name}.log").open("w")
         proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=self.process_env(extra_env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=REPO_ROOT,
+            env=self.process_env(extra_env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = proc
         return proc
 
     def start_worker(self, name: str, queue: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         """`docsum worker` on one queue (concurrency 1: the machine is small), waited on until it consumes."""
-        argv = [DOCSUM, "worker", "--queue", queue, "--concurrency", "1", "--hostname", f"{name}@%h", "--loglevel", "INFO"]
+        argv = [
+            DOCSUM,
+            "worker",
+            "--queue",
+            queue,
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+        ]
         proc = self.start(name, argv, extra_env)
         wait_for(lambda: " ready." in self.log(name) or proc.poll() is not None, READY_TIMEOUT_S, f"worker {name}")
         assert proc.poll() is None, f"worker {name} exited:\n{self.log(name)}"

@@ -46,10 +46,13 @@ def add(session_factory, n: int, sentences: list[str], paged: bool = False, with
     text = separator.join(sentences)
     with session_scope(session_factory) as session:
         doc = Document(
-            source_uri=f"/archive/{n}.pdf", content_sha256=hashlib.sha256(text.encode()).hexdigest(),
-            media_type="application/pdf" if paged else "text/plain", language="en",
+            source_uri=f"/archive/{n}.pdf",
+            content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            media_type="application/pdf" if paged else "text/plain",
+            language="en",
             page_count=len(sentences) if paged else None,
-            text=text, sentences=sentences,
+            text=text,
+            sentences=sentences,
         )
         info = sentence_info(text, sentences, paged=paged) if with_info else None
         if info is not None and with_info == "backfilled":

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
 from celery.schedules import crontab
+from fleet_harness import DOCSUM, REPO_ROOT
 
 from docsum.config import Settings
-from fleet_harness import DOCSUM, REPO_ROOT
 from docsum.worker.app import create_app, nightly_schedule
 
 
@@ -50,7 +49,9 @@ def test_nightly_schedule_from_settings() -> None:
 
 def _docsum(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DOCSUM_", "FLOWER_"))}
-    return subprocess.run([DOCSUM, *args], cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [DOCSUM, *args], cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_refusals() -> None:

@@ -26,7 +26,9 @@ def docsum(args: list[str], env: dict[str, str], timeout: float = 300) -> subpro
 def test_run_without_broker_summarizes_in_process(sqlite_url: str, shared_data: Path, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     copy_inputs(shared_data, inputs, pdfs=["issue-33-lorem-ipsum.pdf"], texts=2, html=0)
-    (inputs / "truncated.pdf").write_bytes((shared_data / "pdf_samples" / "files" / "issue-33-lorem-ipsum.pdf").read_bytes()[:2000])
+    (inputs / "truncated.pdf").write_bytes(
+        (shared_data / "pdf_samples" / "files" / "issue-33-lorem-ipsum.pdf").read_bytes()[:2000]
+    )
     out = tmp_path / "results.jsonl"
     env = cli_env(sqlite_url)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from docsum.client import Client
-from docsum.config import Settings
 from fleet_harness import DOCSUM, make_fleet, teardown, wait_for
 
+from docsum.client import Client
+from docsum.config import Settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_input_cases import huge_html, write  # noqa: E402
+from bad_input_cases import huge_html, write
 
 STORY = (
     "The harbour authority opened a new ferry terminal on Monday after three years of work. "
@@ -27,8 +28,20 @@ def test_threads_pool_worker_kills_a_stalling_extraction(request, tmp_path: Path
     try:
         stall = write(tmp_path / "in" / "a-stall.html", huge_html(3_000_000))
         good = write(tmp_path / "in" / "b-good.txt", STORY.encode())
-        argv = [DOCSUM, "worker", "--queue", "ingest", "--pool", "threads", "--concurrency", "2",
-                "--hostname", "threads@%h", "--loglevel", "INFO"]
+        argv = [
+            DOCSUM,
+            "worker",
+            "--queue",
+            "ingest",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "--hostname",
+            "threads@%h",
+            "--loglevel",
+            "INFO",
+        ]
         proc = fleet.start("threads", argv)
         wait_for(lambda: " ready." in fleet.log("threads") or proc.poll() is not None, 90, "the threads worker")
         assert proc.poll() is None, fleet.log("threads")

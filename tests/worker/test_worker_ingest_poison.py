@@ -9,16 +9,16 @@ import signal
 import sys
 from pathlib import Path
 
+from fleet_harness import make_fleet, teardown, wait_for
 from sqlalchemy import select
 
 from docsum.client import Client
 from docsum.config import Settings
 from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import make_session_factory
-from fleet_harness import make_fleet, teardown, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_input_cases import huge_html, write  # noqa: E402
+from bad_input_cases import huge_html, write
 
 MAX_DELIVERIES = 3
 STORY = (

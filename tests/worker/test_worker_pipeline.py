@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 from sqlalchemy import func, select
 
-from docsum.db.models import Batch, Document, Job, Summary
-from docsum.db.session import session_scope
 from docsum.client import Client
 from docsum.config import Settings
+from docsum.db.models import Batch, Document, Job, Summary
+from docsum.db.session import session_scope
 from docsum.ingest.pipeline import ingest_paths
 from docsum.services import batches
 from docsum.services.models import resolve_model
 from docsum.worker.tasks import enqueue_summarize
-from fleet_harness import DOCSUM, Fleet, copy_inputs, free_port, make_fleet, teardown, wait_for
 
 AUTH = ("ops", "s3cret-test")
 WAIT_S = 240
@@ -101,7 +101,9 @@ def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path
 
     def this_batch() -> list[tuple[str, str]]:
         done = [(t["name"], t["args"]) for t in flower_tasks(fleet).values() if t.get("state") == "SUCCESS"]
-        return [(n, a) for n, a in done if a in (f"batch {batch_id}: 1 file", f"batch {batch_id}: job {job_id} (1 doc)")]
+        return [
+            (n, a) for n, a in done if a in (f"batch {batch_id}: 1 file", f"batch {batch_id}: job {job_id} (1 doc)")
+        ]
 
     # Flower lists each task by name, with readable arguments (argsrepr) naming the batch, once the worker's events
     # arrive.
@@ -115,7 +117,9 @@ def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path
     assert 'data-column="args"' in page and 'data-column="runtime"' in page
 
 
-def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path) -> None:
+def test_nightly_twice_second_run_enqueues_nothing(
+    fleet: Fleet, client: Client, shared_data: Path, tmp_path: Path
+) -> None:
     archive = tmp_path / "archive"
     copy_inputs(shared_data, archive / "2026", pdfs=["jo.pdf"], texts=0, html=0)
     (archive / "notes.txt").write_text(
@@ -149,11 +153,20 @@ def test_nightly_twice_second_run_enqueues_nothing(fleet: Fleet, client: Client,
         with client.session_factory() as session:
             return list(session.scalars(select(Batch).where(Batch.name.like("nightly %")).order_by(Batch.id)))
 
-    wait_for(lambda: len(nightly_batches()) == 3 and nightly_batches()[2].status == "finished", WAIT_S, "the nightly task")
+    wait_for(
+        lambda: len(nightly_batches()) == 3 and nightly_batches()[2].status == "finished", WAIT_S, "the nightly task"
+    )
     assert summarize_tasks_seen() == before + 1
     first_batch, second_batch, task_batch = nightly_batches()
     assert first_batch.n_succeeded == 2 and second_batch.files_total == 0 and second_batch.status == "finished"
-    assert second_batch.params["scan"] == {"seen": 2, "skipped": 2, "new": 0, "changed": 0, "deleted": 0, "unreadable": 0}
+    assert second_batch.params["scan"] == {
+        "seen": 2,
+        "skipped": 2,
+        "new": 0,
+        "changed": 0,
+        "deleted": 0,
+        "unreadable": 0,
+    }
     # The task's run read only the new file.
     assert task_batch.files_total == 1 and task_batch.n_succeeded == 1
     assert task_batch.params["scan"]["new"] == 1 and task_batch.params["scan"]["skipped"] == 2
@@ -183,7 +196,12 @@ def test_cancel_through_the_client_and_workers_skip(fleet: Fleet, client: Client
     with client.session_factory() as session:
         cancelled = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
         assert {j.status for j in cancelled} == {"cancelled"} and all(j.attempts == 0 for j in cancelled)
-        assert session.scalar(select(func.count()).select_from(Summary).where(Summary.job_id.in_([j.id for j in cancelled]))) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Summary).where(Summary.job_id.in_([j.id for j in cancelled]))
+            )
+            == 0
+        )
 
     # The same documents again, k=1, through to the end.
     again = client.submit(document_ids, name="k=1", k=1)
@@ -205,12 +223,17 @@ def test_client_refuses_bad_input(client: Client) -> None:
 def test_run_command_waits_for_the_fleet(fleet: Fleet, client: Client, tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "bulletin.txt").write_text(
-        "The weather service issued a storm warning for the coast on Friday. Winds may reach ninety kilometres an hour. "
+        "The weather service issued a storm warning for the coast on Friday. "
+        "Winds may reach ninety kilometres an hour. "
         "Ferries to the islands were cancelled and schools will close early in three districts."
     )
     out = tmp_path / "results.csv"
     run = subprocess.run(
-        [DOCSUM, "run", str(tmp_path / "in"), "--out", str(out)], env=fleet.process_env(), capture_output=True, text=True, timeout=WAIT_S
+        [DOCSUM, "run", str(tmp_path / "in"), "--out", str(out)],
+        env=fleet.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
     )
     assert run.returncode == 0, run.stderr
     assert "worker fleet via Redis" in run.stderr and "1 succeeded" in run.stderr, run.stderr
@@ -223,7 +246,8 @@ def test_run_command_waits_for_the_fleet(fleet: Fleet, client: Client, tmp_path:
 
 def test_workers_refuse_pickle(fleet: Fleet, client: Client, tmp_path: Path) -> None:
     (tmp_path / "note.txt").write_text(
-        "The museum extended its opening hours for the summer season. Visitors can now enter until nine in the evening. "
+        "The museum extended its opening hours for the summer season. "
+        "Visitors can now enter until nine in the evening. "
         "The change follows a survey in which most members asked for later visits on weekdays."
     )
     (item,) = ingest_paths(client.session_factory, [tmp_path], client.settings).items
@@ -232,7 +256,9 @@ def test_workers_refuse_pickle(fleet: Fleet, client: Client, tmp_path: Path) -> 
         (job_id,) = batches.add_jobs(session, batch, [item.document_id])
     # A pickle payload is code execution on the worker: the worker must refuse it without running the task.
     client.app.tasks["docsum.summarize_chunk"].apply_async(args=[[job_id]], serializer="pickle")
-    wait_for(lambda: "Refusing to deserialize untrusted content of type pickle" in fleet.log("summarize"), 30, "the refusal")
+    wait_for(
+        lambda: "Refusing to deserialize untrusted content of type pickle" in fleet.log("summarize"), 30, "the refusal"
+    )
     with client.session_factory() as session:
         job = session.get(Job, job_id)
         assert (job.status, job.attempts) == ("queued", 0)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import redis
+from fleet_harness import copy_inputs, make_fleet, teardown, wait_for
 from sqlalchemy import func, select
 
-from docsum.db.models import Document, Job, JobStatus, Summary
-from docsum.db.session import make_session_factory
 from docsum.client import Client
 from docsum.config import Settings
-from fleet_harness import copy_inputs, make_fleet, teardown, wait_for
+from docsum.db.models import Document, Job, JobStatus, Summary
+from docsum.db.session import make_session_factory
 from docsum.ingest.pipeline import ingest_paths
 
 VISIBILITY_TIMEOUT_S = 4
@@ -24,7 +24,10 @@ def test_chunk_of_a_killed_worker_is_redelivered_and_stored_once(request, shared
     fleet.env = {"DOCSUM_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S), "DOCSUM_MAX_DELIVERIES": "5"}
     try:
         settings = Settings(
-            database_url=fleet.db_url, broker_url=fleet.broker_url, visibility_timeout=VISIBILITY_TIMEOUT_S, device="cpu"
+            database_url=fleet.db_url,
+            broker_url=fleet.broker_url,
+            visibility_timeout=VISIBILITY_TIMEOUT_S,
+            device="cpu",
         )
         session_factory = make_session_factory(settings)
         ingest_paths(session_factory, copy_inputs(shared_data, tmp_path / "docs", pdfs=[], texts=4, html=0), settings)
@@ -54,7 +57,9 @@ def test_chunk_of_a_killed_worker_is_redelivered_and_stored_once(request, shared
 
         assert report.status == "finished" and report.counts["succeeded"] == 4, fleet.log("second")
         # A chunk that was started before is redone one document at a time (poison isolation).
-        assert "jobs 1-4 (4 docs) was delivered before and did not finish: one document at a time" in fleet.log("second")
+        assert "jobs 1-4 (4 docs) was delivered before and did not finish: one document at a time" in fleet.log(
+            "second"
+        )
         with session_factory() as session:
             jobs = list(session.scalars(select(Job).where(Job.batch_id == batch_id)))
             assert {j.status for j in jobs} == {JobStatus.succeeded}
