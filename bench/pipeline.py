@@ -48,6 +48,7 @@ from docsum.config import Settings  # noqa: E402
 from docsum.db.migrate import upgrade  # noqa: E402
 from docsum.db.models import Document, DocumentStatus  # noqa: E402
 from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
+from docsum.ingest.citations import sentence_info  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
 from docsum.services.summarize import STAGES  # noqa: E402
 from docsum.services.tokens import store_tokens  # noqa: E402
@@ -69,15 +70,18 @@ def articles(n: int) -> list[str]:
 
 
 def store_documents(settings: Settings, texts: list[str]) -> list[int]:
-    """Documents as ingest would leave them (extracted, with sentences), inserted in bulk."""
+    """Documents as ingest would leave them (extracted, with sentences and their citation and candidate records),
+    inserted in bulk."""
     rows = []
     for i, body in enumerate(texts):
+        sentences = split_sentences(body, "en")
         rows.append(
             {
                 "source_uri": f"bench://cnndm/{i}",
                 "content_sha256": uuid.uuid4().hex + uuid.uuid4().hex,
                 "text": body,
-                "sentences": split_sentences(body, "en"),
+                "sentences": sentences,
+                "sentence_info": sentence_info(body, sentences, paged=False),
                 "status": DocumentStatus.extracted,
                 "language": "en",
             }
