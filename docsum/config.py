@@ -213,8 +213,11 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def describe(error: ValidationError) -> str:
-    """One line per bad setting, named by its environment variable."""
+def describe(error: ValidationError | pydantic_settings.SettingsError) -> str:
+    """One line per bad setting, named by its environment variable (never its value)."""
+    if isinstance(error, pydantic_settings.SettingsError):  # a value that is not even JSON where JSON is expected
+        field = str(error).partition('field "')[2].partition('"')[0] or "?"
+        return f'DOCSUM_{field.upper()}: not valid JSON (e.g. ["/data/archive"])'
     lines = []
     for problem in error.errors():
         field = str(problem["loc"][0]) if problem["loc"] else "?"
@@ -228,8 +231,5 @@ def get_settings() -> Settings:
     """The process's settings from the environment, read once. Raises InvalidSetting for a value docsum cannot use."""
     try:
         return Settings()
-    except ValidationError as error:
+    except (ValidationError, pydantic_settings.SettingsError) as error:
         raise InvalidSetting(describe(error)) from None
-    except pydantic_settings.SettingsError as error:  # a value that is not even JSON where JSON is expected
-        field = str(error).partition('field "')[2].partition('"')[0] or "?"
-        raise InvalidSetting(f'DOCSUM_{field.upper()}: not valid JSON (e.g. ["/data/archive"])') from None

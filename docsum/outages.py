@@ -7,8 +7,6 @@ Exit codes: 1 work ran and something failed (commands' own), 2 bad usage or inpu
 
 from __future__ import annotations
 
-import re
-
 EXIT_INPUT = 2
 EXIT_DATABASE = 3
 EXIT_BROKER = 4
@@ -26,19 +24,6 @@ class BrokerUnavailable(Exception):
 def _first_line(err: BaseException) -> str:
     text = str(getattr(err, "orig", None) or err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def _settings_message(err: BaseException) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(err, ValidationError):
-        from docsum.config import describe
-
-        return describe(err)
-    field = re.search(r'field "(\w+)"', str(err))
-    if field:  # pydantic-settings could not decode the variable (a list or dict must be JSON)
-        return f"DOCSUM_{field.group(1).upper()}: cannot parse its value (lists are JSON, e.g. '[\"/archive\"]')"
-    return _first_line(err)
 
 
 def describe(err: BaseException) -> tuple[int, str] | None:
@@ -65,7 +50,9 @@ def describe(err: BaseException) -> tuple[int, str] | None:
             f"cannot reach the broker: {_first_line(err)} (check DOCSUM_BROKER_URL and that Redis is up)"
         )
     if isinstance(err, (ValidationError, SettingsError)):
-        return EXIT_SETTINGS, f"invalid setting: {_settings_message(err)}"
+        from docsum.config import describe as describe_setting
+
+        return EXIT_SETTINGS, f"invalid setting: {describe_setting(err)}"
     if isinstance(err, InvalidSetting):
         return EXIT_SETTINGS, f"invalid setting: {err}"
     if isinstance(err, ModelNotFound):

@@ -42,9 +42,11 @@ def ingest_files(
     """Ingest files of a batch, create their jobs, count the files done, commit; return the jobs to enqueue."""
     outcome = IngestOutcome(batch_id=batch_id)
     with session_scope(sessions) as session:
-        if get_batch(session, batch_id).status == BatchStatus.cancelled:
+        batch = get_batch(session, batch_id)
+        if batch.status == BatchStatus.cancelled:
             log.info("batch %s is cancelled; skipping %d files", batch_id, len(paths))
             return outcome
+        model_path = batch.params.get("model")  # fixed when the batch was created
 
     seen: list[FileStat] = []
     for path in paths:
@@ -56,9 +58,7 @@ def ingest_files(
         log.warning("no document stored for %s", error)
     document_ids = [item.document_id for item in outcome.report.items if item.document_id is not None]
 
-    with session_scope(sessions) as session:
-        batch_params = get_batch(session, batch_id).params
-    store_tokens(sessions, document_ids, batch_params.get("model"))
+    store_tokens(sessions, document_ids, model_path)
 
     # The batch row lock serializes job creation per batch: two tasks ingesting copies of the same content cannot
     # both create its (batch, document) job; the second finds the first's.

@@ -21,6 +21,7 @@ from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db import status as db_status
 from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
 from docsum.db.session import session_scope
+from docsum.services.batches import FINAL_STATES
 from docsum.services.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ SummarizerLoader = Callable[["str | None"], "ExtSummarizer"]
 
 T = TypeVar("T")
 
-FINAL_JOB_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 STAGES = ("fetch", "prepare", "score", "write")
 
 
@@ -116,7 +116,7 @@ def _start_chunk(
             if job is None:
                 continue
             outcome.batch_ids.add(job.batch_id)
-            if job.status in FINAL_JOB_STATES:
+            if job.status in FINAL_STATES:
                 outcome.skipped.append(job_id)
             elif job.attempts >= max_deliveries:
                 reason = f"gave up after {job.attempts} deliveries"
