@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -125,10 +126,11 @@ class Document(Base):
     byte_size: Mapped[int | None] = mapped_column(BigInteger)  # archives and large PDFs can pass 2 GiB
     text: Mapped[str | None] = mapped_column(Text)
     sentences: Mapped[list[str] | None] = mapped_column(JSON)
-    # The sentences tokenized ahead ({"fingerprint", "words", "ids"}) and that fingerprint, kept apart so that
-    # "which documents need tokens" never reads the JSON.
+    # The sentences tokenized ahead (bertsum.preprocess.SentenceTokens.to_bytes: word counts and token ids, int32)
+    # and the fingerprint of the tokenizer they were made with, kept apart so that "which documents need tokens"
+    # never reads the tokens.
     token_key: Mapped[str | None] = mapped_column(String(64))
-    tokens: Mapped[dict | None] = mapped_column(JSON, deferred=True)
+    token_ids: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     # One record per sentence, same order: {"start", "end"} (character span in `text`), "page" (1-based, PDFs; else
     # null), "skip" (why it is not a summary candidate, or null: ingest.candidates), "ocr" (read from a page image).
     sentence_info: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

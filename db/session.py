@@ -4,10 +4,14 @@ SQLite (the embedded default) is set up so that an in-process worker thread and 
 WAL (readers do not block the writer), a busy timeout (a second writer waits instead of failing), and foreign keys
 on (SQLite leaves them off per connection). PostgreSQL gets `pool_pre_ping`, so a connection dropped by the server
 is replaced instead of failing the next task.
+
+JSON columns (a document's sentences and their records, parameters, scores) go through orjson: decoding them is
+most of what reading a chunk of documents costs a summarize worker, and orjson does it several times faster.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +46,18 @@ def ensure_sqlite_dir(url: str | URL) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def json_loads(data: str | bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # NaN or Infinity, which the standard library wrote into SQLite files before orjson (it writes null).
+        return json.loads(data)
+
+
 def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -53,10 +70,15 @@ def _new_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         ensure_sqlite_dir(url)
         # check_same_thread off: the pool hands connections to whichever thread (embedded worker or CLI) asks.
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
+        )
         event.listen(engine, "connect", _set_sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=json_dumps, json_deserializer=json_loads)
 
 
 def make_engine(url: str | URL) -> Engine:

@@ -11,6 +11,7 @@ children's files. Documents per second is `rate(docsum_documents_summarized_tota
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -83,6 +84,9 @@ def timed_loader(settings: Settings) -> Callable[[str | None], ExtSummarizer]:
         started = time.perf_counter()
         summarizer = get_summarizer(settings, path)
         MODEL_LOAD.set(time.perf_counter() - started)
+        # The model's objects live as long as the worker: out of the collector's sight, full collections stay
+        # cheap (and a forked child does not touch, hence copy, their pages).
+        gc.freeze()
         return summarizer
 
     return load

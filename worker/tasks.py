@@ -52,17 +52,22 @@ RETRY_OPTIONS = {
 }
 
 
-# Without DOCSUM_STORE_EVERY, a summarize chunk is stored in slices of about this many encoder batches' tokens.
+# Without DOCSUM_STORE_EVERY, a summarize chunk runs in slices of about this many encoder batches' tokens, and what
+# is done is stored every STORE_INTERVAL_S seconds: a commit per slice would cost a fast (GPU) worker more than its
+# scoring, and progress every half second is as good as per document to a person watching.
 STORE_BATCHES = 2
+STORE_INTERVAL_S = 0.5
 
 
-def store_slices(settings: Settings) -> dict[str, int | None]:
-    """How a summarize chunk is stored: DOCSUM_STORE_EVERY documents at a time; unset, about STORE_BATCHES encoder
-    batches' tokens at a time; 0, the whole chunk in one transaction."""
+def store_slices(settings: Settings) -> dict[str, int | float | None]:
+    """How a summarize chunk is stored: DOCSUM_STORE_EVERY documents at a time; unset, slices of about STORE_BATCHES
+    encoder batches' tokens, stored every STORE_INTERVAL_S seconds; 0, the whole chunk in one transaction."""
     every = settings.store_every
     if every == 0:
         return {"store_every": None, "store_tokens": None}
-    return {"store_every": every, "store_tokens": None if every else STORE_BATCHES * settings.max_batch_tokens}
+    if every:
+        return {"store_every": every, "store_tokens": None}
+    return {"store_tokens": STORE_BATCHES * settings.max_batch_tokens, "store_interval": STORE_INTERVAL_S}
 
 
 def chunked(ids: Sequence[int], size: int) -> list[list[int]]:

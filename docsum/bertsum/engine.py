@@ -179,7 +179,8 @@ class InferenceEngine:
         scores = [[0.0] * len(d) for d in docs]
         usable = [[False] * len(d) for d in docs]
         was_training = self.model.training
-        self.model.eval()  # dropout off: inference is deterministic even if called mid-training
+        if was_training:  # dropout off: inference is deterministic even if called mid-training
+            self.model.eval()  # (only then: eval() walks every module, a cost on each call of a serving loop)
         try:
             with torch.inference_mode():
                 vectors: dict[tuple[int, int], torch.Tensor] = {}
@@ -192,7 +193,8 @@ class InferenceEngine:
                         self._score_buffer(item.docs, vectors, scores, usable)
                         vectors.clear()
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         return scores, usable
 
     def _encode(self, batch: _EncoderBatch) -> torch.Tensor:

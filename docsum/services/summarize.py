@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db import status as db_status
-from docsum.db.models import Batch, Document, Job, JobStatus, Summary, params_key
+from docsum.db.bulk import insert_summaries
+from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
 from docsum.services.batches import FINAL_STATES
 from docsum.services.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
@@ -104,22 +105,33 @@ def _start_chunk(
     job_ids: Sequence[int],
     worker_host: str,
     outcome: ChunkOutcome,
-) -> list[_Work]:
+    refuse_redelivered: bool = False,
+) -> list[_Work] | None:
     """Mark the chunk's jobs running (attempts + 1) in a committed transaction, so a worker killed mid-chunk leaves a
-    visible delivery count; jobs past the delivery cap fail instead of running again."""
+    visible delivery count; jobs past the delivery cap fail instead of running again. With `refuse_redelivered`,
+    a chunk with a job already running changes nothing and gives None (see summarize_chunk)."""
     with session_scope(sessions) as session:
-        jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(list(job_ids))))}
-        outcome.skipped.extend(i for i in job_ids if i not in jobs)
+        # Plain columns: this runs for every chunk, and ORM objects for hundreds of jobs cost more than the update.
+        states = {
+            row.id: row
+            for row in session.execute(
+                select(Job.id, Job.status, Job.attempts, Job.batch_id).where(Job.id.in_(list(job_ids)))
+            )
+        }
+        if refuse_redelivered and any(row.status == JobStatus.running for row in states.values()):
+            return None
+        outcome.skipped.extend(i for i in job_ids if i not in states)
         runnable: list[int] = []
         for job_id in job_ids:
-            job = jobs.get(job_id)
-            if job is None:
+            state = states.get(job_id)
+            if state is None:
                 continue
-            outcome.batch_ids.add(job.batch_id)
-            if job.status in FINAL_STATES:
+            outcome.batch_ids.add(state.batch_id)
+            if state.status in FINAL_STATES:
                 outcome.skipped.append(job_id)
-            elif job.attempts >= max_deliveries:
-                reason = f"gave up after {job.attempts} deliveries"
+            elif state.attempts >= max_deliveries:
+                reason = f"gave up after {state.attempts} deliveries"
+                job = session.get(Job, job_id)
                 if job.status == JobStatus.running:
                     db_status.mark_job_failed(session, job, reason)
                 else:
@@ -141,7 +153,8 @@ def _start_chunk(
                 Job.params,
                 Document.sentences,
                 Document.sentence_info,
-                Document.tokens,
+                Document.token_key,
+                Document.token_ids,
                 Batch.params,
             )
             .join(Document, Document.id == Job.document_id)
@@ -150,7 +163,7 @@ def _start_chunk(
             .order_by(Job.id)
         )
         work = []
-        for job_id, document_id, model_id, key, params, sentences, info, tokens, batch_params in rows:
+        for job_id, document_id, model_id, key, params, sentences, info, token_key, token_ids, batch_params in rows:
             stored = list(sentences or [])
             offered = offered_indices(stored, info)
             work.append(
@@ -159,7 +172,7 @@ def _start_chunk(
                     sentences=[stored[i] for i in offered],
                     model_path=batch_params.get("model"),
                     params=params,
-                    tokens=_offered_tokens(tokens, offered, len(stored)),
+                    tokens=_offered_tokens(token_key, token_ids, offered, len(stored)),
                     stored=stored,
                     info=info,
                     offered=offered,
@@ -168,12 +181,21 @@ def _start_chunk(
         return work
 
 
-def _offered_tokens(tokens: dict | None, offered: list[int], n_stored: int) -> SentenceTokens | None:
-    """The tokens of the offered sentences, from the tokens ingest stored for all of them (None if it stored none)."""
-    if not tokens or len(tokens.get("words", ())) != n_stored:
+def _offered_tokens(
+    fingerprint: str | None, stored: bytes | None, offered: list[int], n_stored: int
+) -> SentenceTokens | None:
+    """The tokens of the offered sentences, from the tokens ingest stored for all of them (None if it stored none,
+    or if what it stored cannot be read: the engine then tokenizes the document itself)."""
+    if not fingerprint or not stored:
         return None
-    ahead = SentenceTokens.from_json(tokens)
-    return SentenceTokens(ahead.fingerprint, [ahead.words[i] for i in offered], [ahead.ids[i] for i in offered])
+    try:
+        ahead = SentenceTokens.from_bytes(fingerprint, bytes(stored))
+    except ValueError as error:
+        log.warning("stored tokens unreadable (%s); tokenizing the document again", error)
+        return None
+    if len(ahead.words) != n_stored:
+        return None
+    return SentenceTokens(fingerprint, [ahead.words[i] for i in offered], [ahead.ids[i] for i in offered])
 
 
 def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple[_Work, Any]]:
@@ -204,9 +226,13 @@ def summarize_chunk(
     worker_host: str,
     store_every: int | None = None,
     store_tokens: int | None = None,
+    store_interval: float = 0.0,
 ) -> ChunkOutcome:
-    """Summarize a chunk of jobs; summaries and job states are written in transactions of `store_every` documents,
-    or of about `store_tokens` tokens of documents (see `slices`); neither: the whole chunk in one.
+    """Summarize a chunk of jobs; the engine runs over slices of `store_every` documents, or of about `store_tokens`
+    tokens of documents (see `slices`); neither: the whole chunk at once. Summaries and job states are written in one
+    transaction per slice, or, with `store_interval`, of all the slices done when that many seconds have passed
+    since the last write (and at the end): progress still moves while a slow device works through a chunk, and a
+    fast one is not held up by a commit per slice.
 
     Idempotent under redelivery: jobs already final are skipped, and a job never gets a second summary (the
     succeeded transition is conditional and summaries.job_id is unique). The model is loaded only if there is work.
@@ -215,14 +241,19 @@ def summarize_chunk(
     it is then run one document at a time, each committed, so that a document that kills its worker uses up only its
     own deliveries (max_deliveries) and the others of the chunk still get summarized.
     """
-    with sessions() as session:
-        started_before = session.scalar(
-            select(func.count()).select_from(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)
-        )
-    if not started_before:
-        return _summarize_jobs(
-            sessions, max_deliveries, job_ids, load_summarizer, worker_host, store_every, store_tokens
-        )
+    outcome = _summarize_jobs(
+        sessions,
+        max_deliveries,
+        job_ids,
+        load_summarizer,
+        worker_host,
+        store_every,
+        store_tokens,
+        store_interval,
+        refuse_redelivered=True,
+    )
+    if outcome is not None:
+        return outcome
     log.warning("%s was delivered before and did not finish: one document at a time", describe_chunk(job_ids))
     outcome = ChunkOutcome(one_by_one=True)
     for job_id in job_ids:
@@ -238,11 +269,15 @@ def _summarize_jobs(
     worker_host: str,
     store_every: int | None = None,
     store_tokens: int | None = None,
-) -> ChunkOutcome:
+    store_interval: float = 0.0,
+    refuse_redelivered: bool = False,
+) -> ChunkOutcome | None:
     outcome = ChunkOutcome()
     began = time.perf_counter()
-    work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome)
+    work = _start_chunk(sessions, max_deliveries, job_ids, worker_host, outcome, refuse_redelivered)
     outcome.timings["fetch"] = time.perf_counter() - began
+    if work is None:
+        return None
     if not work:
         return outcome
 
@@ -268,14 +303,20 @@ def _summarize_jobs(
             failed = [(w, RuntimeError(f"model {path or '(default)'} could not be loaded: {error}")) for w in group]
             _store(sessions, failed, model_ids, job_ids, outcome)
             continue
-        # Stored in slices, each in its own transaction, so that progress (and a reader of the batch) sees documents
-        # finish a few at a time rather than a whole chunk at once.
+        # Run in slices and stored as they finish (see store_interval), so that progress (and a reader of the
+        # batch) sees documents finish a few at a time rather than a whole chunk at once.
+        pending: list[tuple[_Work, Any]] = []
+        stored_at = time.monotonic()
         for part in slices(group, store_every, store_tokens, lambda w: document_chars(w.sentences)):
             began, prepared = time.perf_counter(), _prepare_seconds(summarizer)
-            results = _summarize_group(summarizer, part)
+            pending += _summarize_group(summarizer, part)
             outcome.timings["prepare"] += _prepare_seconds(summarizer) - prepared
             outcome.timings["score"] += time.perf_counter() - began - (_prepare_seconds(summarizer) - prepared)
-            _store(sessions, results, model_ids, job_ids, outcome)
+            if time.monotonic() - stored_at >= store_interval:
+                _store(sessions, pending, model_ids, job_ids, outcome)
+                pending, stored_at = [], time.monotonic()
+        if pending:
+            _store(sessions, pending, model_ids, job_ids, outcome)
     return outcome
 
 
@@ -384,7 +425,7 @@ def _store_results(
             )
             outcome.succeeded.append(job.id)
         if rows:  # a duplicate summary raises IntegrityError here, inside the transaction
-            session.execute(insert(Summary), rows)
+            insert_summaries(session, rows)
     return outcome
 
 

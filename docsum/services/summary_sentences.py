@@ -48,6 +48,9 @@ def no_summary_reason(sentences: Sequence[str] | None, info: Sequence[dict[str, 
     """Why a document cannot have any summary, or None when it can (candidates, or lines to stand in)."""
     if not sentences:
         return "document has no sentences"
+    skips = document_skips(sentences, info)
+    if any(reason is None and has_letter(sentences[i]) for i, reason in enumerate(skips)):
+        return None  # a candidate: the usual case, decided without counting words
     if fallback_indices(sentences, info, 1):
         return None
     kinds = sorted({r for r in document_skips(sentences, info) if r is not None})

@@ -41,7 +41,7 @@ def store_tokens(sessions: sessionmaker[Session], document_ids: Sequence[int], m
             tokens = tokenize_sentences([s or [] for _, s in todo], plan.encode, plan.fingerprint, plan.max_words)
             session.execute(
                 update(Document),
-                [{"id": i, "token_key": t.fingerprint, "tokens": t.to_json()} for (i, _), t in zip(todo, tokens)],
+                [{"id": i, "token_key": t.fingerprint, "token_ids": t.to_bytes()} for (i, _), t in zip(todo, tokens)],
             )
             return len(todo)
     except Exception:  # speed only: the documents and their jobs are unaffected

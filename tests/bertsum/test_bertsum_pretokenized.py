@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from bertsum_helpers import make_doc
 from tokenizers import Tokenizer
 
@@ -62,3 +63,21 @@ def test_the_engine_uses_matching_tokens_and_redoes_stale_ones(small_model) -> N
     # changes the scores.
     forged = [SentenceTokens(t.fingerprint, t.words, [[1000] * len(ids) for ids in t.ids]) for t in ahead]
     assert InferenceEngine(model, max_batch_tokens=2048).score(docs, forged) != expected
+
+
+def test_stored_tokens_read_back_exactly_and_damage_is_refused(small_model) -> None:
+    model = small_model()
+    long_sentence = " ".join(["word"] * 250) + "."
+    docs = [make_doc(7), [], ["One.", long_sentence, "Ünïcode and 3.5 billion numbers, too."]]
+    for tokens in _ahead(docs, model.tokenizer, model.config):
+        stored = tokens.to_bytes()
+        assert SentenceTokens.from_bytes(tokens.fingerprint, stored) == tokens
+        for damaged in (stored[:-4], stored[:-1], b"", stored[:8] + b"\x00" * 4):
+            if damaged != stored:
+                with pytest.raises(ValueError, match="stored tokens"):
+                    SentenceTokens.from_bytes(tokens.fingerprint, damaged)
+    other_format = (2).to_bytes(4, "little") + stored[4:]
+    with pytest.raises(ValueError, match="format 2"):
+        SentenceTokens.from_bytes("x", other_format)
+    with pytest.raises(ValueError, match="token lists"):
+        SentenceTokens("x", [1, 2], [[5]]).to_bytes()

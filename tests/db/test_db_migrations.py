@@ -146,3 +146,50 @@ def test_0005_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) ->
     ]
     assert info[3] is None and info[4] is None  # not found in its text: left alone; no text: nothing to do
     assert downgrade(any_db_url, "0001") == "0001"
+
+
+def test_0006_converts_stored_tokens_to_int32_records_and_back(any_db_url: str) -> None:
+    """Tokens stored as JSON before 0006 are converted (not dropped), a damaged value loses its fingerprint so that it
+    is tokenized again, and the downgrade gives the JSON back."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import JSON, LargeBinary, column, insert, select, table
+
+    from docsum.bertsum.preprocess import SentenceTokens
+
+    upgrade(any_db_url, "0005")
+    cols = [column(c) for c in ("id", "source_uri", "content_sha256", "status", "created_at", "updated_at")]
+    docs = table("documents", *cols, column("token_key"), column("tokens", JSON))
+    good = {"fingerprint": "f" * 16, "words": [3, 12, 0], "ids": [[101, 7], [5, 6, 7, 8], []]}
+    damaged = {"fingerprint": "f" * 16, "words": [3], "ids": [[1], [2]]}  # one more token list than sentences
+    now = datetime.now(UTC)
+    engine = create_engine(any_db_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            for doc_id, tokens in ((1, good), (2, damaged), (3, None)):
+                conn.execute(
+                    insert(docs).values(
+                        id=doc_id,
+                        source_uri=f"/t/{doc_id}",
+                        content_sha256=f"{doc_id:064d}",
+                        status="extracted",
+                        created_at=now,
+                        updated_at=now,
+                        token_key="f" * 16 if tokens else None,
+                        tokens=tokens,
+                    )
+                )
+        upgrade(any_db_url, "0006")
+        binary = table("documents", column("id"), column("token_key"), column("token_ids", LargeBinary))
+        with engine.connect() as conn:
+            rows = {i: (key, value) for i, key, value in conn.execute(select(binary)).all()}
+        assert SentenceTokens.from_bytes(rows[1][0], bytes(rows[1][1])) == SentenceTokens(
+            good["fingerprint"], good["words"], good["ids"]
+        )
+        assert rows[2] == (None, None) and rows[3] == (None, None)
+        assert downgrade(any_db_url, "0005") == "0005"
+        with engine.connect() as conn:
+            back = dict(conn.execute(select(docs.c.id, docs.c.tokens)).all())
+        assert back == {1: good, 2: None, 3: None}
+    finally:
+        engine.dispose()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from docsum.bertsum.preprocess import SentenceTokens
 from docsum.config import Settings
 from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
@@ -284,10 +285,12 @@ def test_ingest_tokenizes_ahead_for_the_batch_model_and_summaries_do_not_change(
     (document_id,) = [item.document_id for item in outcome.report.items]
     with sf() as session:
         document = session.get(Document, document_id)
-        sentences, key, tokens = document.sentences, document.token_key, document.tokens
+        sentences, key, stored = document.sentences, document.token_key, document.token_ids
     summarizer = get_summarizer(settings, model.path)
-    assert key == tokens["fingerprint"] == summarizer.engine.fingerprint
-    assert len(tokens["ids"]) == len(tokens["words"]) == len(sentences)
+    tokens = SentenceTokens.from_bytes(key, stored)
+    assert key == summarizer.engine.fingerprint
+    assert len(tokens.ids) == len(tokens.words) == len(sentences)
+    assert tokens.ids[0] == summarizer.tokenizer(sentences[0], add_special_tokens=False)["input_ids"]
 
     expected = summarizer.summarize([sentences], k=3)[0]
     assert run_chunk(settings, sf, outcome.to_summarize, get_summarizer, "w").succeeded == outcome.to_summarize

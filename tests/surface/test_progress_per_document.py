@@ -4,6 +4,7 @@ progress, and `as_completed`) move per document rather than per chunk."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -90,6 +91,35 @@ def test_results_are_committed_in_slices(env, store_every, store_tokens, expecte
     assert all(1 <= len(indices) <= 2 for indices in summaries.values())
 
 
+class Slow(Watching):
+    """Each engine call takes at least `seconds`, as a slow device would."""
+
+    seconds = 0.3
+
+    def summarize(self, docs, **kwargs):
+        result = super().summarize(docs, **kwargs)
+        time.sleep(self.seconds)
+        return result
+
+
+@pytest.mark.parametrize("engine, interval, expected", [(Watching, 60.0, [0, 0, 0]), (Slow, 0.2, [0, 2, 4])])
+def test_with_an_interval_slices_are_stored_together_until_it_has_passed(env, engine, interval, expected) -> None:
+    """Fast slices are stored together (nothing is committed before the chunk ends when the interval is long); a
+    slice slower than the interval is stored as soon as it is done. Nothing is lost either way."""
+    settings, sf = env
+    batch_id, queued = make_jobs(settings, sf, 6)
+    watching = engine(get_summarizer(settings, resolve_model(settings).path), sf, batch_id)
+    outcome = summarize.summarize_chunk(
+        sf, 3, queued, lambda path: watching, "w", store_tokens=160, store_interval=interval
+    )
+    assert sorted(outcome.succeeded) == sorted(queued)
+    assert watching.seen == expected
+    with sf() as session:
+        assert session.scalar(select(func.count()).select_from(Summary)) == 6
+        done = select(func.count()).select_from(Job).where(Job.batch_id == batch_id, Job.status == JobStatus.succeeded)
+        assert session.scalar(done) == 6
+
+
 def test_slices_hold_documents_of_similar_length() -> None:
     docs = [["x" * n] for n in (400, 40, 400, 40, 4000, 40)]
     by_count = summarize.slices(docs, 2, None, summarize.document_chars)
@@ -104,4 +134,4 @@ def test_how_a_worker_stores_a_chunk_follows_the_settings() -> None:
 
     assert store_slices(Settings(store_every=0)) == {"store_every": None, "store_tokens": None}  # whole chunk
     assert store_slices(Settings(store_every=5)) == {"store_every": 5, "store_tokens": None}
-    assert store_slices(Settings(max_batch_tokens=1000)) == {"store_every": None, "store_tokens": 2000}
+    assert store_slices(Settings(max_batch_tokens=1000)) == {"store_tokens": 2000, "store_interval": 0.5}
