@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, func, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from docsum.db.bulk import among
 from docsum.db.models import Base, Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, utcnow
 
 
@@ -169,7 +170,7 @@ def mark_jobs_running(session: Session, job_ids: Iterable[int], worker_host: str
         "updated_at": now,
     }
     rows = _conditional_update(
-        session, Job, [Job.id.in_(ids)], allowed_sources(JOB_TRANSITIONS, JobStatus.running), values
+        session, Job, [among(session, Job.id, ids)], allowed_sources(JOB_TRANSITIONS, JobStatus.running), values
     )
     started = {row["id"] for row in rows}
     return [i for i in ids if i in started]
@@ -190,7 +191,7 @@ def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
         return []
     now = utcnow()
     values = {"status": JobStatus.succeeded, "error": None, "finished_at": now, "updated_at": now}
-    rows = _conditional_update(session, Job, [Job.id.in_(ids)], [JobStatus.running], values)
+    rows = _conditional_update(session, Job, [among(session, Job.id, ids)], [JobStatus.running], values)
     done = {row["id"] for row in rows}
     return [i for i in ids if i in done]
 

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, insert, select, update
+from sqlalchemy import String, case, cast, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from docsum.db import status as db_status
+from docsum.db.bulk import among, insert_jobs
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
 from docsum.errors import BatchCancelled, BatchNotFound
 from docsum.services.models import ModelRef
@@ -71,14 +72,14 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
         return []
     existing = dict(
         session.execute(
-            select(Job.document_id, Job.id).where(Job.batch_id == batch.id, Job.document_id.in_(wanted))
+            select(Job.document_id, Job.id).where(Job.batch_id == batch.id, among(session, Job.document_id, wanted))
         ).all()
     )
     documents = {
         row.id: row
         for row in session.execute(
             select(Document.id, Document.status, Document.error, _has_sentences().label("has_sentences")).where(
-                Document.id.in_([d for d in wanted if d not in existing])
+                among(session, Document.id, [d for d in wanted if d not in existing])
             )
         )
     }
@@ -87,11 +88,7 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
         raise LookupError(f"document {missing[0]} does not exist")
     new = [d for d in wanted if d not in existing]
     if new:
-        rows = [
-            {"batch_id": batch.id, "document_id": d, "model_id": batch.model_id, "params": params, "params_key": key}
-            for d in new
-        ]
-        created = session.execute(insert(Job).returning(Job.id, Job.document_id), rows).all()
+        created = insert_jobs(session, batch.id, new, batch.model_id, params, key)
         existing.update({document_id: job_id for job_id, document_id in created})
         for document_id in new:
             row = documents[document_id]
@@ -99,7 +96,9 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
             if reason is not None:
                 db_status.fail_queued_job_for_document(session, session.get(Job, existing[document_id]), reason)
     queued = set(
-        session.scalars(select(Job.id).where(Job.id.in_([existing[d] for d in wanted]), Job.status == JobStatus.queued))
+        session.scalars(
+            select(Job.id).where(among(session, Job.id, [existing[d] for d in wanted]), Job.status == JobStatus.queued)
+        )
     )
     return [existing[d] for d in wanted if existing[d] in queued]
 
@@ -146,7 +145,7 @@ def dispatch(session: Session, batch_id: int, chunk_size: int, everything: bool)
     for start in range(0, len(taken), 5_000):
         session.execute(
             update(Job)
-            .where(Job.id.in_(taken[start : start + 5_000]))
+            .where(among(session, Job.id, taken[start : start + 5_000]))
             .values(enqueued_at=func.now())
             .execution_options(synchronize_session=False)
         )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.bertsum.preprocess import SentenceTokens
 from docsum.db import status as db_status
-from docsum.db.bulk import insert_summaries
+from docsum.db.bulk import among, insert_summaries
 from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
 from docsum.services.batches import FINAL_STATES
@@ -115,7 +115,7 @@ def _start_chunk(
         states = {
             row.id: row
             for row in session.execute(
-                select(Job.id, Job.status, Job.attempts, Job.batch_id).where(Job.id.in_(list(job_ids)))
+                select(Job.id, Job.status, Job.attempts, Job.batch_id).where(among(session, Job.id, job_ids))
             )
         }
         if refuse_redelivered and any(row.status == JobStatus.running for row in states.values()):
@@ -159,7 +159,7 @@ def _start_chunk(
             )
             .join(Document, Document.id == Job.document_id)
             .join(Batch, Batch.id == Job.batch_id)
-            .where(Job.id.in_(started))
+            .where(among(session, Job.id, list(started)))
             .order_by(Job.id)
         )
         work = []
