@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -172,9 +173,23 @@ class Batch(Base):
         return f"Batch(id={self.id!r}, name={self.name!r}, status={self.status!r})"
 
 
+# Jobs not yet final, by batch: "has this batch any open job?" is asked after every chunk, and must not cost a scan
+# of the batch's jobs (a nightly batch over an archive holds millions). Partial, so it stays as small as the work
+# in flight. Queries that want it state the same predicate, literally (a bound parameter would not prove it).
+JOB_IS_OPEN = "status IN ('queued', 'running')"
+
+
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("batch_id", "document_id"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "document_id"),
+        Index(
+            "ix_jobs_open_batch_id",
+            "batch_id",
+            postgresql_where=text(JOB_IS_OPEN),
+            sqlite_where=text(JOB_IS_OPEN),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))

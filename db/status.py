@@ -14,12 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, inspect, select, update
+from sqlalchemy import ColumnElement, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from docsum.db.bulk import among
-from docsum.db.models import Base, Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, utcnow
+from docsum.db.models import (
+    JOB_IS_OPEN,
+    Base,
+    Batch,
+    BatchStatus,
+    Document,
+    DocumentStatus,
+    Job,
+    JobStatus,
+    utcnow,
+)
 
 
 class IllegalTransition(Exception):
@@ -248,6 +258,13 @@ def batch_counts(session: Session, batch_id: int) -> dict[str, int]:
     return counts
 
 
+def has_open_jobs(session: Session, batch_id: int) -> bool:
+    """Whether any job of the batch is queued or running (answered from the partial index ix_jobs_open_batch_id, so
+    its cost does not grow with the batch)."""
+    open_job = select(Job.id).where(Job.batch_id == batch_id, text(JOB_IS_OPEN))
+    return bool(session.scalar(select(open_job.exists())))
+
+
 def _snapshot(session: Session, batch_id: int) -> dict[str, int]:
     return {f"n_{status}": n for status, n in batch_counts(session, batch_id).items()}
 
@@ -326,6 +343,7 @@ __all__ = [
     "cancel_job",
     "fail_queued_job_for_document",
     "finish_batch",
+    "has_open_jobs",
     "mark_job_failed",
     "mark_job_running",
     "mark_job_succeeded",

@@ -171,8 +171,7 @@ def maybe_finish_batch(session: Session, batch_id: int) -> bool:
     batch = session.get(Batch, batch_id, with_for_update=True)
     if batch is None or batch.status != BatchStatus.running or batch.files_done < batch.files_total:
         return False
-    counts = db_status.batch_counts(session, batch_id)
-    if counts[JobStatus.queued] or counts[JobStatus.running]:
+    if db_status.has_open_jobs(session, batch_id):
         return False
     try:
         db_status.finish_batch(session, batch)

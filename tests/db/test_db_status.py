@@ -8,12 +8,22 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.db import status as st
 from docsum.db.migrate import upgrade
-from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, params_key, utcnow
+from docsum.db.models import (
+    JOB_IS_OPEN,
+    Batch,
+    BatchStatus,
+    Document,
+    DocumentStatus,
+    Job,
+    JobStatus,
+    params_key,
+    utcnow,
+)
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
 
 J = JobStatus
@@ -279,3 +289,29 @@ def test_naive_datetime_refused(factory: sessionmaker[Session]) -> None:
         s.add(b)
     with session_scope(factory) as s:
         assert s.get(Batch, b.id).created_at == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_open_jobs_are_found_through_the_partial_index(factory: sessionmaker[Session]) -> None:
+    """ "Any open job left?" follows each job's status, and (PostgreSQL) is answered from the partial index, which is
+    what keeps the check per chunk from scanning a batch of millions."""
+    with session_scope(factory) as session:
+        batch = Batch(name="open")
+        jobs = [_new_job(session, batch) for _ in range(3)]
+        batch_id = batch.id
+        assert st.has_open_jobs(session, batch_id)
+        for job in jobs[:2]:
+            st.mark_job_running(session, job, "h")
+            st.mark_job_succeeded(session, job)
+        assert st.has_open_jobs(session, batch_id)  # one still queued
+        st.mark_job_running(session, jobs[2], "h")
+        assert st.has_open_jobs(session, batch_id)  # running is open too
+        st.mark_job_failed(session, jobs[2], "bad input")
+        assert not st.has_open_jobs(session, batch_id)
+        assert not st.has_open_jobs(session, batch_id + 1)
+    with factory() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL enable_seqscan = off"))  # a tiny table: show that the index can serve it
+            check = select(select(Job.id).where(Job.batch_id == batch_id, text(JOB_IS_OPEN)).exists())
+            sql = check.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+            plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
+            assert "ix_jobs_open_batch_id" in plan, plan
