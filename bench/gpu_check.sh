@@ -25,7 +25,7 @@ prepare() {
   pkgs=$("$PY" - <<'PYEOF'
 from importlib.metadata import version
 names = ["pydantic", "pydantic_core", "pydantic-settings", "python-dotenv", "typing-inspection", "annotated-types",
-         "typing_extensions", "sqlalchemy", "alembic", "mako", "markupsafe", "greenlet"]
+         "typing_extensions", "sqlalchemy", "alembic", "mako", "markupsafe", "greenlet", "orjson"]
 print(" ".join(f"{n}=={version(n)}" for n in names))
 PYEOF
 )

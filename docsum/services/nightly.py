@@ -20,10 +20,10 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from docsum.db.models import Document, DocumentStatus, Job, JobStatus, Summary, params_key
+from docsum.db.models import Document, DocumentStatus, Job, Summary, params_key
 from docsum.db.session import session_scope
 from docsum.services import archive
-from docsum.services.batches import add_jobs, create_batch, dispatch, maybe_finish_batch
+from docsum.services.batches import FINAL_STATES, add_jobs, create_batch, dispatch, maybe_finish_batch
 from docsum.services.models import ModelRef
 
 
@@ -50,11 +50,14 @@ def unsummarized(session: Session, model_id: str, key: str, roots: Sequence[str]
     has_summary = exists().where(
         Summary.document_id == Document.id, Summary.model_id == model_id, Summary.params_key == key
     )
+    # "Not final" rather than "queued or running": the same jobs, but a form that does not match the partial index
+    # of open jobs (ix_jobs_open_batch_id), which the planner, on statistics not yet updated after a large insert,
+    # would otherwise scan once per document (seen: 3,000 documents, 0.2 s; 10,000, 2.6 s).
     pending = exists().where(
         Job.document_id == Document.id,
         Job.model_id == model_id,
         Job.params_key == key,
-        Job.status.in_([JobStatus.queued, JobStatus.running]),
+        Job.status.not_in(FINAL_STATES),
     )
     stmt = select(Document.id).where(Document.status == DocumentStatus.extracted, ~has_summary, ~pending)
     if roots is not None:
