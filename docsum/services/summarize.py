@@ -23,7 +23,7 @@ from docsum.db.bulk import among, insert_summaries
 from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
 from docsum.services.batches import FINAL_STATES
-from docsum.services.summary_sentences import StoredPick, no_summary_reason, offered_indices, to_stored
+from docsum.services.summary_sentences import StoredPick, document_skips, no_summary_reason, to_stored
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
@@ -97,6 +97,8 @@ class _Work:
     stored: list[str] = field(default_factory=list)  # all stored sentences of the document
     info: list[dict[str, Any]] | None = None  # documents.sentence_info
     offered: list[int] = field(default_factory=list)  # stored index of each offered sentence
+    skips: list[str | None] | None = None  # per stored sentence, why it is not offered (None: it is)
+    chars: int = 0  # characters of the offered sentences (sizes slices)
 
 
 def _start_chunk(
@@ -165,17 +167,21 @@ def _start_chunk(
         work = []
         for job_id, document_id, model_id, key, params, sentences, info, token_key, token_ids, batch_params in rows:
             stored = list(sentences or [])
-            offered = offered_indices(stored, info)
+            skips = document_skips(stored, info)
+            offered = [i for i, reason in enumerate(skips) if reason is None]
+            candidates = [stored[i] for i in offered]
             work.append(
                 _Work(
                     job=_JobRef(job_id, document_id, model_id, key),
-                    sentences=[stored[i] for i in offered],
+                    sentences=candidates,
                     model_path=batch_params.get("model"),
                     params=params,
                     tokens=_offered_tokens(token_key, token_ids, offered, len(stored)),
                     stored=stored,
                     info=info,
                     offered=offered,
+                    skips=skips,
+                    chars=document_chars(candidates),
                 )
             )
         return work
@@ -284,7 +290,7 @@ def _summarize_jobs(
     empty: list[tuple[_Work, Any]] = []
     groups: dict[tuple[str | None, str], list[_Work]] = {}
     for w in work:
-        reason = no_summary_reason(w.stored, w.info)
+        reason = no_summary_reason(w.stored, w.info, w.skips)
         if reason is not None:
             empty.append((w, NoSummary(reason)))
         elif not w.sentences:  # no candidate: the longest lines stand in (see services.summary_sentences)
@@ -307,7 +313,7 @@ def _summarize_jobs(
         # batch) sees documents finish a few at a time rather than a whole chunk at once.
         pending: list[tuple[_Work, Any]] = []
         stored_at = time.monotonic()
-        for part in slices(group, store_every, store_tokens, lambda w: document_chars(w.sentences)):
+        for part in slices(group, store_every, store_tokens, lambda w: w.chars):
             began, prepared = time.perf_counter(), _prepare_seconds(summarizer)
             pending += _summarize_group(summarizer, part)
             outcome.timings["prepare"] += _prepare_seconds(summarizer) - prepared

@@ -44,11 +44,16 @@ def fallback_indices(sentences: Sequence[str], info: Sequence[dict[str, Any]] | 
     return sorted(longest)
 
 
-def no_summary_reason(sentences: Sequence[str] | None, info: Sequence[dict[str, Any]] | None) -> str | None:
-    """Why a document cannot have any summary, or None when it can (candidates, or lines to stand in)."""
+def no_summary_reason(
+    sentences: Sequence[str] | None,
+    info: Sequence[dict[str, Any]] | None,
+    skips: Sequence[str | None] | None = None,
+) -> str | None:
+    """Why a document cannot have any summary, or None when it can (candidates, or lines to stand in). `skips`:
+    document_skips(sentences, info), when the caller has it already."""
     if not sentences:
         return "document has no sentences"
-    skips = document_skips(sentences, info)
+    skips = skips if skips is not None else document_skips(sentences, info)
     if any(reason is None and has_letter(sentences[i]) for i, reason in enumerate(skips)):
         return None  # a candidate: the usual case, decided without counting words
     if fallback_indices(sentences, info, 1):
