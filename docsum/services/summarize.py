@@ -191,17 +191,16 @@ def _offered_tokens(
     fingerprint: str | None, stored: bytes | None, offered: list[int], n_stored: int
 ) -> SentenceTokens | None:
     """The tokens of the offered sentences, from the tokens ingest stored for all of them (None if it stored none,
-    or if what it stored cannot be read: the engine then tokenizes the document itself)."""
+    or if what it stored cannot be read or is not this document's: the engine then tokenizes the document itself)."""
     if not fingerprint or not stored:
         return None
     try:
-        ahead = SentenceTokens.from_bytes(fingerprint, bytes(stored))
+        if SentenceTokens.count(stored) != n_stored:
+            return None
+        return SentenceTokens.from_bytes(fingerprint, bytes(stored), only=offered)
     except ValueError as error:
         log.warning("stored tokens unreadable (%s); tokenizing the document again", error)
         return None
-    if len(ahead.words) != n_stored:
-        return None
-    return SentenceTokens(fingerprint, [ahead.words[i] for i in offered], [ahead.ids[i] for i in offered])
 
 
 def _summarize_group(summarizer: ExtSummarizer, work: list[_Work]) -> list[tuple[_Work, Any]]:

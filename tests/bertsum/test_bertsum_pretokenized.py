@@ -81,3 +81,14 @@ def test_stored_tokens_read_back_exactly_and_damage_is_refused(small_model) -> N
         SentenceTokens.from_bytes("x", other_format)
     with pytest.raises(ValueError, match="token lists"):
         SentenceTokens("x", [1, 2], [[5]]).to_bytes()
+
+
+def test_stored_tokens_of_some_sentences_only(small_model) -> None:
+    model = small_model()
+    (tokens,) = _ahead([make_doc(9)], model.tokenizer, model.config)
+    stored = tokens.to_bytes()
+    assert SentenceTokens.count(stored) == 9
+    picked = SentenceTokens.from_bytes(tokens.fingerprint, stored, only=[7, 0, 3])
+    assert picked.words == [tokens.words[i] for i in (7, 0, 3)]
+    assert picked.ids == [tokens.ids[i] for i in (7, 0, 3)]
+    assert SentenceTokens.from_bytes(tokens.fingerprint, stored, only=[]) == SentenceTokens(tokens.fingerprint, [], [])
