@@ -207,7 +207,7 @@ def pack(
     sent_ids = [[cls_id, *p[: config.max_pos - 2], sep_id] for p in pieces]
 
     if config.long_mode == "truncate":
-        ids = [t for s in sent_ids for t in s]
+        ids = list(chain.from_iterable(sent_ids))
         segs = _segments([len(s) for s in sent_ids], config.use_interval)
         if len(ids) > config.max_pos:  # PreSumm: src[:-1][:max_pos-1] + [SEP]
             ids = ids[: config.max_pos - 1] + [sep_id]
@@ -227,7 +227,7 @@ def pack(
     size = 0
     for s in [*sent_ids, None]:  # None flushes the last window
         if s is None or (current and size + len(s) > config.max_pos):
-            ids = [t for c in current for t in c]
+            ids = list(chain.from_iterable(current))  # C-level: this runs for every token a worker packs
             positions = [0]
             for c in current[:-1]:
                 positions.append(positions[-1] + len(c))
