@@ -98,7 +98,7 @@ def insert_summaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     inside the caller's transaction, as a plain INSERT would."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
+    if not _postgres(session):
         session.execute(insert(Summary), rows)
         return
     payload = [{name: row.get(name) for name in SUMMARY_FIELDS} for row in rows]

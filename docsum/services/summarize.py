@@ -23,7 +23,13 @@ from docsum.db.bulk import among, insert_summaries
 from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
 from docsum.services.batches import FINAL_STATES
-from docsum.services.summary_sentences import StoredPick, document_skips, no_summary_reason, to_stored
+from docsum.services.summary_sentences import (
+    StoredPick,
+    document_skips,
+    no_summary_reason,
+    offered_indices,
+    to_stored,
+)
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
@@ -168,7 +174,7 @@ def _start_chunk(
         for job_id, document_id, model_id, key, params, sentences, info, token_key, token_ids, batch_params in rows:
             stored = list(sentences or [])
             skips = document_skips(stored, info)
-            offered = [i for i, reason in enumerate(skips) if reason is None]
+            offered = offered_indices(stored, info, skips)
             candidates = [stored[i] for i in offered]
             work.append(
                 _Work(

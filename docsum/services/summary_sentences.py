@@ -31,14 +31,26 @@ def document_skips(sentences: Sequence[str], info: Sequence[dict[str, Any]] | No
     return skip_reasons(sentences, pages if pages and any(p is not None for p in pages) else None)
 
 
-def offered_indices(sentences: Sequence[str], info: Sequence[dict[str, Any]] | None) -> list[int]:
+# `skips` below: document_skips(sentences, info), when the caller has it already (a worker reads hundreds of
+# documents a second and classifies each once).
+
+
+def offered_indices(
+    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, skips: Sequence[str | None] | None = None
+) -> list[int]:
     """Stored indices of the sentences the model is offered, in document order."""
-    return [i for i, reason in enumerate(document_skips(sentences, info)) if reason is None]
+    skips = skips if skips is not None else document_skips(sentences, info)
+    return [i for i, reason in enumerate(skips) if reason is None]
 
 
-def fallback_indices(sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, k: int) -> list[int]:
+def fallback_indices(
+    sentences: Sequence[str],
+    info: Sequence[dict[str, Any]] | None,
+    k: int,
+    skips: Sequence[str | None] | None = None,
+) -> list[int]:
     """The k longest lines that are merely short (not furniture, markup or bylines), in document order."""
-    skips = document_skips(sentences, info)
+    skips = skips if skips is not None else document_skips(sentences, info)
     usable = [i for i, reason in enumerate(skips) if reason in (None, FRAGMENT) and has_letter(sentences[i])]
     longest = sorted(usable, key=lambda i: (-count_words(sentences[i]), i))[:k]
     return sorted(longest)
@@ -49,16 +61,15 @@ def no_summary_reason(
     info: Sequence[dict[str, Any]] | None,
     skips: Sequence[str | None] | None = None,
 ) -> str | None:
-    """Why a document cannot have any summary, or None when it can (candidates, or lines to stand in). `skips`:
-    document_skips(sentences, info), when the caller has it already."""
+    """Why a document cannot have any summary, or None when it can (candidates, or lines to stand in)."""
     if not sentences:
         return "document has no sentences"
     skips = skips if skips is not None else document_skips(sentences, info)
     if any(reason is None and has_letter(sentences[i]) for i, reason in enumerate(skips)):
         return None  # a candidate: the usual case, decided without counting words
-    if fallback_indices(sentences, info, 1):
+    if fallback_indices(sentences, info, 1, skips):
         return None
-    kinds = sorted({r for r in document_skips(sentences, info) if r is not None})
+    kinds = sorted({r for r in skips if r is not None})
     return (
         f"no summarizable sentence: all {len(sentences)} sentences are page furniture, markup, bylines or lines "
         f"without letters ({', '.join(kinds)})"
