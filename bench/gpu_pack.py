@@ -65,10 +65,10 @@ def encode_docs(docs: list[tuple[list[list[int]], list[int], list[float]]]) -> d
     }
 
 
-def window_pieces(window_ids: list[int], cls_positions: list[int]) -> list[list[int]]:
+def window_pieces(window_ids: np.ndarray, cls_positions: list[int]) -> list[list[int]]:
     """A prepared window back into its sentences' pieces (what lies between each [CLS] and its [SEP])."""
     bounds = list(cls_positions) + [len(window_ids)]
-    return [list(window_ids[bounds[i] + 1 : bounds[i + 1] - 1]) for i in range(len(cls_positions))]
+    return [np.asarray(window_ids[bounds[i] + 1 : bounds[i + 1] - 1]).tolist() for i in range(len(cls_positions))]
 
 
 def decode_docs(arrays: dict[str, np.ndarray], cls_id: int, sep_id: int, use_interval: bool = True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import torch
@@ -43,9 +42,8 @@ def pad_windows(windows: list[Window], pad_id: int, multiple: int = 8) -> tuple[
     mask = np.arange(length) < lengths[:, None]
     ids = np.full((len(windows), length), pad_id, dtype=np.int64)
     segs = np.zeros((len(windows), length), dtype=np.int64)
-    total = int(lengths.sum())
-    ids[mask] = np.fromiter(chain.from_iterable(w.input_ids for w in windows), dtype=np.int64, count=total)
-    segs[mask] = np.fromiter(chain.from_iterable(w.token_type_ids for w in windows), dtype=np.int64, count=total)
+    ids[mask] = np.concatenate([w.input_ids for w in windows])
+    segs[mask] = np.concatenate([w.token_type_ids for w in windows])
     return torch.from_numpy(ids), torch.from_numpy(segs), torch.from_numpy(mask.astype(np.int64))
 
 

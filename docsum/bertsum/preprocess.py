@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import chain, pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,11 +35,19 @@ if TYPE_CHECKING:
 WORD_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
-@dataclass
+@dataclass(eq=False)
 class Window:
-    input_ids: list[int]
-    token_type_ids: list[int]
+    input_ids: np.ndarray  # int64
+    token_type_ids: np.ndarray  # int64
     cls_positions: list[int]  # position of each sentence's [CLS] inside this window
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Window)
+            and np.array_equal(self.input_ids, other.input_ids)
+            and np.array_equal(self.token_type_ids, other.token_type_ids)
+            and self.cls_positions == other.cls_positions
+        )
 
 
 @dataclass
@@ -78,22 +86,61 @@ TOKENS_FORMAT = 1
 _INT32 = np.dtype("<i4")
 
 
-@dataclass(frozen=True)
 class SentenceTokens:
     """A document's sentences tokenized ahead: word counts (PreSumm's length filter) and the token ids of each
-    sentence cut at `max_sent_tokens` words, valid for the tokenizer and cut named by `fingerprint`."""
+    sentence cut at `max_sent_tokens` words, valid for the tokenizer and cut named by `fingerprint`.
 
-    fingerprint: str
-    words: list[int]
-    ids: list[list[int]]
+    Kept as one flat int32 array with each sentence's start and length, not a list per sentence: a worker reads
+    hundreds of documents a second from their stored bytes, and packing windows then copies whole runs of ids at
+    C speed instead of one Python int at a time."""
+
+    __slots__ = ("_flat", "_lengths", "_starts", "fingerprint", "words")
+
+    def __init__(self, fingerprint: str, words: Sequence[int], ids: Sequence[Sequence[int]]) -> None:
+        if len(ids) != len(words):
+            raise ValueError(f"{len(ids)} token lists for {len(words)} sentences")
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=_INT32, count=int(lengths.sum()))
+        self._set(fingerprint, list(words), flat, np.cumsum(lengths) - lengths, lengths)
+
+    def _set(self, fingerprint: str, words: list[int], flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        self.fingerprint, self.words = fingerprint, words
+        self._flat, self._starts, self._lengths = flat, starts, lengths
+
+    @classmethod
+    def _of(cls, fingerprint: str, words: list[int], flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        tokens = cls.__new__(cls)
+        tokens._set(fingerprint, words, flat, starts, lengths)
+        return tokens
+
+    @property
+    def ids(self) -> list[list[int]]:
+        """Each sentence's token ids, as lists."""
+        return [self._flat[a : a + n].tolist() for a, n in zip(self._starts.tolist(), self._lengths.tolist())]
+
+    def ragged(self, sentences: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat ids, starts, lengths) of these sentences, for `pack`; no ids are copied."""
+        index = np.asarray(sentences, dtype=np.int64)
+        return self._flat, self._starts[index], self._lengths[index]
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SentenceTokens)
+            and (self.fingerprint, self.words) == (other.fingerprint, other.words)
+            and np.array_equal(self._lengths, other._lengths)
+            and np.array_equal(
+                _gather(*self.ragged(range(len(self.words)))), _gather(*other.ragged(range(len(other.words))))
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"SentenceTokens({self.fingerprint!r}, {self.words!r}, {self.ids!r})"
 
     def to_bytes(self) -> bytes:
         """The words and ids in the stored form (the fingerprint is stored beside them)."""
         n = len(self.words)
-        if len(self.ids) != n:
-            raise ValueError(f"{len(self.ids)} token lists for {n} sentences")
-        head = np.array([TOKENS_FORMAT, n, *self.words, *(len(piece) for piece in self.ids)], dtype=_INT32)
-        return head.tobytes() + np.fromiter(chain.from_iterable(self.ids), dtype=_INT32).tobytes()
+        head = np.concatenate([[TOKENS_FORMAT, n], self.words, self._lengths]).astype(_INT32)
+        return head.tobytes() + _gather(self._flat, self._starts, self._lengths).astype(_INT32).tobytes()
 
     @staticmethod
     def count(data: bytes) -> int:
@@ -105,27 +152,30 @@ class SentenceTokens:
     @classmethod
     def from_bytes(cls, fingerprint: str, data: bytes, only: Sequence[int] | None = None) -> SentenceTokens:
         """Read back what `to_bytes` stored (with `only`, just those sentences, in that order); ValueError if it is
-        not that layout (a damaged or foreign value). Plain Python lists from one memory view: for a few hundred
-        integers that is several times faster than numpy's per-call cost, and this runs for every document a
-        worker reads."""
+        not that layout (a damaged or foreign value). The ids stay a view of `data`."""
         if len(data) % 4 or len(data) < 8:
             raise ValueError(f"stored tokens are {len(data)} bytes: not int32 records")
-        values = memoryview(data).cast("i")
-        if sys.byteorder != "little":  # the stored form is little-endian
-            values = memoryview(np.frombuffer(data, dtype=_INT32).astype("=i4").tobytes()).cast("i")
-        version, n = values[0], values[1]
+        values = np.frombuffer(data, dtype=_INT32)
+        version, n = int(values[0]), int(values[1])
         if version != TOKENS_FORMAT or n < 0 or len(values) < 2 + 2 * n:
             raise ValueError(f"stored tokens: format {version} with {n} sentences is not readable here")
-        words = values[2 : 2 + n].tolist()
-        lengths = values[2 + n : 2 + 2 * n].tolist()
-        ids = values[2 + 2 * n :].tolist()
-        ends = list(accumulate(lengths))
-        if (ends[-1] if ends else 0) != len(ids) or any(length < 0 for length in lengths):
+        words = values[2 : 2 + n]
+        lengths = values[2 + n : 2 + 2 * n].astype(np.int64)
+        flat = values[2 + 2 * n :]
+        if int(lengths.sum()) != len(flat) or (n and int(lengths.min()) < 0):
             raise ValueError("stored tokens: sentence lengths do not add up to the ids stored")
-        starts = [end - length for end, length in zip(ends, lengths, strict=True)]
+        starts = np.cumsum(lengths) - lengths
         if only is None:
-            return cls(fingerprint, words, [ids[a:b] for a, b in zip(starts, ends, strict=True)])
-        return cls(fingerprint, [words[i] for i in only], [ids[starts[i] : ends[i]] for i in only])
+            return cls._of(fingerprint, words.tolist(), flat, starts, lengths)
+        index = np.asarray(only, dtype=np.int64)
+        return cls._of(fingerprint, words[index].tolist(), flat, starts[index], lengths[index])
+
+
+def _gather(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The runs flat[start : start + length], one after another, in one vectorized copy."""
+    total = int(lengths.sum())
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return flat[np.repeat(starts, lengths) + within]
 
 
 def backend_of(tokenizer: PreTrainedTokenizerBase | Tokenizer) -> Tokenizer:
@@ -169,13 +219,6 @@ def tokenize_sentences(
     return out
 
 
-def _segments(n_tokens_per_sentence: list[int], use_interval: bool) -> list[int]:
-    segs: list[int] = []
-    for i, n in enumerate(n_tokens_per_sentence):
-        segs += [i % 2 if use_interval else 0] * n
-    return segs
-
-
 def prepare(
     sentences: list[str],
     tokenizer: PreTrainedTokenizerBase,
@@ -188,52 +231,89 @@ def prepare(
         kept, texts = select_sentences(sentences, config)
         # The fast tokenizer lowercases for uncased encoders (do_lower_case), as PreSumm's BertTokenizer did.
         pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
+        tokens = SentenceTokens("", [0] * len(pieces), pieces)
+        flat, starts, lengths = tokens.ragged(range(len(pieces)))
     else:
         kept = [i for i, n in enumerate(tokens.words) if n > config.min_sent_tokens]
-        pieces = [tokens.ids[i] for i in kept]
-    return pack(len(sentences), kept, pieces, tokenizer.cls_token_id, tokenizer.sep_token_id, config)
+        flat, starts, lengths = tokens.ragged(kept)
+    cls_id, sep_id = _special_ids(tokenizer)
+    return pack(len(sentences), kept, flat, starts, lengths, cls_id, sep_id, config)
+
+
+_SPECIAL_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
+    """[CLS] and [SEP] ids, looked up once per tokenizer (a transformers tokenizer's attribute lookup costs more than
+    packing a short document)."""
+    try:
+        return _SPECIAL_IDS[tokenizer]
+    except (KeyError, TypeError):
+        ids = (tokenizer.cls_token_id, tokenizer.sep_token_id)
+        try:
+            _SPECIAL_IDS[tokenizer] = ids
+        except TypeError:  # not weakly referenceable: looked up each time
+            pass
+        return ids
 
 
 def pack(
-    n_sentences: int, kept: list[int], pieces: list[list[int]], cls_id: int, sep_id: int, config: BertSumConfig
+    n_sentences: int,
+    kept: list[int],
+    flat: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    cls_id: int,
+    sep_id: int,
+    config: BertSumConfig,
 ) -> PreparedDoc:
-    """Selected sentences' token ids -> windows (`kept`: each piece's sentence index in the document)."""
+    """Selected sentences' token ids -> windows. Sentence j (document index kept[j]) is flat[starts[j] : starts[j] +
+    lengths[j]]. The document's `[CLS] s [SEP]` sequence is built in one vectorized pass; windows are views of it."""
     doc = PreparedDoc(n_sentences=n_sentences)
     limit = config.max_sents if config.long_mode == "truncate" else config.max_sents_long
-    kept, pieces = kept[:limit], pieces[:limit]
-    if not pieces:
+    kept, starts, lengths = kept[:limit], starts[:limit], lengths[:limit]
+    if not kept:
         return doc
-    # A single sentence can never be longer than a window.
-    sent_ids = [[cls_id, *p[: config.max_pos - 2], sep_id] for p in pieces]
+    clipped = np.minimum(lengths, config.max_pos - 2)  # a single sentence can never be longer than a window
+    sizes = clipped + 2
+    ends = np.cumsum(sizes)
+    begins = ends - sizes
+    # Output position p of sentence j holds flat[p + starts[j] - begins[j] - 1]: one gather for every token (the
+    # [CLS] and [SEP] places read a neighbour, clipped at the ends, and are then overwritten).
+    total = int(ends[-1])
+    ids = np.take(flat, np.arange(total) + np.repeat(starts - begins - 1, sizes), mode="clip")
+    ids[begins] = cls_id
+    ids[ends - 1] = sep_id
+    sizes_list, begins_list = sizes.tolist(), begins.tolist()
 
     if config.long_mode == "truncate":
-        ids = list(chain.from_iterable(sent_ids))
-        segs = _segments([len(s) for s in sent_ids], config.use_interval)
+        parity = [j % 2 for j in range(len(kept))]
         if len(ids) > config.max_pos:  # PreSumm: src[:-1][:max_pos-1] + [SEP]
-            ids = ids[: config.max_pos - 1] + [sep_id]
-            segs = segs[: config.max_pos]
-        cls_positions, start = [], 0
-        for s in sent_ids:
-            if start >= config.max_pos:
-                break
-            cls_positions.append(start)
-            start += len(s)
+            ids = ids[: config.max_pos].copy()
+            ids[-1] = sep_id
+        cls_positions = [b for b in begins_list if b < config.max_pos]
         doc.kept = kept[: len(cls_positions)]
-        doc.windows = [Window(ids, segs, cls_positions)]
+        doc.windows = [Window(ids, _segments(parity, sizes, config)[: config.max_pos], cls_positions)]
         return doc
 
+    # Whole sentences packed greedily; each window starts its own 0,1,0,1 alternation.
+    firsts, parity, size = [0], [], 0
+    for j, n in enumerate(sizes_list):
+        if size and size + n > config.max_pos:
+            firsts.append(j)
+            size = 0
+        parity.append((j - firsts[-1]) % 2)
+        size += n
+    segs = _segments(parity, sizes, config)
     doc.kept = kept
-    current: list[list[int]] = []
-    size = 0
-    for s in [*sent_ids, None]:  # None flushes the last window
-        if s is None or (current and size + len(s) > config.max_pos):
-            ids = list(chain.from_iterable(current))  # C-level: this runs for every token a worker packs
-            positions = [0]
-            for c in current[:-1]:
-                positions.append(positions[-1] + len(c))
-            doc.windows.append(Window(ids, _segments([len(c) for c in current], config.use_interval), positions))
-            current, size = [], 0
-        if s is not None:
-            current.append(s)
-            size += len(s)
+    for a, b in pairwise([*firsts, len(kept)]):
+        lo, hi = begins_list[a], begins_list[b - 1] + sizes_list[b - 1]
+        doc.windows.append(Window(ids[lo:hi], segs[lo:hi], [p - lo for p in begins_list[a:b]]))
     return doc
+
+
+def _segments(parity: list[int], sizes: np.ndarray, config: BertSumConfig) -> np.ndarray:
+    """Segment id of every token: its sentence's parity in the window (interval segments), or 0 throughout."""
+    if not config.use_interval:
+        return np.zeros(int(sizes.sum()), dtype=np.int64)
+    return np.repeat(np.array(parity, dtype=np.int64), sizes)

@@ -36,8 +36,8 @@ def test_tokens_segments_and_cls_positions_match_the_tokenizer(tokenizer):
         assert len(doc.windows) == 1
         window = doc.windows[0]
         ids, segs, cls = _expected(tokenizer, [DOC[0], DOC[2], DOC[3]])
-        assert window.input_ids == ids
-        assert window.token_type_ids == segs
+        assert window.input_ids.tolist() == ids
+        assert window.token_type_ids.tolist() == segs
         assert window.cls_positions == cls
         assert all(window.input_ids[p] == tokenizer.cls_token_id for p in window.cls_positions)
         # uncased encoder: the text was lowercased
@@ -59,7 +59,7 @@ def test_sentence_cut_at_200_word_tokens(tokenizer):
     words = [f"w{i}" for i in range(300)]
     doc = prepare([" ".join(words)], tokenizer, BertSumConfig(long_mode="truncate", max_pos=4096))
     expected = tokenizer(" ".join(words[:200]), add_special_tokens=False)["input_ids"]
-    assert doc.windows[0].input_ids[1:-1] == expected
+    assert doc.windows[0].input_ids[1:-1].tolist() == expected
 
 
 def test_truncate_mode_cuts_at_max_pos_with_a_final_sep(tokenizer):
@@ -70,9 +70,9 @@ def test_truncate_mode_cuts_at_max_pos_with_a_final_sep(tokenizer):
     assert len(full) > 64
     window = doc.windows[0]
     assert len(window.input_ids) == 64
-    assert window.input_ids[:63] == full[:63]  # PreSumm: src[:-1][:max_pos-1] + [SEP]
+    assert window.input_ids[:63].tolist() == full[:63]  # PreSumm: src[:-1][:max_pos-1] + [SEP]
     assert window.input_ids[-1] == tokenizer.sep_token_id
-    assert window.token_type_ids == full_segs[:64]
+    assert window.token_type_ids.tolist() == full_segs[:64]
     # sentences whose [CLS] falls beyond max_pos are dropped
     assert window.cls_positions == [p for p in full_cls if p < 64]
     assert doc.kept == list(range(len(window.cls_positions)))
@@ -94,7 +94,7 @@ def test_windows_mode_reads_the_whole_document_in_presumm_shaped_windows(tokeniz
     full, _, _ = _expected(tokenizer, sentences)
     assert doc.kept == list(range(80))
     assert len(doc.windows) > 1
-    assert [t for w in doc.windows for t in w.input_ids] == full  # nothing cut, nothing repeated
+    assert [t for w in doc.windows for t in w.input_ids.tolist()] == full  # nothing cut, nothing repeated
     assert sum(len(w.cls_positions) for w in doc.windows) == 80
     for w in doc.windows:
         assert len(w.input_ids) <= 128

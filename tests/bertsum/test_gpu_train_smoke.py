@@ -237,5 +237,5 @@ def test_packed_documents_decode_to_exactly_the_windows_prepare_builds(tokenizer
     for doc, lab, (windows, decoded_labels) in zip(docs, labels, decoded, strict=True):
         assert decoded_labels == lab
         assert [(ids.tolist(), segs.tolist(), pos) for ids, segs, pos in windows] == [
-            (w.input_ids, w.token_type_ids, w.cls_positions) for w in doc.windows
+            (w.input_ids.tolist(), w.token_type_ids.tolist(), w.cls_positions) for w in doc.windows
         ]
