@@ -89,10 +89,11 @@ def _conditional_update(
     where: Sequence[ColumnElement[bool]],
     sources: Sequence[Any],
     values: dict[str, Any],
+    values_back: bool = True,
 ) -> list[dict[str, Any]]:
-    """UPDATE rows matching `where` whose status is one of `sources`; returns the new values of the rows changed and
-    copies them onto any of those objects the session holds."""
-    cols = ["id", *values.keys()]
+    """UPDATE rows matching `where` whose status is one of `sources`; returns the new values of the rows changed (only
+    their ids without `values_back`) and copies them onto any of those objects the session holds."""
+    cols = ["id", *values.keys()] if values_back else ["id"]
     stmt = (
         update(model)
         .where(*where, model.status.in_(sources))
@@ -106,6 +107,12 @@ def _conditional_update(
         if obj is not None:
             _copy_values(obj, {k: v for k, v in row.items() if k != "id"})
     return rows
+
+
+def _holds(session: Session, model: type[Base]) -> bool:
+    """Whether the session holds objects of this model: a bulk update then reads back its new values for them. A
+    worker's bulk updates hold none, and reading back every row's timestamps costs more than the update."""
+    return any(isinstance(obj, model) for obj in session.identity_map.values())
 
 
 def _ensure_id(session: Session, obj: Job | Batch) -> int:
@@ -180,7 +187,12 @@ def mark_jobs_running(session: Session, job_ids: Iterable[int], worker_host: str
         "updated_at": now,
     }
     rows = _conditional_update(
-        session, Job, [among(session, Job.id, ids)], allowed_sources(JOB_TRANSITIONS, JobStatus.running), values
+        session,
+        Job,
+        [among(session, Job.id, ids)],
+        allowed_sources(JOB_TRANSITIONS, JobStatus.running),
+        values,
+        _holds(session, Job),
     )
     started = {row["id"] for row in rows}
     return [i for i in ids if i in started]
@@ -201,7 +213,9 @@ def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
         return []
     now = utcnow()
     values = {"status": JobStatus.succeeded, "error": None, "finished_at": now, "updated_at": now}
-    rows = _conditional_update(session, Job, [among(session, Job.id, ids)], [JobStatus.running], values)
+    rows = _conditional_update(
+        session, Job, [among(session, Job.id, ids)], [JobStatus.running], values, _holds(session, Job)
+    )
     done = {row["id"] for row in rows}
     return [i for i in ids if i in done]
 

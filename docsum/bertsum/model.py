@@ -194,7 +194,8 @@ class ExtSummarizer(nn.Module):
     # ---- inference API (the batched engine does the work) ------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        # One parameter's device, read directly: parameters() walks every module, and the engine asks per batch.
+        return self.ext_layer.wo.weight.device
 
     @property
     def engine(self) -> InferenceEngine:

@@ -15,7 +15,7 @@ from docsum.bertsum.preprocess import WORD_TOKEN
 def word_trigrams(sentence: str) -> set[tuple[str, ...]]:
     """Lowercased word/punctuation trigrams (the same tokens preprocessing counts, like PreSumm's PTB tokens)."""
     tokens = WORD_TOKEN.findall(sentence.lower())
-    return {tuple(tokens[i : i + 3]) for i in range(len(tokens) - 2)}
+    return set(zip(tokens, tokens[1:], tokens[2:]))
 
 
 def n_words(sentence: str) -> int:
@@ -48,12 +48,14 @@ def select_summary(
     for i in ranking:
         if len(chosen) >= k:
             break
-        if max_words is not None and words + n_words(sentences[i]) > max_words:
+        size = n_words(sentences[i]) if max_words is not None else 0
+        if max_words is not None and words + size > max_words:
             continue
-        trigrams = word_trigrams(sentences[i])
-        if block_trigrams and trigrams & seen:
-            continue
+        if block_trigrams:
+            trigrams = word_trigrams(sentences[i])
+            if not trigrams.isdisjoint(seen):
+                continue
+            seen |= trigrams
         chosen.append(i)
-        seen |= trigrams
-        words += n_words(sentences[i])
+        words += size
     return sorted(chosen)

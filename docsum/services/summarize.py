@@ -152,7 +152,8 @@ def _start_chunk(
         outcome.skipped.extend(i for i in runnable if i not in started)
         if not started:
             return []
-        rows = session.execute(
+        # Through the connection: a Core result, without the ORM's per-row loading (this reads every document).
+        rows = session.connection().execute(
             select(
                 Job.id,
                 Job.document_id,
