@@ -41,8 +41,10 @@ def int_array(ids: Sequence[int]) -> str:
 
 _JOBS_FROM_ARRAYS = text(
     """
-    INSERT INTO jobs (batch_id, document_id, model_id, params, params_key, status, attempts, updated_at)
-    SELECT :batch_id, document_id, :model_id, CAST(:params AS json), :params_key, :status, 0, :now
+    INSERT INTO jobs
+        (batch_id, document_id, model_id, params, params_key, status, attempts, updated_at, enqueued_at)
+    SELECT :batch_id, document_id, :model_id, CAST(:params AS json), :params_key, :status, 0, :now,
+        CAST(:enqueued_at AS timestamp with time zone)
     FROM unnest(CAST(:document_ids AS integer[])) WITH ORDINALITY AS row (document_id, position)
     ORDER BY position
     RETURNING id, document_id
@@ -51,14 +53,30 @@ _JOBS_FROM_ARRAYS = text(
 
 
 def insert_jobs(
-    session: Session, batch_id: int, document_ids: Sequence[int], model_id: str, params: dict[str, Any], key: str
+    session: Session,
+    batch_id: int,
+    document_ids: Sequence[int],
+    model_id: str,
+    params: dict[str, Any],
+    key: str,
+    sent: bool = False,
 ) -> list[tuple[int, int]]:
-    """Queued jobs of one batch, one per document, in one statement; returns (job id, document id) pairs."""
+    """Queued jobs of one batch, one per document, in one statement; returns (job id, document id) pairs. `sent`:
+    marked sent to the broker already (the caller sends them all once this commits)."""
     if not document_ids:
         return []
+    now = utcnow()
+    enqueued_at = now if sent else None
     if not _postgres(session):
         rows = [
-            {"batch_id": batch_id, "document_id": d, "model_id": model_id, "params": params, "params_key": key}
+            {
+                "batch_id": batch_id,
+                "document_id": d,
+                "model_id": model_id,
+                "params": params,
+                "params_key": key,
+                "enqueued_at": enqueued_at,
+            }
             for d in document_ids
         ]
         return [(i, d) for i, d in session.execute(insert(Job).returning(Job.id, Job.document_id), rows)]
@@ -71,7 +89,8 @@ def insert_jobs(
             "params": json_dumps(params),
             "params_key": key,
             "status": JobStatus.queued.value,
-            "now": utcnow(),
+            "now": now,
+            "enqueued_at": enqueued_at,
         },
     )
     return [(i, d) for i, d in created]

@@ -223,9 +223,10 @@ class Client:
         with session_scope(self.session_factory) as session:
             batch = batches.create_batch(session, name, model_ref, params, files_total=len(files))
             batch_id = batch.id
-            if not files:
-                batches.add_jobs(session, batch, items)  # type: ignore[arg-type]
-            queued = batches.dispatch(session, batch_id, 1, everything=True)
+            if files:
+                queued = []
+            else:  # a new batch: every job is new, and all of them are sent below
+                queued = batches.add_jobs(session, batch, items, sent=True)  # type: ignore[arg-type]
         # Enqueue only after the batch and its jobs are committed: a worker must find them.
         self._ensure_worker()
         try:

@@ -58,12 +58,14 @@ def unsummarizable_reason(document: Document) -> str | None:
     return _reason(document.status, document.error, bool(document.sentences))
 
 
-def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> list[int]:
+def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int], sent: bool = False) -> list[int]:
     """One job per document in this batch (existing ones reused: a redelivered ingest task adds nothing twice).
 
     Returns the ids of the jobs left queued. A document that failed extraction, or has no sentences, gets its job
     failed at once with the document's reason. New jobs are inserted in one statement (a batch of a million
-    documents is a million rows, not a million round trips).
+    documents is a million rows, not a million round trips). `sent`: new jobs are marked sent to the broker as they
+    are inserted, for a caller that enqueues all the returned ids once this commits (instead of `dispatch`, which
+    would mark them in a second pass over the rows).
     """
     params = {key: batch.params[key] for key in SUMMARY_PARAMS}
     key = params_key(params)
@@ -88,7 +90,7 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int]) -> lis
         raise LookupError(f"document {missing[0]} does not exist")
     new = [d for d in wanted if d not in existing]
     if new:
-        created = insert_jobs(session, batch.id, new, batch.model_id, params, key)
+        created = insert_jobs(session, batch.id, new, batch.model_id, params, key, sent)
         existing.update({document_id: job_id for job_id, document_id in created})
         for document_id in new:
             row = documents[document_id]

@@ -193,3 +193,38 @@ def test_0006_converts_stored_tokens_to_int32_records_and_back(any_db_url: str) 
         assert back == {1: good, 2: None, 3: None}
     finally:
         engine.dispose()
+
+
+def test_0008_compresses_documents_with_lz4_on_postgresql_and_back(pg_url: str) -> None:
+    """lz4 where the server was built with it (the usual builds are); a server without it is left on its default."""
+    from sqlalchemy import text
+
+    upgrade(pg_url)
+    engine = create_engine(pg_url, poolclass=NullPool)
+    columns = ("text", "sentences", "sentence_info", "token_ids")
+    methods = text(
+        "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'documents'::regclass "
+        "AND attname IN ('text', 'sentences', 'sentence_info', 'token_ids')"
+    )
+    long_text = " ".join(f"word{i}" for i in range(5000))  # compressible, over the 2 kB threshold
+    try:
+        with engine.begin() as conn:
+            has_lz4 = conn.scalar(
+                text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+            )
+            assert dict(conn.execute(methods).all()) == dict.fromkeys(columns, "l" if has_lz4 else "")
+            conn.execute(
+                text(
+                    "INSERT INTO documents (source_uri, text, status, created_at, updated_at) "
+                    "VALUES ('/a.txt', :t, 'extracted', now(), now())"
+                ),
+                {"t": long_text},
+            )
+            if has_lz4:
+                assert conn.scalar(text("SELECT pg_column_compression(text) FROM documents")) == "lz4"
+        downgrade(pg_url, "0007")
+        with engine.begin() as conn:
+            assert dict(conn.execute(methods).all()) == dict.fromkeys(columns, "")  # the server's default again
+            assert conn.scalar(text("SELECT text FROM documents")) == long_text  # written before: still readable
+    finally:
+        engine.dispose()
