@@ -37,7 +37,7 @@ WORD_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 @dataclass(eq=False)
 class Window:
-    input_ids: np.ndarray  # int64
+    input_ids: np.ndarray  # token ids (int32 when packed from stored tokens)
     token_type_ids: np.ndarray  # int64
     cls_positions: list[int]  # position of each sentence's [CLS] inside this window
 
@@ -99,9 +99,7 @@ class SentenceTokens:
     def __init__(self, fingerprint: str, words: Sequence[int], ids: Sequence[Sequence[int]]) -> None:
         if len(ids) != len(words):
             raise ValueError(f"{len(ids)} token lists for {len(words)} sentences")
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), dtype=_INT32, count=int(lengths.sum()))
-        self._set(fingerprint, list(words), flat, np.cumsum(lengths) - lengths, lengths)
+        self._set(fingerprint, list(words), *_ragged(ids))
 
     def _set(self, fingerprint: str, words: list[int], flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
         self.fingerprint, self.words = fingerprint, words
@@ -128,10 +126,12 @@ class SentenceTokens:
             isinstance(other, SentenceTokens)
             and (self.fingerprint, self.words) == (other.fingerprint, other.words)
             and np.array_equal(self._lengths, other._lengths)
-            and np.array_equal(
-                _gather(*self.ragged(range(len(self.words)))), _gather(*other.ragged(range(len(other.words))))
-            )
+            and np.array_equal(self._all_ids(), other._all_ids())
         )
+
+    def _all_ids(self) -> np.ndarray:
+        """Every sentence's ids, one after another."""
+        return _gather(self._flat, self._starts, self._lengths)
 
     def __repr__(self) -> str:
         return f"SentenceTokens({self.fingerprint!r}, {self.words!r}, {self.ids!r})"
@@ -140,7 +140,7 @@ class SentenceTokens:
         """The words and ids in the stored form (the fingerprint is stored beside them)."""
         n = len(self.words)
         head = np.concatenate([[TOKENS_FORMAT, n], self.words, self._lengths]).astype(_INT32)
-        return head.tobytes() + _gather(self._flat, self._starts, self._lengths).astype(_INT32).tobytes()
+        return head.tobytes() + self._all_ids().astype(_INT32).tobytes()
 
     @staticmethod
     def count(data: bytes) -> int:
@@ -169,6 +169,13 @@ class SentenceTokens:
             return cls._of(fingerprint, words.tolist(), flat, starts, lengths)
         index = np.asarray(only, dtype=np.int64)
         return cls._of(fingerprint, words[index].tolist(), flat, starts[index], lengths[index])
+
+
+def _ragged(pieces: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token id lists as (flat int32 ids, starts, lengths)."""
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    flat = np.fromiter(chain.from_iterable(pieces), dtype=_INT32, count=int(lengths.sum()))
+    return flat, np.cumsum(lengths) - lengths, lengths
 
 
 def _gather(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -231,8 +238,7 @@ def prepare(
         kept, texts = select_sentences(sentences, config)
         # The fast tokenizer lowercases for uncased encoders (do_lower_case), as PreSumm's BertTokenizer did.
         pieces = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
-        tokens = SentenceTokens("", [0] * len(pieces), pieces)
-        flat, starts, lengths = tokens.ragged(range(len(pieces)))
+        flat, starts, lengths = _ragged(pieces)
     else:
         kept = [i for i, n in enumerate(tokens.words) if n > config.min_sent_tokens]
         flat, starts, lengths = tokens.ragged(kept)
