@@ -226,7 +226,7 @@ class Client:
             if files:
                 queued = []
             else:  # a new batch: every job is new, and all of them are sent below
-                queued = batches.add_jobs(session, batch, items, sent=True)  # type: ignore[arg-type]
+                queued = batches.add_jobs(session, batch, items, sent=True, new_batch=True)  # type: ignore[arg-type]
         # Enqueue only after the batch and its jobs are committed: a worker must find them.
         self._ensure_worker()
         try:

@@ -58,37 +58,49 @@ def unsummarizable_reason(document: Document) -> str | None:
     return _reason(document.status, document.error, bool(document.sentences))
 
 
-def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int], sent: bool = False) -> list[int]:
+def add_jobs(
+    session: Session, batch: Batch, document_ids: Iterable[int], sent: bool = False, new_batch: bool = False
+) -> list[int]:
     """One job per document in this batch (existing ones reused: a redelivered ingest task adds nothing twice).
 
     Returns the ids of the jobs left queued. A document that failed extraction, or has no sentences, gets its job
     failed at once with the document's reason. New jobs are inserted in one statement (a batch of a million
     documents is a million rows, not a million round trips). `sent`: new jobs are marked sent to the broker as they
     are inserted, for a caller that enqueues all the returned ids once this commits (instead of `dispatch`, which
-    would mark them in a second pass over the rows).
+    would mark them in a second pass over the rows). `new_batch`: the batch was created in this transaction, so it
+    has no job yet and none is looked up (a submit of many documents spares two reads of all of them).
     """
     params = {key: batch.params[key] for key in SUMMARY_PARAMS}
     key = params_key(params)
     wanted = list(dict.fromkeys(document_ids))
     if not wanted:
         return []
-    existing = dict(
-        session.execute(
-            select(Job.document_id, Job.id).where(Job.batch_id == batch.id, among(session, Job.document_id, wanted))
-        ).all()
-    )
-    documents = {
-        row.id: row
-        for row in session.execute(
-            select(Document.id, Document.status, Document.error, _has_sentences().label("has_sentences")).where(
-                among(session, Document.id, [d for d in wanted if d not in existing])
-            )
+    existing: dict[int, int] = (
+        {}
+        if new_batch
+        else dict(
+            session.execute(
+                select(Job.document_id, Job.id).where(Job.batch_id == batch.id, among(session, Job.document_id, wanted))
+            ).all()
         )
-    }
-    missing = [d for d in wanted if d not in existing and d not in documents]
+    )
+    new = [d for d in wanted if d not in existing]
+    documents = (
+        {
+            row.id: row
+            for row in session.execute(
+                select(
+                    Document.id, Document.status, Document.error, _has_sentences(session).label("has_sentences")
+                ).where(among(session, Document.id, new))
+            )
+        }
+        if new
+        else {}
+    )
+    missing = [d for d in new if d not in documents]
     if missing:
         raise LookupError(f"document {missing[0]} does not exist")
-    new = [d for d in wanted if d not in existing]
+    failed: set[int] = set()
     if new:
         created = insert_jobs(session, batch.id, new, batch.model_id, params, key, sent)
         existing.update({document_id: job_id for job_id, document_id in created})
@@ -96,7 +108,11 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int], sent: 
             row = documents[document_id]
             reason = _reason(row.status, row.error, bool(row.has_sentences))
             if reason is not None:
-                db_status.fail_queued_job_for_document(session, session.get(Job, existing[document_id]), reason)
+                job_id = existing[document_id]
+                db_status.fail_queued_job_for_document(session, session.get(Job, job_id), reason)
+                failed.add(job_id)
+    if len(new) == len(wanted):  # every job was made just now: queued unless failed above
+        return [existing[d] for d in wanted if existing[d] not in failed]
     queued = set(
         session.scalars(
             select(Job.id).where(among(session, Job.id, [existing[d] for d in wanted]), Job.status == JobStatus.queued)
@@ -105,9 +121,11 @@ def add_jobs(session: Session, batch: Batch, document_ids: Iterable[int], sent: 
     return [existing[d] for d in wanted if existing[d] in queued]
 
 
-def _has_sentences() -> ColumnElement[bool]:
-    """sentences is a non-empty JSON list, decided in SQL without reading it ('[]' and 'null' are 2 and 4 long)."""
-    return Document.sentences.is_not(None) & (func.length(cast(Document.sentences, String)) > 4)
+def _has_sentences(session: Session) -> ColumnElement[bool]:
+    """sentences is a non-empty JSON list, decided in SQL without sending it ('[]' and 'null' are 2 and 4 long).
+    PostgreSQL counts bytes (octet_length): length() would count characters, walking every document's text."""
+    size = func.octet_length if session.get_bind().dialect.name == "postgresql" else func.length
+    return Document.sentences.is_not(None) & (size(cast(Document.sentences, String)) > 4)
 
 
 def _reason(status: DocumentStatus, error: str | None, has_sentences: bool) -> str | None:

@@ -84,7 +84,7 @@ def plan_nightly(
             only_unsummarized=True,
             scan=found.counts(),
         )
-        add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots))
+        add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots), new_batch=True)
         queued = dispatch(session, batch.id, 1, everything=True)
         if not files and not queued:
             maybe_finish_batch(session, batch.id)

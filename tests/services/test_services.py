@@ -120,6 +120,31 @@ def test_failed_and_empty_documents_fail_alone(env) -> None:
     assert in_tx(sf, batches.maybe_finish_batch, batch_id)
 
 
+@pytest.mark.parametrize("new_batch", [False, True])
+def test_add_jobs_reports_only_queued_jobs(env, new_batch: bool) -> None:
+    """Jobs made for a new batch are queued unless their document cannot be summarized, whether the batch is
+    looked at first (a batch that may hold jobs) or not (`new_batch`: one created in the same transaction)."""
+    settings, sf = env
+    good = add_document(sf, 1)
+    accented = add_document(sf, 2, sentences=["Ça coûte très cher à Zürich, dit-elle à l'été."] * 3)
+    broken = add_document(sf, 3, error="pdf: no text layer (scanned?)")
+    empty = add_document(sf, 4, sentences=[])
+    with session_scope(sf) as session:
+        batch = batches.create_batch(session, "test", resolve_model(settings), batches.job_params(3))
+        queued = batches.add_jobs(session, batch, [good, broken, accented, empty, good], new_batch=new_batch)
+        batch_id = batch.id
+    with sf() as session:
+        by_doc = {j.document_id: j for j in session.scalars(select(Job).where(Job.batch_id == batch_id))}
+    assert len(by_doc) == 4  # the repeated document has one job
+    assert queued == [by_doc[good].id, by_doc[accented].id]
+    assert (by_doc[broken].status, by_doc[broken].error) == (JobStatus.failed, "pdf: no text layer (scanned?)")
+    assert (by_doc[empty].status, by_doc[empty].error) == (JobStatus.failed, "document has no sentences")
+    # Added again (a redelivered ingest task): nothing new, and the failed jobs stay out of the queued ones.
+    with session_scope(sf) as session:
+        again = batches.add_jobs(session, batches.get_batch(session, batch_id), [empty, good, broken, accented])
+    assert again == [by_doc[good].id, by_doc[accented].id]
+
+
 def test_delivery_cap_fails_a_poison_job(env) -> None:
     settings, sf = env
     batch_id, queued = make_batch(settings, sf, [add_document(sf, 1)])
