@@ -2,6 +2,7 @@
 
     python bench/pipeline.py --n 100                              # the real model, CPU; the default n is 1000
     python bench/pipeline.py --null-model --n 5000 --json f.json  # the ceiling: a scorer that returns at once
+    python bench/pipeline.py --null-model --n 3000 --chunk-size 512 --repeat 5  # the median of 5 runs
 
 The same N documents (CNN/DM test articles, split by ingest.sentences.split_sentences, stored in a fresh PostgreSQL
 database) are summarized twice with the same model and batch budget (DOCSUM_MAX_BATCH_TOKENS):
@@ -17,7 +18,9 @@ Documents are stored as ingest leaves them, sentences tokenized ahead for the mo
 ingest side's). Per-document cost of each stage (fetch, prepare, score, write) is printed for both modes: the
 worker's from its per-chunk log lines. `--null-model` swaps the engine for the bench fixture in bench/null_worker.py
 (prepare and pack as always, no model run) in both modes: the ceiling the CPU side and the database put on a GPU
-worker. A private redis-server on a free port carries the tasks. Prints tables; nothing here is a test.
+worker. With `--repeat N` each mode runs N times over the same documents (the pipeline's runs are N batches through
+the same worker) and the figures are the median run's, with the range: on a shared machine one run can differ from
+the next by a fifth. A private redis-server on a free port carries the tasks. Prints tables; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -112,8 +116,8 @@ def load_summarizer(settings: Settings, null_model: bool):
     return get_summarizer(settings, str(settings.model_path) if settings.model_path else None)
 
 
-def run_direct(settings: Settings, ids: list[int], null_model: bool) -> tuple[float, dict[str, float]]:
-    """The engine in this process over chunks of chunk_size; returns seconds and seconds per stage (no write)."""
+def run_direct(settings: Settings, ids: list[int], null_model: bool) -> Run:
+    """The engine in this process over chunks of chunk_size; its seconds and seconds per stage (no write)."""
     from docsum.bertsum.preprocess import SentenceTokens
     from docsum.worker.tasks import chunked
 
@@ -137,7 +141,7 @@ def run_direct(settings: Settings, ids: list[int], null_model: bool) -> tuple[fl
         )
         stages["prepare"] += summarizer.engine.stats.prepare_s - prepared
         stages["score"] += time.perf_counter() - began - (summarizer.engine.stats.prepare_s - prepared)
-    return time.perf_counter() - start, stages
+    return Run(time.perf_counter() - start, stages)
 
 
 def free_port() -> int:
@@ -203,29 +207,58 @@ def start_worker(settings: Settings, log: Path, null_model: bool) -> subprocess.
     return proc
 
 
+@dataclass
+class Run:
+    seconds: float
+    stages: dict[str, float]  # seconds per stage over the run
+    submit_s: float | None = None  # the client's submit call (pipeline only)
+
+
 def run_pipeline(
-    settings: Settings, warm: list[int], ids: list[int], log: Path, null_model: bool
-) -> tuple[float, dict[str, float]]:
+    settings: Settings, warm: list[int], ids: list[int], log: Path, null_model: bool, repeat: int
+) -> list[Run]:
+    """`repeat` batches of the same documents, one after another, through one worker (each a new batch: new jobs,
+    new summaries)."""
     proc = start_worker(settings, log, null_model)
+    runs = []
     try:
         with Client(settings) as client:
             client.wait(client.submit(warm, name="bench warm-up"), timeout=600)  # the worker loads the model here
-            offset = len(log.read_text(errors="replace"))
-            start = time.time()
-            report = client.wait(client.submit(ids, name="bench"), poll_interval=0.5)
-            # From the submit to the batch's recorded finish (the worker that ends its last job finishes it), so the
-            # poll interval neither adds to the figure nor, polling often, takes CPU from the worker.
-            elapsed = report.finished_at.timestamp() - start
-        if report.counts["succeeded"] != len(ids):
-            raise SystemExit(f"pipeline run incomplete: {report.counts}")
+            for i in range(repeat):
+                offset = len(log.read_text(errors="replace"))
+                start = time.time()
+                batch = client.submit(ids, name=f"bench {i + 1}")
+                submit_s = time.time() - start
+                report = client.wait(batch, poll_interval=0.5)
+                # From the submit to the batch's recorded finish (the worker that ends its last job finishes it), so
+                # the poll interval neither adds to the figure nor, polling often, takes CPU from the worker.
+                elapsed = report.finished_at.timestamp() - start
+                if report.counts["succeeded"] != len(ids):
+                    raise SystemExit(f"pipeline run incomplete: {report.counts}")
+                runs.append(Run(elapsed, chunk_stages(log, offset, -(-len(ids) // settings.chunk_size)), submit_s))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+    return runs
+
+
+def chunk_stages(log: Path, offset: int, chunks: int) -> dict[str, float]:
+    """Seconds per stage summed over the worker's log lines of `chunks` chunks written after `offset` (the last one
+    is logged just after the batch is finished, so it may still be on its way)."""
+    deadline = time.monotonic() + 10
+    while len(found := STAGE_LINE.findall(log.read_text(errors="replace")[offset:])) < chunks:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(found)} of {chunks} chunk lines in {log}")
+        time.sleep(0.05)
     stages = dict.fromkeys(STAGES, 0.0)
-    for match in STAGE_LINE.finditer(log.read_text(errors="replace")[offset:]):
-        for stage, ms in zip(STAGES, match.groups(), strict=True):
+    for line in found:
+        for stage, ms in zip(STAGES, line, strict=True):
             stages[stage] += float(ms) / 1000
-    return elapsed, stages
+    return stages
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.seconds)[(len(runs) - 1) // 2]
 
 
 def main() -> None:
@@ -236,8 +269,13 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--max-batch-tokens", type=int, default=None, help="default: settings")
     parser.add_argument("--chunk-size", type=int, default=None, help="documents per summarize task (default: settings)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each mode over the same documents; figures are the median run's"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
@@ -256,8 +294,8 @@ def main() -> None:
         ids = store_documents(settings, articles(args.n + 2))
         tokenize_s = tokenize_ahead(settings, ids)
         warm, ids = ids[:2], ids[2:]
-        direct_s, direct_stages = run_direct(settings, ids, args.null_model)
-        pipeline_s, pipeline_stages = run_pipeline(settings, warm, ids, log, args.null_model)
+        direct = [run_direct(settings, ids, args.null_model) for _ in range(args.repeat)]
+        pipeline = run_pipeline(settings, warm, ids, log, args.null_model, args.repeat)
     finally:
         dispose_engine(db_url)
         with admin.connect() as conn:
@@ -267,29 +305,33 @@ def main() -> None:
 
     n = len(ids)
     scorer = "null scorer (bench fixture)" if args.null_model else "the model"
-    console = Console()
+    console = Console(width=150)  # the table stays whole in a log or a pipe
+    runs = f"median of {args.repeat} runs" if args.repeat > 1 else "1 run"
     table = Table(
         title=f"summarize {n} CNN/DM articles with {scorer} · max_batch_tokens {settings.max_batch_tokens} "
-        f"· chunk {settings.chunk_size} docs"
+        f"· chunk {settings.chunk_size} docs · {runs}"
     )
-    for col in ("mode", "seconds", "docs/s", "ms/doc", *(f"{s} ms/doc" for s in STAGES)):
+    for col in ("mode", "seconds", "docs/s", "docs/s range", "ms/doc", *(f"{s} ms/doc" for s in STAGES)):
         table.add_column(col, justify="right" if col != "mode" else "left")
-    modes = (
-        ("direct (engine in process)", direct_s, direct_stages),
-        ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline_s, pipeline_stages),
-    )
-    for mode, seconds, stages in modes:
+    modes = (("direct (engine in process)", direct), ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline))
+    for mode, mode_runs in modes:
+        mid = median_run(mode_runs)
+        rates = sorted(n / r.seconds for r in mode_runs)
         table.add_row(
             mode,
-            f"{seconds:.2f}",
-            f"{n / seconds:.1f}",
-            f"{1000 * seconds / n:.3f}",
-            *(f"{1000 * stages[s] / n:.3f}" for s in STAGES),
+            f"{mid.seconds:.2f}",
+            f"{n / mid.seconds:.1f}",
+            f"{rates[0]:.0f}-{rates[-1]:.0f}",
+            f"{1000 * mid.seconds / n:.3f}",
+            *(f"{1000 * mid.stages[s] / n:.3f}" for s in STAGES),
         )
     console.print(table)
+    direct_s, pipeline_s = median_run(direct).seconds, median_run(pipeline).seconds
+    submit_s = sorted(r.submit_s for r in pipeline)[(len(pipeline) - 1) // 2]
     console.print(
         f"tokenized ahead (the ingest side): {1000 * tokenize_s / (n + 2):.3f} ms/doc; "
-        f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms"
+        f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms; "
+        f"submit of {n} documents: {1000 * submit_s:.0f} ms (median)"
     )
     if args.json:
         key = "null" if args.null_model else "model"
@@ -298,11 +340,15 @@ def main() -> None:
             "scorer": key,
             "chunk_size": settings.chunk_size,
             "max_batch_tokens": settings.max_batch_tokens,
+            "repeat": args.repeat,
             f"{key}_docs_per_s": n / pipeline_s,
+            f"{key}_docs_per_s_runs": [n / r.seconds for r in pipeline],
             f"{key}_direct_docs_per_s": n / direct_s,
+            f"{key}_direct_docs_per_s_runs": [n / r.seconds for r in direct],
+            "submit_ms": 1000 * submit_s,
             "tokenize_ahead_ms_per_doc": 1000 * tokenize_s / (n + 2),
-            "pipeline_ms_per_doc": {s: 1000 * v / n for s, v in pipeline_stages.items()},
-            "direct_ms_per_doc": {s: 1000 * v / n for s, v in direct_stages.items()},
+            "pipeline_ms_per_doc": {s: 1000 * v / n for s, v in median_run(pipeline).stages.items()},
+            "direct_ms_per_doc": {s: 1000 * v / n for s, v in median_run(direct).stages.items()},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
