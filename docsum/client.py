@@ -104,6 +104,17 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
 # The broker is unreachable (what enqueueing raises then).
 BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
+# A waiting client's polls may keep the database busy for at most this share of the time: counting the jobs of a
+# batch of a million takes PostgreSQL about 0.1 s, which every half second would be a fifth of a core per watcher.
+POLL_BUSY_SHARE = 0.1
+
+
+def poll_pause(poll_interval: float, poll_seconds: float, deadline: float | None = None) -> float:
+    """Seconds to sleep after a poll that took `poll_seconds`: `poll_interval`, stretched so that polling costs at
+    most POLL_BUSY_SHARE of the time, and never past `deadline` (time.monotonic)."""
+    pause = max(poll_interval, poll_seconds / POLL_BUSY_SHARE)
+    return pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic()))
+
 
 class BatchHandle(int):
     """What `Client.submit` returns: the batch id (an `int`, usable wherever an id is), with the client's methods
@@ -317,7 +328,9 @@ class Client:
         batch_id = int(batch_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            polled = time.monotonic()
             report = self.status(batch_id)
+            polled = time.monotonic() - polled
             if progress is not None:
                 progress(report)
             if report.status != "running":
@@ -332,7 +345,7 @@ class Client:
                     f"batch {batch_id} not finished after {timeout} s: files {report.files_done}/{report.files_total}, "
                     f"jobs {report.counts}"
                 )
-            time.sleep(poll_interval)
+            time.sleep(poll_pause(poll_interval, polled, deadline))
 
     # --- results and control --------------------------------------------------------------------------------------
     def results(self, batch_id: int) -> Iterator[ResultRecord]:
@@ -359,9 +372,11 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         seen: set[int] = set()
         while True:
+            polled = time.monotonic()
             report = self.status(batch_id)  # before the jobs: a batch seen ended has no job left to become final
             with self.session_factory() as session:
                 new = sorted(batches.final_job_ids(session, batch_id) - seen)
+            polled = time.monotonic() - polled
             for start in range(0, len(new), 500):
                 part = new[start : start + 500]
                 yield from self._results(batch_id, part)
@@ -376,7 +391,7 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(f"batch {batch_id} not finished after {timeout} s: {report}")
             if not new:
-                time.sleep(poll_interval)
+                time.sleep(poll_pause(poll_interval, polled, deadline))
 
     def cancel(self, batch_id: int) -> int:
         """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many.

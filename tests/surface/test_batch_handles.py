@@ -4,13 +4,14 @@ public exceptions, results streamed as documents finish, idempotent cancel, one-
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import docsum
-from docsum.client import BatchHandle, Client
+from docsum.client import POLL_BUSY_SHARE, BatchHandle, Client, poll_pause
 from docsum.config import Settings
 from docsum.db.session import session_scope
 from docsum.services import batches
@@ -123,3 +124,11 @@ def test_wait_timeout_is_a_timeout_error(client: Client, inputs: Path) -> None:
         batch.wait(timeout=0)
     assert isinstance(caught.value, TimeoutError) and f"batch {batch.id} not finished" in str(caught.value)
     batch.wait(timeout=180)
+
+
+def test_polls_stretch_with_their_cost_and_stop_at_the_deadline() -> None:
+    assert poll_pause(0.5, 0.01) == 0.5  # a cheap poll: the interval asked for
+    # A poll of a huge batch that took 0.3 s waits long enough that polling keeps the database busy a tenth of the time.
+    assert poll_pause(0.5, 0.3) == pytest.approx(0.3 / POLL_BUSY_SHARE)
+    assert 0.0 < poll_pause(0.5, 0.3, time.monotonic() + 1.0) <= 1.0  # but not past the caller's timeout
+    assert poll_pause(0.5, 0.3, time.monotonic() - 1.0) == 0.0
