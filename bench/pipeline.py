@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
 from docsum.db.migrate import upgrade  # noqa: E402
-from docsum.db.models import Document, DocumentStatus  # noqa: E402
+from docsum.db.models import Document, DocumentStatus, sentence_skips_of  # noqa: E402
 from docsum.db.session import dispose_engine, make_session_factory  # noqa: E402
 from docsum.ingest.citations import sentence_info  # noqa: E402
 from docsum.ingest.sentences import split_sentences  # noqa: E402
@@ -80,13 +80,15 @@ def store_documents(settings: Settings, texts: list[str]) -> list[int]:
     rows = []
     for i, body in enumerate(texts):
         sentences = split_sentences(body, "en")
+        info = sentence_info(body, sentences, paged=False)
         rows.append(
             {
                 "source_uri": f"bench://cnndm/{i}",
                 "content_sha256": uuid.uuid4().hex + uuid.uuid4().hex,
                 "text": body,
                 "sentences": sentences,
-                "sentence_info": sentence_info(body, sentences, paged=False),
+                "sentence_info": info,
+                "sentence_skips": sentence_skips_of(info),  # what the ORM sets with the records (a bulk insert here)
                 "status": DocumentStatus.extracted,
                 "language": "en",
             }

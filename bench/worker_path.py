@@ -29,8 +29,9 @@ from sqlalchemy import insert
 
 from docsum.config import Settings
 from docsum.db.migrate import upgrade
-from docsum.db.models import Document, DocumentStatus
+from docsum.db.models import Document, DocumentStatus, sentence_skips_of
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
+from docsum.ingest.citations import sentence_info
 from docsum.services import batches
 from docsum.services.models import get_summarizer, resolve_model
 from docsum.services.summarize import STAGES, summarize_chunk
@@ -71,16 +72,21 @@ def main() -> None:
     sessions = make_session_factory(settings)
     model = resolve_model(settings)
     with session_scope(sessions) as session:
-        rows = [
-            {
-                "source_uri": f"bench://{i}",
-                "content_sha256": f"{i:064x}",
-                "sentences": d,
-                "text": " ".join(d),
-                "status": DocumentStatus.extracted,
-            }
-            for i, d in enumerate(docs)
-        ]
+        # As ingest stores them: with each sentence's record and candidate verdict (the worker reads those).
+        rows = []
+        for i, d in enumerate(docs):
+            info = sentence_info(" ".join(d), d, paged=False)
+            rows.append(
+                {
+                    "source_uri": f"bench://{i}",
+                    "content_sha256": f"{i:064x}",
+                    "sentences": d,
+                    "text": " ".join(d),
+                    "sentence_info": info,
+                    "sentence_skips": sentence_skips_of(info),
+                    "status": DocumentStatus.extracted,
+                }
+            )
         ids = list(session.scalars(insert(Document).returning(Document.id), rows))
     store_tokens(sessions, ids, model.path)
     summarizer = get_summarizer(settings, model.path)

@@ -29,7 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 # Explicit constraint names: both backends get the same names, so autogenerate and batch migrations can refer to them.
 NAMING_CONVENTION = {
@@ -111,6 +111,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+def sentence_skips_of(info: list[dict[str, Any]] | None) -> list[str | None] | None:
+    """Per sentence, why it is not a summary candidate (None: it is), from its sentence_info records; None when
+    there are no records, or they predate candidates (no "skip" key: the reader classifies those sentences)."""
+    if info is None or not all(isinstance(record, dict) and "skip" in record for record in info):
+        return None
+    return [record["skip"] for record in info]
+
+
 class Document(Base):
     __tablename__ = "documents"
 
@@ -135,6 +143,10 @@ class Document(Base):
     # One record per sentence, same order: {"start", "end"} (character span in `text`), "page" (1-based, PDFs; else
     # null), "skip" (why it is not a summary candidate, or null: ingest.candidates), "ocr" (read from a page image).
     sentence_info: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The "skip" of each of those records, kept apart and set with them (see _keep_skips): a summarize worker reads
+    # these few bytes per document instead of parsing every record. SQL NULL (never JSON null) for records that
+    # predate candidates, so that a reader can tell in SQL which documents need their records read.
+    sentence_skips: Mapped[list[str | None] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[DocumentStatus] = mapped_column(_status_type(DocumentStatus))
     error: Mapped[str | None] = mapped_column(Text)  # a readable reason when status is failed
     notes: Mapped[str | None] = mapped_column(Text)  # what extraction left out (pages past the cap, a cut page)
@@ -145,6 +157,11 @@ class Document(Base):
 
     def __repr__(self) -> str:
         return f"Document(id={self.id!r}, source_uri={self.source_uri!r}, status={self.status!r})"
+
+    @validates("sentence_info")
+    def _keep_skips(self, _key: str, info: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        self.sentence_skips = sentence_skips_of(info)
+        return info
 
 
 class Batch(Base):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,7 +101,7 @@ class _Work:
     params: dict[str, Any]
     tokens: SentenceTokens | None = None  # the offered sentences' tokens from ingest; the engine checks the fingerprint
     stored: list[str] = field(default_factory=list)  # all stored sentences of the document
-    info: list[dict[str, Any]] | None = None  # documents.sentence_info
+    info: list[dict[str, Any]] | None = None  # documents.sentence_info, read only when skips were not stored apart
     offered: list[int] = field(default_factory=list)  # stored index of each offered sentence
     skips: list[str | None] | None = None  # per stored sentence, why it is not offered (None: it is)
     chars: int = 0  # characters of the offered sentences (sizes slices)
@@ -161,7 +161,9 @@ def _start_chunk(
                 Job.params_key,
                 Job.params,
                 Document.sentences,
-                Document.sentence_info,
+                Document.sentence_skips,
+                # The records only where the verdicts were not stored apart (documents from before they were).
+                case((Document.sentence_skips.is_(None), Document.sentence_info)).label("sentence_info"),
                 Document.token_key,
                 Document.token_ids,
                 Batch.params,
@@ -172,9 +174,21 @@ def _start_chunk(
             .order_by(Job.id)
         )
         work = []
-        for job_id, document_id, model_id, key, params, sentences, info, token_key, token_ids, batch_params in rows:
+        for (
+            job_id,
+            document_id,
+            model_id,
+            key,
+            params,
+            sentences,
+            stored_skips,
+            info,
+            token_key,
+            token_ids,
+            batch_params,
+        ) in rows:
             stored = list(sentences or [])
-            skips = document_skips(stored, info)
+            skips = document_skips(stored, info, stored_skips)
             offered = offered_indices(stored, info, skips)
             candidates = [stored[i] for i in offered]
             work.append(
@@ -300,7 +314,7 @@ def _summarize_jobs(
         if reason is not None:
             empty.append((w, NoSummary(reason)))
         elif not w.sentences:  # no candidate: the longest lines stand in (see services.summary_sentences)
-            empty.append((w, to_stored(w.stored, w.info, [], [], [], w.params["k"])))
+            empty.append((w, to_stored(w.stored, w.info, [], [], [], w.params["k"], w.skips)))
         else:
             groups.setdefault((w.model_path, params_key(w.params)), []).append(w)
     model_ids: dict[str | None, str] = {}
@@ -422,7 +436,7 @@ def _store_results(
             if job.model_id != model_id:
                 log.warning("job %s asked for %s; the model loaded is %s", job.id, job.model_id, model_id)
             if not isinstance(result, StoredPick):  # the model's pick over the offered sentences -> stored indices
-                result = to_stored(w.stored, w.info, w.offered, result.indices, result.scores, w.params["k"])
+                result = to_stored(w.stored, w.info, w.offered, result.indices, result.scores, w.params["k"], w.skips)
             rows.append(
                 {
                     "job_id": job.id,

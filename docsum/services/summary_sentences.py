@@ -22,9 +22,14 @@ FALLBACK_NOTE = (
 )
 
 
-def document_skips(sentences: Sequence[str], info: Sequence[dict[str, Any]] | None) -> list[str | None]:
-    """Per stored sentence, why it is not a candidate (None: it is). Records stored before candidates existed
-    (no "skip" key) are classified now with the current rule, using their pages."""
+def document_skips(
+    sentences: Sequence[str], info: Sequence[dict[str, Any]] | None, stored: Sequence[str | None] | None = None
+) -> list[str | None]:
+    """Per stored sentence, why it is not a candidate (None: it is): `stored` (documents.sentence_skips) when it
+    has one verdict per sentence, else the records' "skip". Records stored before candidates existed (no "skip"
+    key) are classified now with the current rule, using their pages."""
+    if stored is not None and len(stored) == len(sentences):
+        return list(stored)
     if info and len(info) == len(sentences) and all("skip" in record for record in info):
         return [record["skip"] for record in info]
     pages = [record.get("page") for record in info] if info and len(info) == len(sentences) else None
@@ -91,10 +96,11 @@ def to_stored(
     picked: Sequence[int],
     scores: Sequence[float],
     k: int,
+    skips: Sequence[str | None] | None = None,
 ) -> StoredPick:
     """The model's pick over the offered sentences as stored indices; the longest lines when it picked nothing."""
     if picked:
         indices = [offered[i] for i in picked]
         return StoredPick(indices, [float(s) for s in scores], " ".join(sentences[i].strip() for i in indices))
-    indices = fallback_indices(sentences, info, k)
+    indices = fallback_indices(sentences, info, k, skips)
     return StoredPick(indices, [0.0] * len(indices), " ".join(sentences[i].strip() for i in indices), FALLBACK_NOTE)

@@ -228,3 +228,52 @@ def test_0008_compresses_documents_with_lz4_on_postgresql_and_back(pg_url: str) 
             assert conn.scalar(text("SELECT text FROM documents")) == long_text  # written before: still readable
     finally:
         engine.dispose()
+
+
+def test_0009_fills_sentence_skips_from_the_records_and_drops_them_on_downgrade(any_db_url: str) -> None:
+    """Documents stored before 0009 get their verdicts from their records; records without verdicts (stored before
+    candidates) and documents without records stay null, for the reader to classify."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import JSON, column, insert, select, table
+
+    upgrade(any_db_url, "0008")
+    cols = [column(c) for c in ("id", "source_uri", "content_sha256", "status", "created_at", "updated_at")]
+    docs = table("documents", *cols, column("sentences", JSON), column("sentence_info", JSON))
+    with_verdicts = [
+        {"start": 0, "end": 20, "page": 1, "skip": None, "ocr": False},
+        {"start": 21, "end": 24, "page": 1, "skip": "fragment", "ocr": False},
+        {"start": 25, "end": 60, "page": 2, "skip": "furniture", "ocr": False},
+    ]
+    before_candidates = [{"start": 0, "end": 20, "page": None}]
+    now = datetime.now(UTC)
+    engine = create_engine(any_db_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            for doc_id, info in ((1, with_verdicts), (2, before_candidates), (3, None), (4, [])):
+                conn.execute(
+                    insert(docs).values(
+                        id=doc_id,
+                        source_uri=f"/s/{doc_id}",
+                        content_sha256=f"{doc_id:064d}",
+                        status="extracted",
+                        created_at=now,
+                        updated_at=now,
+                        sentences=["s"] * len(info or []),
+                        sentence_info=info,
+                    )
+                )
+        upgrade(any_db_url, "0009")
+        skips = table("documents", column("id"), column("sentence_skips", JSON(none_as_null=True)))
+        with engine.connect() as conn:
+            assert dict(conn.execute(select(skips.c.id, skips.c.sentence_skips)).all()) == {
+                1: [None, "fragment", "furniture"],
+                2: None,
+                3: None,
+                4: [],
+            }
+        assert downgrade(any_db_url, "0008") == "0008"
+        with engine.connect() as conn:
+            assert "sentence_skips" not in {c["name"] for c in inspect(conn).get_columns("documents")}
+    finally:
+        engine.dispose()

@@ -105,6 +105,7 @@ def test_stored_sentence_info_on_both_databases(any_db_url: str, tmp_path) -> No
         assert all(i["page"] is None for i in note.sentence_info)
         for doc in (pdf, note):
             assert len(doc.sentence_info) == len(doc.sentences)
+            assert doc.sentence_skips == [i["skip"] for i in doc.sentence_info]  # stored apart for the worker
             for sentence, info in zip(doc.sentences, doc.sentence_info):
                 assert " ".join(doc.text[info["start"] : info["end"]].split()) == sentence
     finally:

@@ -97,6 +97,17 @@ def test_only_candidates_are_offered_and_indices_refer_to_stored_sentences(env) 
         assert summary.text == " ".join(sentences[i] for i in summary.sentence_indices)
 
 
+def test_the_worker_follows_the_verdicts_stored_apart(env) -> None:
+    """documents.sentence_skips decides what is offered (the records are not read when it is there)."""
+    settings, sf = env
+    doc = add(sf, 1, PROSE)
+    with session_scope(sf) as session:
+        session.get(Document, doc).sentence_skips = ["furniture", "byline", None, None, None]
+    run_batch(settings, sf, [doc])
+    job, summary = summaries(sf)[doc]
+    assert job.status == JobStatus.succeeded and summary.sentence_indices == [2, 3, 4]
+
+
 def test_short_lines_get_their_longest_lines_and_a_note(env) -> None:
     settings, sf = env
     form = add(sf, 1, ["Name:", "Date of birth:", "Signature of the applicant", "Address", "Phone"])
