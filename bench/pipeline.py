@@ -1,8 +1,8 @@
 """End-to-end summarize throughput through the queue versus the engine called directly.
 
     python bench/pipeline.py --n 100                              # the real model, CPU; the default n is 1000
-    python bench/pipeline.py --null-model --n 5000 --json f.json  # the ceiling: a scorer that returns at once
-    python bench/pipeline.py --null-model --n 3000 --chunk-size 512 --repeat 5  # the median of 5 runs
+    python bench/pipeline.py --null-model --json f.json           # the ceiling: a scorer that returns at once
+    python bench/pipeline.py --null-model --chunk-size 64         # ... at the CPU workers' default chunk size
 
 The same N documents (CNN/DM test articles, split by ingest.sentences.split_sentences, stored in a fresh PostgreSQL
 database) are summarized twice with the same model and batch budget (DOCSUM_MAX_BATCH_TOKENS):
@@ -18,9 +18,10 @@ Documents are stored as ingest leaves them, sentences tokenized ahead for the mo
 ingest side's). Per-document cost of each stage (fetch, prepare, score, write) is printed for both modes: the
 worker's from its per-chunk log lines. `--null-model` swaps the engine for the bench fixture in bench/null_worker.py
 (prepare and pack as always, no model run) in both modes: the ceiling the CPU side and the database put on a GPU
-worker. With `--repeat N` each mode runs N times over the same documents (the pipeline's runs are N batches through
-the same worker) and the figures are the median run's, with the range: on a shared machine one run can differ from
-the next by a fifth. A private redis-server on a free port carries the tasks. Prints tables; nothing here is a test.
+worker; it defaults to a GPU worker's chunks of 512, 3,000 documents and 5 runs. With `--repeat N` each mode runs N
+times over the same documents (the pipeline's runs are N batches through the same worker) and the figures are the
+median run's, with the range: on a shared machine one run can differ from the next by a fifth. A private
+redis-server on a free port carries the tasks. Prints tables; nothing here is a test.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ from docsum.services.tokens import store_tokens  # noqa: E402
 STAGE_LINE = re.compile(r"fetch ([\d.]+) ms · prepare ([\d.]+) ms · score ([\d.]+) ms · write ([\d.]+) ms")
 
 SHARED_DATA = Settings().shared_data
+
+GPU_CHUNK_SIZE = 512  # documents per summarize task on a GPU worker (docs/DEPLOYING.md)
 
 
 def articles(n: int) -> list[str]:
@@ -265,17 +268,30 @@ def median_run(runs: list[Run]) -> Run:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=1000, help="documents")
+    parser.add_argument("--n", type=int, default=None, help="documents (default: 1000; with --null-model, 3000)")
     parser.add_argument("--null-model", action="store_true", help="the bench fixture's scorer (bench/null_worker.py)")
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--device", default=None)
     parser.add_argument("--max-batch-tokens", type=int, default=None, help="default: settings")
-    parser.add_argument("--chunk-size", type=int, default=None, help="documents per summarize task (default: settings)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of each mode over the same documents; figures are the median run's"
+        "--chunk-size",
+        type=int,
+        default=None,
+        help=f"documents per summarize task (default: settings; with --null-model, {GPU_CHUNK_SIZE}, a GPU worker's)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs of each mode over the same documents, figures from the median run (default 1; --null-model: 5)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    # The null scorer measures what a GPU worker's CPU side and database allow, so it runs as a GPU worker is
+    # configured (docs/DEPLOYING.md), and long enough to see past this machine's run-to-run noise.
+    args.n = args.n or (3000 if args.null_model else 1000)
+    args.chunk_size = args.chunk_size or (GPU_CHUNK_SIZE if args.null_model else None)
+    args.repeat = args.repeat or (5 if args.null_model else 1)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
