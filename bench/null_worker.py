@@ -1,10 +1,10 @@
 """BENCH FIXTURE, never a product path: a summarize worker whose model scores at once.
 
-`python bench/null_worker.py` starts the same solo-pool summarize worker as `docsum worker --queue summarize`, on the
-same settings (DOCSUM_*), with the same model's tokenizer and config, but with `NullEngine` in place of the engine:
-every document is fetched, prepared and packed into batches exactly as in production, the encoder and head are
-skipped, and summaries and job states are written as usual. What it measures is the ceiling the CPU side and the
-database set on a worker whatever the accelerator.
+`python bench/null_worker.py [NODENAME]` starts the same solo-pool summarize worker as `docsum worker --queue
+summarize`, on the same settings (DOCSUM_*), with the same model's tokenizer and config, but with `NullEngine` in
+place of the engine: every document is fetched, prepared and packed into batches exactly as in production, the
+encoder and head are skipped, and summaries and job states are written as usual. What it measures is the ceiling the
+CPU side and the database set on a worker whatever the accelerator.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
             "--queues=summarize",
             "--pool=solo",
             "--concurrency=1",
-            "--hostname=null-bench@%h",
+            f"--hostname={sys.argv[1] if len(sys.argv) > 1 else 'null-bench@%h'}",
             "--loglevel=INFO",
         ]
     )

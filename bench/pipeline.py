@@ -188,7 +188,7 @@ def start_redis(log_dir: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.05)
 
 
-def start_worker(settings: Settings, log: Path, null_model: bool) -> subprocess.Popen:
+def start_worker(settings: Settings, log: Path, null_model: bool, name: str = "bench") -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSUM_")}
     env.update(
         DOCSUM_DATABASE_URL=settings.database_url,
@@ -200,9 +200,9 @@ def start_worker(settings: Settings, log: Path, null_model: bool) -> subprocess.
     if settings.device:
         env["DOCSUM_DEVICE"] = settings.device
     if null_model:
-        argv = [sys.executable, str(REPO_ROOT / "bench" / "null_worker.py")]
+        argv = [sys.executable, str(REPO_ROOT / "bench" / "null_worker.py"), f"{name}@%h"]
     else:
-        argv = [sys.executable, "-m", "docsum.cli", "worker", "--queue", "summarize", "--hostname", "bench@%h"]
+        argv = [sys.executable, "-m", "docsum.cli", "worker", "--queue", "summarize", "--hostname", f"{name}@%h"]
     proc = subprocess.Popen(argv, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
     while " ready." not in log.read_text(errors="replace"):
@@ -220,17 +220,20 @@ class Run:
 
 
 def run_pipeline(
-    settings: Settings, warm: list[int], ids: list[int], log: Path, null_model: bool, repeat: int
+    settings: Settings, warm: list[int], ids: list[int], logs: list[Path], null_model: bool, repeat: int
 ) -> list[Run]:
-    """`repeat` batches of the same documents, one after another, through one worker (each a new batch: new jobs,
-    new summaries)."""
-    proc = start_worker(settings, log, null_model)
+    """`repeat` batches of the same documents, one after another, through one worker per log (each a new batch: new
+    jobs, new summaries)."""
+    procs = []
     runs = []
     try:
+        for i, log in enumerate(logs):
+            procs.append(start_worker(settings, log, null_model, f"bench{i + 1}"))
         with Client(settings) as client:
-            client.wait(client.submit(warm, name="bench warm-up"), timeout=600)  # the worker loads the model here
+            # The workers load the model here; several workers take a chunk each of a whole untimed pass.
+            client.wait(client.submit(warm if len(logs) == 1 else ids, name="bench warm-up"), timeout=600)
             for i in range(repeat):
-                offset = len(log.read_text(errors="replace"))
+                offsets = [len(log.read_text(errors="replace")) for log in logs]
                 start = time.time()
                 batch = client.submit(ids, name=f"bench {i + 1}")
                 submit_s = time.time() - start
@@ -240,20 +243,30 @@ def run_pipeline(
                 elapsed = report.finished_at.timestamp() - start
                 if report.counts["succeeded"] != len(ids):
                     raise SystemExit(f"pipeline run incomplete: {report.counts}")
-                runs.append(Run(elapsed, chunk_stages(log, offset, -(-len(ids) // settings.chunk_size)), submit_s))
+                stages = chunk_stages(logs, offsets, -(-len(ids) // settings.chunk_size))
+                runs.append(Run(elapsed, stages, submit_s))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
     return runs
 
 
-def chunk_stages(log: Path, offset: int, chunks: int) -> dict[str, float]:
-    """Seconds per stage summed over the worker's log lines of `chunks` chunks written after `offset` (the last one
+def chunk_stages(logs: list[Path], offsets: list[int], chunks: int) -> dict[str, float]:
+    """Seconds per stage summed over the workers' log lines of `chunks` chunks written after `offsets` (the last one
     is logged just after the batch is finished, so it may still be on its way)."""
     deadline = time.monotonic() + 10
-    while len(found := STAGE_LINE.findall(log.read_text(errors="replace")[offset:])) < chunks:
+    while True:
+        found = [
+            line
+            for log, offset in zip(logs, offsets, strict=True)
+            for line in STAGE_LINE.findall(log.read_text(errors="replace")[offset:])
+        ]
+        if len(found) >= chunks:
+            break
         if time.monotonic() > deadline:
-            raise SystemExit(f"{len(found)} of {chunks} chunk lines in {log}")
+            raise SystemExit(f"{len(found)} of {chunks} chunk lines in {', '.join(map(str, logs))}")
         time.sleep(0.05)
     stages = dict.fromkeys(STAGES, 0.0)
     for line in found:
@@ -285,6 +298,9 @@ def main() -> None:
         default=None,
         help="runs of each mode over the same documents, figures from the median run (default 1; --null-model: 5)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="summarize workers (processes) sharing the queue (default 1)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     # The null scorer measures what a GPU worker's CPU side and database allow, so it runs as a GPU worker is
@@ -292,17 +308,19 @@ def main() -> None:
     args.n = args.n or (3000 if args.null_model else 1000)
     args.chunk_size = args.chunk_size or (GPU_CHUNK_SIZE if args.null_model else None)
     args.repeat = args.repeat or (5 if args.null_model else 1)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+    if args.repeat < 1 or args.workers < 1:
+        parser.error("--repeat and --workers must be at least 1")
 
     name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db_url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    log = REPO_ROOT / "var" / "bench-pipeline-worker.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    redis_proc, broker_url = start_redis(log.parent)
+    var = REPO_ROOT / "var"
+    var.mkdir(parents=True, exist_ok=True)
+    logs = [var / "bench-pipeline-worker.log"]
+    logs += [var / f"bench-pipeline-worker-{i + 1}.log" for i in range(1, args.workers)]
+    redis_proc, broker_url = start_redis(var)
     overrides = {
         k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v
     }
@@ -313,7 +331,7 @@ def main() -> None:
         tokenize_s = tokenize_ahead(settings, ids)
         warm, ids = ids[:2], ids[2:]
         direct = [run_direct(settings, ids, args.null_model) for _ in range(args.repeat)]
-        pipeline = run_pipeline(settings, warm, ids, log, args.null_model, args.repeat)
+        pipeline = run_pipeline(settings, warm, ids, logs, args.null_model, args.repeat)
     finally:
         dispose_engine(db_url)
         with admin.connect() as conn:
@@ -331,7 +349,8 @@ def main() -> None:
     )
     for col in ("mode", "seconds", "docs/s", "docs/s range", "ms/doc", *(f"{s} ms/doc" for s in STAGES)):
         table.add_column(col, justify="right" if col != "mode" else "left")
-    modes = (("direct (engine in process)", direct), ("pipeline (Redis + PostgreSQL + 1 worker)", pipeline))
+    workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+    modes = (("direct (engine in process)", direct), (f"pipeline (Redis + PostgreSQL + {workers})", pipeline))
     for mode, mode_runs in modes:
         mid = median_run(mode_runs)
         rates = sorted(n / r.seconds for r in mode_runs)
@@ -359,6 +378,7 @@ def main() -> None:
             "chunk_size": settings.chunk_size,
             "max_batch_tokens": settings.max_batch_tokens,
             "repeat": args.repeat,
+            "workers": args.workers,
             f"{key}_docs_per_s": n / pipeline_s,
             f"{key}_docs_per_s_runs": [n / r.seconds for r in pipeline],
             f"{key}_direct_docs_per_s": n / direct_s,
