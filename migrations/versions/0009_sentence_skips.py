@@ -8,7 +8,8 @@ A summarize worker needs of `sentence_info` only each record's "skip" (why the s
 or null), yet it parsed every record: a tenth of the bytes it read per document, and most of the Python objects it
 made. The verdicts now also live in their own column, written with the records. Documents stored before are filled
 in from their records, a page at a time; records that predate candidates (no "skip") are left null, and the worker
-classifies those sentences as before. Runs unchanged on SQLite and PostgreSQL.
+classifies those sentences as before. Runs unchanged on SQLite and PostgreSQL; on PostgreSQL it took 12 s for 100,000
+documents of 30 sentences (2 cores), so about 2 minutes per million.
 """
 
 from __future__ import annotations
