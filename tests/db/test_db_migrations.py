@@ -148,37 +148,50 @@ def test_0005_backfills_spans_and_pages_from_the_stored_text(any_db_url: str) ->
     assert downgrade(any_db_url, "0001") == "0001"
 
 
+def _documents_table(*columns):
+    """The documents table as an earlier revision has it: the columns every row needs, and `columns`."""
+    from sqlalchemy import column, table
+
+    base = ("id", "source_uri", "content_sha256", "status", "created_at", "updated_at")
+    return table("documents", *(column(c) for c in base), *columns)
+
+
+def _insert_document(conn, docs, doc_id: int, **columns) -> None:
+    """One extracted document row in `docs` (see _documents_table), with `columns` besides."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    now = datetime.now(UTC)
+    conn.execute(
+        insert(docs).values(
+            id=doc_id,
+            source_uri=f"/d/{doc_id}",
+            content_sha256=f"{doc_id:064d}",
+            status="extracted",
+            created_at=now,
+            updated_at=now,
+            **columns,
+        )
+    )
+
+
 def test_0006_converts_stored_tokens_to_int32_records_and_back(any_db_url: str) -> None:
     """Tokens stored as JSON before 0006 are converted (not dropped), a damaged value loses its fingerprint so that it
     is tokenized again, and the downgrade gives the JSON back."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import JSON, LargeBinary, column, insert, select, table
+    from sqlalchemy import JSON, LargeBinary, column, select, table
 
     from docsum.bertsum.preprocess import SentenceTokens
 
     upgrade(any_db_url, "0005")
-    cols = [column(c) for c in ("id", "source_uri", "content_sha256", "status", "created_at", "updated_at")]
-    docs = table("documents", *cols, column("token_key"), column("tokens", JSON))
+    docs = _documents_table(column("token_key"), column("tokens", JSON))
     good = {"fingerprint": "f" * 16, "words": [3, 12, 0], "ids": [[101, 7], [5, 6, 7, 8], []]}
     damaged = {"fingerprint": "f" * 16, "words": [3], "ids": [[1], [2]]}  # one more token list than sentences
-    now = datetime.now(UTC)
     engine = create_engine(any_db_url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
             for doc_id, tokens in ((1, good), (2, damaged), (3, None)):
-                conn.execute(
-                    insert(docs).values(
-                        id=doc_id,
-                        source_uri=f"/t/{doc_id}",
-                        content_sha256=f"{doc_id:064d}",
-                        status="extracted",
-                        created_at=now,
-                        updated_at=now,
-                        token_key="f" * 16 if tokens else None,
-                        tokens=tokens,
-                    )
-                )
+                _insert_document(conn, docs, doc_id, token_key="f" * 16 if tokens else None, tokens=tokens)
         upgrade(any_db_url, "0006")
         binary = table("documents", column("id"), column("token_key"), column("token_ids", LargeBinary))
         with engine.connect() as conn:
@@ -233,36 +246,21 @@ def test_0008_compresses_documents_with_lz4_on_postgresql_and_back(pg_url: str) 
 def test_0009_fills_sentence_skips_from_the_records_and_drops_them_on_downgrade(any_db_url: str) -> None:
     """Documents stored before 0009 get their verdicts from their records; records without verdicts (stored before
     candidates) and documents without records stay null, for the reader to classify."""
-    from datetime import UTC, datetime
-
-    from sqlalchemy import JSON, column, insert, select, table
+    from sqlalchemy import JSON, column, select, table
 
     upgrade(any_db_url, "0008")
-    cols = [column(c) for c in ("id", "source_uri", "content_sha256", "status", "created_at", "updated_at")]
-    docs = table("documents", *cols, column("sentences", JSON), column("sentence_info", JSON))
+    docs = _documents_table(column("sentences", JSON), column("sentence_info", JSON))
     with_verdicts = [
         {"start": 0, "end": 20, "page": 1, "skip": None, "ocr": False},
         {"start": 21, "end": 24, "page": 1, "skip": "fragment", "ocr": False},
         {"start": 25, "end": 60, "page": 2, "skip": "furniture", "ocr": False},
     ]
     before_candidates = [{"start": 0, "end": 20, "page": None}]
-    now = datetime.now(UTC)
     engine = create_engine(any_db_url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
             for doc_id, info in ((1, with_verdicts), (2, before_candidates), (3, None), (4, [])):
-                conn.execute(
-                    insert(docs).values(
-                        id=doc_id,
-                        source_uri=f"/s/{doc_id}",
-                        content_sha256=f"{doc_id:064d}",
-                        status="extracted",
-                        created_at=now,
-                        updated_at=now,
-                        sentences=["s"] * len(info or []),
-                        sentence_info=info,
-                    )
-                )
+                _insert_document(conn, docs, doc_id, sentences=["s"] * len(info or []), sentence_info=info)
         upgrade(any_db_url, "0009")
         skips = table("documents", column("id"), column("sentence_skips", JSON(none_as_null=True)))
         with engine.connect() as conn:
