@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -364,7 +365,7 @@ def main() -> None:
         )
     console.print(table)
     direct_s, pipeline_s = median_run(direct).seconds, median_run(pipeline).seconds
-    submit_s = sorted(r.submit_s for r in pipeline)[(len(pipeline) - 1) // 2]
+    submit_s = statistics.median_low(r.submit_s for r in pipeline)
     console.print(
         f"tokenized ahead (the ingest side): {1000 * tokenize_s / (n + 2):.3f} ms/doc; "
         f"queue overhead per document: {1000 * (pipeline_s - direct_s) / n:.3f} ms; "

@@ -20,13 +20,14 @@ from docsum.db.models import Job, JobStatus, Summary, utcnow
 from docsum.db.session import json_dumps
 
 
-def _postgres(session: Session) -> bool:
+def is_postgres(session: Session) -> bool:
+    """Whether the session's database is PostgreSQL, where the statements here take their array and JSON forms."""
     return session.get_bind().dialect.name == "postgresql"
 
 
 def among(session: Session, column: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElement[bool]:
     """`column IN ids` for an integer column: one array parameter on PostgreSQL, a plain IN list elsewhere."""
-    if _postgres(session):
+    if is_postgres(session):
         # A list, typed: the planner sees an int[] value (text cast to int[] at run time left it guessing, and it
         # chose sequential scans).
         return column == any_(bindparam(None, [int(i) for i in ids], type_=ARRAY(Integer)))
@@ -67,7 +68,7 @@ def insert_jobs(
         return []
     now = utcnow()
     enqueued_at = now if sent else None
-    if not _postgres(session):
+    if not is_postgres(session):
         rows = [
             {
                 "batch_id": batch_id,
@@ -117,7 +118,7 @@ def insert_summaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     inside the caller's transaction, as a plain INSERT would."""
     if not rows:
         return
-    if not _postgres(session):
+    if not is_postgres(session):
         session.execute(insert(Summary), rows)
         return
     payload = [{name: row.get(name) for name in SUMMARY_FIELDS} for row in rows]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from docsum.db import status as db_status
-from docsum.db.bulk import among, insert_jobs
+from docsum.db.bulk import among, insert_jobs, is_postgres
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
 from docsum.errors import BatchCancelled, BatchNotFound
 from docsum.services.models import ModelRef
@@ -124,7 +124,7 @@ def add_jobs(
 def _has_sentences(session: Session) -> ColumnElement[bool]:
     """sentences is a non-empty JSON list, decided in SQL without sending it ('[]' and 'null' are 2 and 4 long).
     PostgreSQL counts bytes (octet_length): length() would count characters, walking every document's text."""
-    size = func.octet_length if session.get_bind().dialect.name == "postgresql" else func.length
+    size = func.octet_length if is_postgres(session) else func.length
     return Document.sentences.is_not(None) & (size(cast(Document.sentences, String)) > 4)
 
 
