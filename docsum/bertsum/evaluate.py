@@ -6,7 +6,7 @@ Sentences come from the ingest splitter, so the figures measure what users get.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,50 @@ class RougeTotals:
         return {"rouge1": mean["rouge1"], "rouge2": mean["rouge2"], "rougeL": mean["rougeLsum"]}
 
 
+def lead(sentences: Sequence[str], k: int = 3) -> list[int]:
+    """Lead-k: the first k sentences offered."""
+    return list(range(min(k, len(sentences))))
+
+
+def rouge_of(scorer: rouge_scorer.RougeScorer, sentences: Sequence[str], picks: Sequence[int], reference: list[str]):
+    """ROUGE of the picked sentences (one per line) against the reference (one sentence per line)."""
+    return scorer.score("\n".join(reference), "\n".join(sentences[i] for i in picks))
+
+
+def new_scorer() -> rouge_scorer.RougeScorer:
+    return rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+
+
+class Benchmark:
+    """Documents scored the way `docsum eval` scores them, with the baselines (Lead-3, the greedy oracle) computed
+    once: a training run scores each checkpoint's picks on the same documents without redoing them."""
+
+    def __init__(self, docs: Sequence[tuple[list[str], list[str]]], oracle: bool = True):
+        self.docs = [(sentences, reference) for sentences, reference in docs if sentences and reference]
+        self._scorer = new_scorer()
+        self.baselines: dict[str, dict[str, float]] = {}
+        systems = {"lead3": lead} | ({"oracle": greedy_oracle} if oracle else {})
+        for name, pick in systems.items():
+            totals = RougeTotals()
+            for sentences, reference in self.docs:
+                chosen = pick(sentences) if name == "lead3" else pick(sentences, reference)
+                totals.add(rouge_of(self._scorer, sentences, chosen, reference))
+            self.baselines[name] = totals.result()
+
+    @property
+    def sentences(self) -> list[list[str]]:
+        return [sentences for sentences, _ in self.docs]
+
+    def score(self, picks: Sequence[Sequence[int]]) -> dict:
+        """{"n", "model", "lead3"[, "oracle"]}: ROUGE F1 x100 of the picks (one list per document) and the baselines."""
+        if len(picks) != len(self.docs):
+            raise ValueError(f"{len(picks)} picks for {len(self.docs)} documents")
+        totals = RougeTotals()
+        for (sentences, reference), chosen in zip(self.docs, picks):
+            totals.add(rouge_of(self._scorer, sentences, chosen, reference))
+        return {"n": len(self.docs), "model": totals.result(), **self.baselines}
+
+
 def evaluate(
     examples: Iterable[Example],
     summarize: Callable[[list[list[str]]], list[list[int]]],
@@ -44,19 +88,17 @@ def evaluate(
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """`summarize` maps documents (lists of sentences) to selected sentence indices (document order)."""
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
+    scorer = new_scorer()
     systems = {name: RougeTotals() for name in ("model", "lead3", "oracle")}
-
-    def score(selected: list[str], reference: list[str]) -> dict:
-        return scorer.score("\n".join(reference), "\n".join(selected))
 
     def flush(batch: list[Example]) -> None:
         picks = summarize([ex.sentences for ex in batch])
         for ex, indices in zip(batch, picks):
-            systems["model"].add(score([ex.sentences[i] for i in indices], ex.reference))
-            systems["lead3"].add(score(ex.sentences[:3], ex.reference))
-            oracle = greedy_oracle(ex.sentences, ex.reference)
-            systems["oracle"].add(score([ex.sentences[i] for i in oracle], ex.reference))
+            systems["model"].add(rouge_of(scorer, ex.sentences, indices, ex.reference))
+            systems["lead3"].add(rouge_of(scorer, ex.sentences, lead(ex.sentences), ex.reference))
+            systems["oracle"].add(
+                rouge_of(scorer, ex.sentences, greedy_oracle(ex.sentences, ex.reference), ex.reference)
+            )
         if progress:
             progress(len(batch))
 

@@ -71,25 +71,36 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 @dataclass
+class Planned:
+    """A batch of samples and where the data stream stands once it is trained (a resumed run starts there)."""
+
+    samples: list[Sample]
+    position: tuple[int, ...]
+
+
+@dataclass
 class Collated:
     """A batch made ready on the CPU (possibly in a background thread): its samples, tensors and labels."""
 
     samples: list[Sample]
     batch: TensorBatch
     labels: torch.Tensor  # (D, S) oracle labels, 0 on padding
+    position: tuple[int, ...] | None = None
 
 
-def collate_samples(samples: list[Sample], pad_id: int, pin: bool = False) -> Collated:
+def collate_samples(samples: list[Sample] | Planned, pad_id: int, pin: bool = False) -> Collated:
+    position = samples.position if isinstance(samples, Planned) else None
+    samples = samples.samples if isinstance(samples, Planned) else samples
     batch = collate([s.doc for s in samples], pad_id)
     labels = torch.zeros(batch.sent_mask.shape)
     for i, s in enumerate(samples):
         labels[i, : len(s.labels)] = torch.tensor(s.labels)
     if pin:
         batch, labels = batch.pin_memory(), labels.pin_memory()
-    return Collated(samples, batch, labels)
+    return Collated(samples, batch, labels, position)
 
 
-def prefetch(batches: Iterable[list[Sample]], pad_id: int, depth: int = 8) -> Iterator[Collated]:
+def prefetch(batches: Iterable[list[Sample] | Planned], pad_id: int, depth: int = 8) -> Iterator[Collated]:
     """Collate the next batches in a thread (pinned memory where CUDA is) while the GPU works on the current one."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
@@ -111,7 +122,10 @@ def prefetch(batches: Iterable[list[Sample]], pad_id: int, depth: int = 8) -> It
 
 
 def batch_logits(
-    model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device, amp: torch.dtype | None = None
+    model: ExtSummarizer,
+    samples: list[Sample] | Planned | Collated,
+    device: torch.device,
+    amp: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     ready = samples if isinstance(samples, Collated) else collate_samples(samples, model.tokenizer.pad_token_id)
     batch = ready.batch.to(device, non_blocking=True)
@@ -121,7 +135,10 @@ def batch_logits(
 
 
 def batch_loss(
-    model: ExtSummarizer, samples: list[Sample] | Collated, device: torch.device, amp: torch.dtype | None = None
+    model: ExtSummarizer,
+    samples: list[Sample] | Planned | Collated,
+    device: torch.device,
+    amp: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, int]:
     ready = samples if isinstance(samples, Collated) else collate_samples(samples, model.tokenizer.pad_token_id)
     logits, sent_mask = batch_logits(model, ready, device, amp)
@@ -181,7 +198,7 @@ class LoopSettings:
 
 def fit(
     model: ExtSummarizer,
-    batches: Iterable[list[Sample] | Collated],
+    batches: Iterable[list[Sample] | Planned | Collated],
     optim: torch.optim.Optimizer,
     state: dict,
     settings: LoopSettings,
@@ -193,16 +210,19 @@ def fit(
     """Train until the batches run out, `max_updates`, or the time budget; `evaluate` runs every `eval_every`
     updates (or `eval_seconds`) and once at the end. `schedule(update, elapsed_s)` scales each group's peak
     learning rate. `state` holds update, docs_seen and wall_s and is updated in place (the caller checkpoints it);
-    `progress(state)`, if given, is called after every update."""
+    batches that carry a position (`Planned`, `Collated`) leave the last trained one in `state["position"]`;
+    `progress(state)`, if given, is called after every update (where a checkpoint is consistent)."""
     model.train()
     started = time.monotonic() - state["wall_s"]
-    last_eval = time.monotonic()
+    last_eval, evaluated_at = time.monotonic(), None
     run_loss, run_sents, micro = 0.0, 0, 0
     window_start, window_docs = time.monotonic(), 0
-    for batch in batches:  # lists of samples, or batches already collated (`prefetch`)
+    for batch in batches:  # lists of samples, planned batches, or batches already collated (`prefetch`)
         loss, n = batch_loss(model, batch, device, settings.amp)
         (loss / max(n, 1) / settings.accum).backward()
-        docs = len(batch.samples if isinstance(batch, Collated) else batch)
+        docs = len(batch if isinstance(batch, list) else batch.samples)
+        if not isinstance(batch, list) and batch.position is not None:
+            state["position"] = batch.position
         run_loss, run_sents, micro = run_loss + loss.item(), run_sents + n, micro + 1
         state["docs_seen"] += docs
         window_docs += docs
@@ -235,8 +255,9 @@ def fit(
             due = True
         if due:
             evaluate()
-            last_eval = time.monotonic()
+            last_eval, evaluated_at = time.monotonic(), state["update"]
         if state["update"] >= settings.max_updates or state["wall_s"] >= settings.max_seconds:
             break
     state["wall_s"] = time.monotonic() - started
-    evaluate()
+    if evaluated_at != state["update"]:  # the last update was not evaluated yet
+        evaluate()

@@ -1,25 +1,14 @@
-"""`docsum train` and `docsum eval`: fine-tune BertSumExt and measure it with ROUGE against Lead-3 and the oracle."""
+"""`docsum pack`, `docsum train` and `docsum eval`: build a training pack once, train BertSumExt from it (on a CPU or
+a GPU, time-boxed and resumable), and measure a model with ROUGE against Lead-3 and the oracle."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from docsum.bertsum.data import Splitter
-    from docsum.bertsum.train import TrainConfig
-
-# The CNN/DailyMail files under DOCSUM_SHARED_DATA that `docsum train --cnndm` reads.
-TRAIN_FILES = ("cnndm/train.jsonl.gz", "cnndm_ptb_lower/train_dailymail.jsonl.gz")
-VALID_FILES = ("cnndm/validation.jsonl.gz", "cnndm_ptb_lower/validation.jsonl.gz")
-TEST_FILES = ("cnndm/test.jsonl.gz", "cnndm_ptb_lower/test.jsonl.gz")
 
 
 def _shared(*names: str) -> list[str]:
@@ -29,11 +18,8 @@ def _shared(*names: str) -> list[str]:
     return [str(root / name) for name in names]
 
 
-def train(
-    out: Annotated[
-        Path,
-        typer.Option(metavar="DIR", help="Run directory: checkpoint.pt (resume), best/ (the model), train_log.json."),
-    ],
+def pack(
+    out: Annotated[Path, typer.Argument(metavar="PACK", help="Folder to build the pack in (replaced when done).")],
     train_file: Annotated[
         list[str] | None,
         typer.Option("--train", metavar="FILE", help="Training JSONL(.gz) with article and highlights; repeatable."),
@@ -43,51 +29,36 @@ def train(
     ] = None,
     test_file: Annotated[
         list[str] | None,
-        typer.Option("--test", metavar="FILE", help="Test files whose articles must not be trained on; repeatable."),
+        typer.Option(
+            "--test", metavar="FILE", help="Test JSONL(.gz): never trained on; a sample is packed; repeatable."
+        ),
     ] = None,
     cnndm: Annotated[
         bool,
         typer.Option(
             "--cnndm",
-            help="Train on the CNN/DailyMail files in DOCSUM_SHARED_DATA (train, validation and test of cnndm/ and "
-            "cnndm_ptb_lower/) instead of --train/--valid/--test.",
+            help="The CNN/DailyMail files in DOCSUM_SHARED_DATA: every training file (103k articles), both "
+            "validation files, both test files and BBC.",
         ),
     ] = False,
-    encoder: Annotated[str | None, typer.Option(help="Encoder directory (default: the bundled MiniLM).")] = None,
-    name: Annotated[str | None, typer.Option(help="Model name.")] = None,
-    max_docs: Annotated[int | None, typer.Option(help="Training articles to read (default: all).")] = None,
-    window_tokens: Annotated[int | None, typer.Option(help="Tokens per encoder window.")] = None,
-    max_windows: Annotated[int | None, typer.Option(help="Windows of an article used in training.")] = None,
-    batch_tokens: Annotated[int | None, typer.Option(help="Padded tokens per micro-batch.")] = None,
-    accum: Annotated[int | None, typer.Option(help="Micro-batches per update.")] = None,
-    lr_encoder: Annotated[float | None, typer.Option(help="Peak learning rate of the encoder.")] = None,
-    lr_head: Annotated[float | None, typer.Option(help="Peak learning rate of the head.")] = None,
-    warmup: Annotated[int | None, typer.Option(help="Warmup updates.")] = None,
-    max_updates: Annotated[int | None, typer.Option(help="Stop after this many updates.")] = None,
-    cooldown: Annotated[
-        int | None, typer.Option(help="Anneal the learning rate linearly to 0 over the last N.")
-    ] = None,
-    max_minutes: Annotated[float | None, typer.Option(help="Wall-clock budget; stops cleanly.")] = None,
-    valid_docs: Annotated[int | None, typer.Option(help="Validation articles per evaluation.")] = None,
-    eval_every: Annotated[int | None, typer.Option(help="Updates between validations and checkpoints.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of data order and initialisation.")] = None,
-    interval: Annotated[bool, typer.Option(help="Interval segment ids (ablation: --no-interval).")] = True,
-    attn_bias: Annotated[bool, typer.Option(help="Learnable attention bias in the inter-sentence layers.")] = False,
-    ext_layers: Annotated[int | None, typer.Option(help="Inter-sentence Transformer layers.")] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    max_train_docs: Annotated[int | None, typer.Option(help="Training articles (default: all).")] = None,
+    valid_docs: Annotated[int, typer.Option(help="Validation articles per file (the loss).")] = 1000,
+    valid_r1_docs: Annotated[
+        int, typer.Option(help="Of those, articles per file summarized whole for ROUGE at every evaluation.")
+    ] = 500,
+    test_docs: Annotated[int, typer.Option(help="Test articles sampled per file (0: all).")] = 1000,
+    workers: Annotated[int | None, typer.Option(help="Labelling processes (default: one per core).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the training order and the test samples.")] = 0,
 ) -> None:
-    """Fine-tune BertSumExt (encoder and head) on greedy-oracle labels; resumes from OUT/checkpoint.pt.
+    """Split, window and oracle-label the data once, into PACK: a training run then reads only arrays.
 
-    Name the data: --train FILE --valid FILE (and --test FILE for articles to keep out), or --cnndm for the
-    CNN/DailyMail files in DOCSUM_SHARED_DATA. The run stops at --max-updates or --max-minutes (default 60), whichever
-    comes first; other options left out take the trainer's defaults.
+    Name the data: --train FILE --valid FILE (and --test FILE for articles to keep out), or --cnndm.
     """
-    from rich.logging import RichHandler
+    import os
 
-    from docsum.bertsum.train import TrainConfig
-    from docsum.bertsum.train import train as run
     from docsum.commands.common import err_console, fail
-    from docsum.ingest.extract import offered_sentences
+    from docsum.config import get_settings
+    from docsum.services.packing import CNNDM_TEST, CNNDM_TRAIN, CNNDM_VALID, LeakedTestArticles, PackSpec, build_pack
 
     if cnndm and (train_file or valid_file):
         raise fail("give either --cnndm or --train/--valid files, not both")
@@ -98,76 +69,125 @@ def train(
     if not cnndm and not valid_file:
         raise fail("no validation data: give --valid FILE (the best checkpoint is chosen on it)")
     if cnndm:
-        named = _shared(*TRAIN_FILES, *VALID_FILES, *TEST_FILES)
-    else:
-        named = [*(train_file or []), *(valid_file or []), *(test_file or [])]
+        train_file, valid_file = _shared(*CNNDM_TRAIN), _shared(*CNNDM_VALID)
+        test_file = _shared(*CNNDM_TEST) + list(test_file or [])
+    named = [*(train_file or []), *(valid_file or []), *(test_file or [])]
     missing = [f for f in dict.fromkeys(named) if not Path(f).is_file()]
     if missing:
         raise fail(f"no such file or directory: {', '.join(missing)}")
-    console = err_console()
-    handler = RichHandler(console=console, show_path=False)  # log lines print above the progress bar
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
-    given = {
-        "name": name,
-        "max_docs": max_docs,
-        "window_tokens": window_tokens,
-        "max_windows": max_windows,
-        "batch_tokens": batch_tokens,
-        "accum": accum,
-        "lr_encoder": lr_encoder,
-        "lr_head": lr_head,
-        "warmup": warmup,
-        "max_updates": max_updates,
-        "cooldown": cooldown,
-        "max_minutes": max_minutes,
-        "valid_docs": valid_docs,
-        "eval_every": eval_every,
-        "seed": seed,
-        "ext_layers": ext_layers,
-        "threads": threads,
-        "encoder": encoder,
-    }
-    tc = TrainConfig(
-        out=str(out),
-        train_files=_shared(*TRAIN_FILES) if cnndm else train_file,
-        valid_files=_shared(*VALID_FILES) if cnndm else valid_file,
-        test_files=_shared(*TEST_FILES) if cnndm else (test_file or []),
-        use_interval=interval,
-        attn_bias=attn_bias,
-        **{key: value for key, value in given.items() if value is not None},
+    spec = PackSpec(
+        out=out,
+        train_files=list(train_file or []),
+        valid_files=list(valid_file or []),
+        test_files=list(test_file or []),
+        data_root=get_settings().shared_data,
+        max_train_docs=max_train_docs,
+        valid_docs=valid_docs,
+        valid_r1_docs=valid_r1_docs,
+        test_docs=test_docs,
+        workers=workers or os.cpu_count() or 1,
+        seed=seed,
     )
-    summary = _run_with_progress(run, tc, offered_sentences, console)  # the summarize path's candidate rule
-    typer.echo(json.dumps({k: summary[k] for k in ("update", "docs_seen", "best_valid", "wall_s")}, indent=2))
+    console = err_console()
+    try:
+        build_pack(spec, say=lambda line: console.print(line, markup=False, highlight=False))
+    except (LeakedTestArticles, FileExistsError) as exc:
+        raise fail(str(exc)) from None
 
 
-def _run_with_progress(run: Callable[..., dict], tc: TrainConfig, split: Splitter, console: Console) -> dict:
-    """The training run under a progress bar: updates of max_updates and the time budget, whichever ends first."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "updates · {task.fields[docs]} articles · best valid {task.fields[best]} · budget {task.fields[budget]}"
+def train(
+    out: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN", help="Run folder: checkpoint.pt (a run started again here resumes), best/, figures.json."
         ),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("train", total=tc.max_updates, docs=0, best="-", budget=f"{tc.max_minutes:g} min")
+    ],
+    pack_dir: Annotated[Path, typer.Option("--pack", metavar="PACK", help="The pack `docsum pack` built.")],
+    minutes: Annotated[float, typer.Option(help="Training wall time of this invocation; stops cleanly.")] = 150.0,
+    plan_docs: Annotated[
+        int, typer.Option(help="Documents the schedule spans, over all resumes (0: one pass over the pack).")
+    ] = 0,
+    batch_tokens: Annotated[int, typer.Option(help="Padded tokens per micro-batch.")] = 4096,
+    accum: Annotated[int, typer.Option(help="Micro-batches per update.")] = 4,
+    lr_encoder: Annotated[float, typer.Option(help="Peak learning rate of the encoder.")] = 1e-4,
+    lr_head: Annotated[float, typer.Option(help="Peak learning rate of the head.")] = 1e-3,
+    warmup: Annotated[int, typer.Option(help="Warmup updates.")] = 300,
+    cooldown: Annotated[float, typer.Option(help="Share of the plan over which the rate anneals to 0.")] = 0.25,
+    dropout: Annotated[float, typer.Option(help="Dropout of encoder and head.")] = 0.0,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 where the processor runs it natively), fp32 or bf16.")
+    ] = "auto",
+    eval_minutes: Annotated[float, typer.Option(help="Wall time between evaluations.")] = 20.0,
+    checkpoint_minutes: Annotated[float, typer.Option(help="Wall time between checkpoints.")] = 10.0,
+    valid_docs: Annotated[int, typer.Option(help="Packed validation documents for the loss (0: all).")] = 1000,
+    r1_docs: Annotated[int, typer.Option(help="Validation documents summarized for ROUGE (0: all packed).")] = 0,
+    max_train_docs: Annotated[int, typer.Option(help="First N training documents only (0: all).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the data order.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda where available).")] = None,
+) -> None:
+    """Fine-tune BertSumExt (encoder and head) on the pack's oracle labels, on a CPU or a GPU.
 
-        def show(state: dict) -> None:
-            best = state["best_valid"]
-            left = max(0.0, tc.max_minutes - state["wall_s"] / 60)
-            bar.update(
-                task,
-                completed=state["update"],
-                docs=state["docs_seen"],
-                best=f"{best:.4f}" if best != float("inf") else "-",
-                budget=f"{left:.0f} of {tc.max_minutes:g} min left",
-            )
+    Every evaluation summarizes the pack's validation documents whole and scores the model and Lead-3 on them as
+    `docsum eval` does; the best by ROUGE-1 is kept in RUN/best, a model directory (DOCSUM_MODEL=RUN/best).
+    """
+    from docsum.bertsum.pack import read_manifest
+    from docsum.bertsum.precision import parse_precision
+    from docsum.bertsum.run import RunSettings, run
+    from docsum.commands.common import fail
 
-        return run(tc, split, progress=show)
+    try:
+        parse_precision(precision)
+        read_manifest(pack_dir, verify=False)
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    if minutes <= 0 or accum < 1 or batch_tokens < 64 or not 0 <= dropout < 1 or not 0 <= cooldown <= 1:
+        raise fail(
+            "--minutes must be > 0, --accum >= 1, --batch-tokens >= 64, --dropout in [0, 1), --cooldown in [0, 1]"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.StreamHandler(), logging.FileHandler(out / "run.log")]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=handlers, force=True)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score's "Using default tokenizer." per scorer
+    settings = RunSettings(
+        pack=str(pack_dir),
+        out=str(out),
+        minutes=minutes,
+        plan_docs=plan_docs,
+        batch_tokens=batch_tokens,
+        accum=accum,
+        lr_encoder=lr_encoder,
+        lr_head=lr_head,
+        warmup=warmup,
+        cooldown=cooldown,
+        dropout=dropout,
+        precision=precision,
+        eval_minutes=eval_minutes,
+        checkpoint_minutes=checkpoint_minutes,
+        valid_docs=valid_docs,
+        r1_docs=r1_docs,
+        max_train_docs=max_train_docs,
+        seed=seed,
+        threads=threads,
+        device=device,
+    )
+    try:
+        figures = run(settings)
+    except ValueError as exc:  # another pack's checkpoint in RUN, a damaged pack
+        raise fail(str(exc)) from None
+    best = figures["best"]
+    typer.echo(
+        json.dumps(
+            {
+                "status": figures["status"],
+                "precision": figures["precision"],
+                "docs_seen": figures["history"][-1]["docs_seen"] if figures["history"] else 0,
+                "best": {k: best.get(k) for k in ("docs_seen", "r1", "lead3_r1", "valid_loss")},
+                "model": str(out / "best"),
+            },
+            indent=2,
+        )
+    )
 
 
 def evaluate(
@@ -219,6 +239,7 @@ def evaluate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `docsum train` and `docsum eval`."""
+    """Add `docsum pack`, `docsum train` and `docsum eval`."""
+    app.command("pack")(pack)
     app.command("train")(train)
     app.command("eval")(evaluate)

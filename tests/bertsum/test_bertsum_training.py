@@ -1,4 +1,4 @@
-"""Training and evaluation: oracle labels, data hygiene, the training loop with resume, ROUGE evaluation."""
+"""Training and evaluation: oracle labels, data hygiene, the pack, the training run with resume, ROUGE evaluation."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ import math
 from pathlib import Path
 
 import pytest
-from bertsum_helpers import small_encoder_config
-from transformers import BertModel, PreTrainedTokenizerBase
+import torch
 
-from docsum.bertsum.data import normalized_hash, read_examples, read_jsonl, undo_ptb
-from docsum.bertsum.evaluate import evaluate
+from docsum.bertsum import pack as packs
+from docsum.bertsum.data import Example, normalized_hash, read_examples, read_jsonl, undo_ptb
+from docsum.bertsum.evaluate import Benchmark, evaluate
+from docsum.bertsum.loop import lr_factor
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.oracle import greedy_oracle
-from docsum.bertsum.train import TrainConfig, interleave, lr_factor, train
-from docsum.commands.training import TEST_FILES, TRAIN_FILES, VALID_FILES
+from docsum.bertsum.run import RunSettings, planned_batches, run
 from docsum.ingest.extract import document_sentences
+from docsum.services.packing import (
+    CNNDM_TEST,
+    CNNDM_TRAIN,
+    CNNDM_VALID,
+    LeakedTestArticles,
+    PackSpec,
+    build_pack,
+    training_records,
+)
 
 REFERENCE = ["the mayor opened a new bridge over the river on monday"]
 SENTENCES = [
@@ -44,9 +53,9 @@ def test_ptb_tokens_are_undone_and_raw_and_tokenized_versions_hash_the_same() ->
 
 def test_no_test_article_is_in_the_training_files(shared_data: Path) -> None:
     """What `docsum train` reads by default shares no article (normalized text hash) with either test file."""
-    test_hashes = {normalized_hash(r["article"]) for f in TEST_FILES for r in read_jsonl(shared_data / f)}
-    assert len(test_hashes) > 4000  # 4,482 + 1,130 records, some stories in both files
-    for f in (shared_data / name for name in TRAIN_FILES + VALID_FILES):
+    test_hashes = {normalized_hash(r["article"]) for f in CNNDM_TEST for r in read_jsonl(shared_data / f)}
+    assert len(test_hashes) > 6000  # 4,482 + 1,130 CNN/DM records (some stories in both files) and BBC's 2,225
+    for f in (shared_data / name for name in CNNDM_TRAIN + CNNDM_VALID):
         leaked = [r["id"] for r in read_jsonl(f) if normalized_hash(r["article"]) in test_hashes]
         assert leaked == [], f"{f}: {leaked[:5]}"
 
@@ -57,10 +66,8 @@ def test_trainer_refuses_training_files_that_contain_a_test_article(tmp_path: Pa
     with gzip.open(train_file, "wt") as f:
         for record in [next(read_jsonl(shared_data / "cnndm/train.jsonl.gz")), test_record]:
             f.write(json.dumps(record) + "\n")
-    with pytest.raises(ValueError, match="1 training articles are test articles"):
-        interleave(
-            [str(train_file)], document_sentences, seed=0, limit=None, exclude={normalized_hash(test_record["article"])}
-        )
+    with pytest.raises(LeakedTestArticles, match="1 training articles are test articles"):
+        training_records([str(train_file)], seed=0, limit=None, exclude={normalized_hash(test_record["article"])})
 
 
 def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() -> None:
@@ -70,50 +77,150 @@ def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() 
     assert max(lr_factor(s, 100) for s in range(1, 1000)) == pytest.approx(1.0)
 
 
-def _write_articles(path: Path, n: int, offset: int = 0) -> None:
+TOPICS = ["council", "harbour", "railway", "museum", "hospital", "festival", "airport", "library", "stadium", "market"]
+
+
+def _article(i: int) -> dict:
+    topic, other = TOPICS[i % len(TOPICS)], TOPICS[(i + 3) % len(TOPICS)]
+    sentences = [
+        f"Officials in district {i} approved the {topic} plan number {i * 11 + j} on day {j + 1} this week."
+        if j % 2 == 0
+        else f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
+        for j in range(9)
+    ]
+    return {"id": f"doc-{i}", "article": " ".join(sentences), "highlights": "\n".join([sentences[2], sentences[5]])}
+
+
+def _write(path: Path, records: list[dict]) -> str:
     with gzip.open(path, "wt") as f:
-        for i in range(offset, offset + n):
-            sentences = [
-                f"Story {i} sentence {j} says the council voted on plan number {i * 7 + j} today." for j in range(8)
-            ]
-            f.write(
-                json.dumps(
-                    {"id": str(i), "article": " ".join(sentences), "highlights": sentences[1] + "\n" + sentences[4]}
-                )
-                + "\n"
-            )
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return str(path)
 
 
-def test_training_runs_checkpoints_resumes_and_saves_a_loadable_model(
-    tmp_path: Path, tokenizer: PreTrainedTokenizerBase
+@pytest.fixture(scope="module")
+def small_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pack of 40 generated articles (the bundled encoder: what a real run trains)."""
+    root = tmp_path_factory.mktemp("pack")
+    spec = PackSpec(
+        out=root / "pack",
+        train_files=[_write(root / "train.jsonl.gz", [_article(i) for i in range(40)])],
+        valid_files=[_write(root / "valid.jsonl.gz", [_article(i) for i in range(100, 106)])],
+        test_files=[_write(root / "test.jsonl.gz", [_article(i) for i in range(200, 203)])],
+        valid_docs=6,
+        valid_r1_docs=5,
+        test_docs=0,
+        window_tokens=64,
+        xz_preset=0,
+    )
+    build_pack(spec, say=lambda line: None)
+    return spec.out
+
+
+def test_the_pack_refuses_a_training_file_with_a_test_article(tmp_path: Path) -> None:
+    spec = PackSpec(
+        out=tmp_path / "pack",
+        train_files=[_write(tmp_path / "t.jsonl.gz", [_article(1), _article(201)])],
+        valid_files=[_write(tmp_path / "v.jsonl.gz", [_article(100)])],
+        test_files=[_write(tmp_path / "x.jsonl.gz", [_article(201)])],
+    )
+    with pytest.raises(LeakedTestArticles, match="1 training articles are test articles"):
+        build_pack(spec, say=lambda line: None)
+    assert not spec.out.exists()
+
+
+def test_the_pack_holds_whole_validation_documents_for_rouge(small_pack: Path) -> None:
+    manifest = packs.read_manifest(small_pack)
+    assert manifest["train_docs"] == 40 and manifest["valid_docs"] == 6 and manifest["valid_r1_docs"] == 5
+    valid_text = packs.read_json_xz(small_pack / "valid_text.json.xz")
+    samples = packs.load_samples(small_pack / "valid.npz.xz", _tokenizer(small_pack), True)
+    # ROUGE reads every sentence of the document, the loss only those in its first two windows (64 tokens here).
+    assert all(len(v["sentences"]) == 9 for v in valid_text)
+    assert all(len(samples[v["index"]].labels) < 9 for v in valid_text)
+
+
+def _tokenizer(pack: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True)
+
+
+def test_a_resumed_stream_goes_on_with_exactly_the_batches_an_unbroken_one_would_train(small_pack: Path) -> None:
+    samples = packs.load_samples(small_pack / "train.npz.xz", _tokenizer(small_pack), True)
+    s = RunSettings(pack=str(small_pack), out="-", batch_tokens=512, sort_buffer=16)
+    seen: list[int] = []
+    unbroken = []
+    for planned in planned_batches(samples, s, (0, 0, 0), lambda: len(seen) >= 90):
+        unbroken.append((planned.position, [id(x) for x in planned.samples]))
+        seen.extend(id(x) for x in planned.samples)
+    cut = len(unbroken) // 2 + 1  # mid-buffer and across a pass boundary (90 documents of 40)
+    resumed = [
+        (p.position, [id(x) for x in p.samples])
+        for _, p in zip(range(len(unbroken) - cut), planned_batches(samples, s, unbroken[cut - 1][0], lambda: False))
+    ]
+    assert resumed == unbroken[cut:]
+    first_pass = [i for _, ids in unbroken for i in ids][:40]
+    assert sorted(first_pass) == sorted(id(x) for x in samples)  # a pass sees every document once
+
+
+def test_the_run_evaluates_as_docsum_eval_keeps_the_best_checkpoints_and_resumes(
+    small_pack: Path, tmp_path: Path
 ) -> None:
-    encoder_dir = tmp_path / "encoder"
-    BertModel(small_encoder_config(tokenizer)).save_pretrained(encoder_dir)
-    tokenizer.save_pretrained(encoder_dir)
-    _write_articles(tmp_path / "train.jsonl.gz", 160)  # more than one 64-article sorting buffer
-    _write_articles(tmp_path / "valid.jsonl.gz", 4, offset=100)
-    config = dict(
+    settings = dict(
+        pack=str(small_pack),
         out=str(tmp_path / "run"),
-        train_files=[str(tmp_path / "train.jsonl.gz")],
-        valid_files=[str(tmp_path / "valid.jsonl.gz")],
-        encoder=str(encoder_dir),
-        window_tokens=128,
+        plan_docs=24,
         batch_tokens=512,
         accum=1,
         warmup=2,
-        eval_every=2,
-        valid_docs=4,
+        eval_minutes=0.0,  # after every update
+        checkpoint_minutes=1000.0,
+        precision="fp32",
+        threads=1,
     )
-    first = train(TrainConfig(**config, max_updates=2), document_sentences)
-    assert first["update"] == 2 and (tmp_path / "run/checkpoint.pt").exists()
-    resumed = train(TrainConfig(**config, max_updates=4), document_sentences)
-    assert resumed["update"] == 4 and resumed["consumed"] > first["consumed"]  # went on with unseen articles
-    assert [h["update"] for h in resumed["history"]][:2] == [2, 2]  # first run's history kept, then continued
-    assert all(math.isfinite(h["valid_loss"]) for h in resumed["history"])
+    first = run(RunSettings(**settings, minutes=1e-4))  # the first update runs past the budget: stops there
+    assert first["status"] == "stopped" and len(first["history"]) == 1
+    ckpt = torch.load(tmp_path / "run/checkpoint.pt", weights_only=False)
+    assert ckpt["state"]["update"] == 1 and ckpt["state"]["position"] == (0, 0, 1)
+
+    second = run(RunSettings(**settings, minutes=5.0))
+    history = second["history"]
+    assert second["status"] == "complete" and history[0] == first["history"][0]
+    assert [h["update"] for h in history] == list(range(1, len(history) + 1))
+    assert history[-1]["docs_seen"] >= 24 and all(math.isfinite(h["valid_loss"]) for h in history)
+
+    # Lead-3 on the curve is `docsum eval`'s Lead-3 on the same documents; the model's R1 is its R1 of the picks.
+    valid_text = packs.read_json_xz(small_pack / "valid_text.json.xz")
+    examples = [Example(str(i), v["sentences"], v["reference"], "") for i, v in enumerate(valid_text)]
+    lead = evaluate(examples, lambda docs: [list(range(3)) for _ in docs])["lead3"]["rouge1"]
+    assert {h["lead3_r1"] for h in history} == {lead}
+    best = max(history, key=lambda h: (h["r1"], -h["valid_loss"]))
+    assert second["best"]["docs_seen"] == best["docs_seen"] and second["best"]["r1"] == best["r1"]
+
     model = ExtSummarizer.from_pretrained(tmp_path / "run/best", device="cpu")
-    assert model.config.trained and model.config.max_pos == 128
-    scores = model.score([SENTENCES])[0]
-    assert len(scores) == len(SENTENCES) and all(0.0 < s < 1.0 for s in scores)
+    assert model.config.trained and model.config.word_embeddings == "bundled" and model.config.ext_dropout == 0.0
+    bench = Benchmark([(v["sentences"], v["reference"]) for v in valid_text])
+    scores = bench.score([s.indices for s in model.summarize(bench.sentences, k=3)])
+    assert scores["lead3"]["rouge1"] == lead and scores["oracle"]["rouge1"] >= lead
+
+    again = run(RunSettings(**settings, minutes=5.0))  # the plan is done: nothing more is trained
+    assert again["history"] == history
+
+
+def test_dropout_set_to_zero_makes_a_training_step_deterministic(small_pack: Path) -> None:
+    manifest = packs.read_manifest(small_pack)
+    model = packs.build_model(small_pack, manifest, dropout=0.0)
+    model.train()
+    samples = packs.load_samples(small_pack / "valid.npz.xz", model.tokenizer, True)[:2]
+    from docsum.bertsum.loop import batch_logits
+
+    first, _ = batch_logits(model, samples, torch.device("cpu"))
+    second, _ = batch_logits(model, samples, torch.device("cpu"))
+    assert torch.equal(first, second)
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+    packs.set_dropout(model, 0.1)
+    third, _ = batch_logits(model, samples, torch.device("cpu"))
+    assert not torch.equal(first, third)  # the setting reaches the encoder's dropouts and the head's
 
 
 def test_evaluation_scores_lead3_identically_to_a_lead3_summarizer_and_oracle_above_it(shared_data: Path) -> None:

@@ -95,7 +95,12 @@ def test_eval_and_train_with_bad_paths_are_one_line_exit_2(tmp_path: Path) -> No
     evaluated = docsum(["eval", "--data", str(missing)], tmp_path)
     assert evaluated.returncode == 2
     assert one_error_line(evaluated) == f"error: no such file or directory: {missing}"
-    train_args = ["train", "--train", str(missing), "--valid", str(missing), "--out", str(tmp_path / "run")]
-    trained = docsum(train_args, tmp_path)
+    packed = docsum(["pack", str(tmp_path / "pack"), "--train", str(missing), "--valid", str(missing)], tmp_path)
+    assert packed.returncode == 2
+    assert one_error_line(packed) == f"error: no such file or directory: {missing}"
+    trained = docsum(["train", str(tmp_path / "run"), "--pack", str(tmp_path / "nopack")], tmp_path)
     assert trained.returncode == 2
-    assert one_error_line(trained) == f"error: no such file or directory: {missing}"
+    assert one_error_line(trained) == (
+        f"error: no training pack at {tmp_path / 'nopack'} (missing manifest.json): build one with `docsum pack` first"
+    )
+    assert not (tmp_path / "run").exists()

@@ -1,4 +1,6 @@
-"""The GPU pack: everything a training run needs, in files that need only numpy, torch and transformers to read.
+"""The training pack: everything a training run needs, built once, in files that need only numpy, torch and
+transformers to read (a GPU host has nothing else). Oracle labels and encoder windows are computed when the pack is
+built, so that no labelling sits on a training step.
 
 Layout of a pack folder:
 - manifest.json: settings, counts, the sha256 and size of every file below;
@@ -7,7 +9,8 @@ Layout of a pack folder:
   `word_embeddings.ids`); the rows are frozen in training and the full matrix is verified by hash when a trained
   model loads here;
 - train.npz.xz, valid.npz.xz: documents already cut into encoder windows, with oracle labels (see `encode_docs`);
-- valid_text.json.xz: sentence texts and references of the first validation documents (R1 on the learning curve);
+- valid_text.json.xz: the offered sentences (whole documents, as ingest stores them) and references of the first
+  validation documents of each file: ROUGE on the learning curve, scored exactly as `docsum eval` scores;
 - test.json.xz: sentences and references of the test documents (the model's picks come back; ROUGE is scored here).
 
 Token ids are stored once per sentence, without the [CLS]/[SEP] that frame every sentence, as uint16, then the
@@ -134,7 +137,7 @@ def read_manifest(pack: Path, verify: bool = True) -> dict:
     or changed since it was built, fails here with the names of the files that differ)."""
     path = pack / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"no GPU pack at {pack} (missing {MANIFEST}): run `bench/gpu_train.sh prepare` first")
+        raise FileNotFoundError(f"no training pack at {pack} (missing {MANIFEST}): build one with `docsum pack` first")
     manifest = json.loads(path.read_text())
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{pack}: pack format {manifest.get('format')}, this script reads format {FORMAT}")
@@ -149,3 +152,102 @@ def read_manifest(pack: Path, verify: bool = True) -> dict:
         if bad:
             raise ValueError(f"{pack}: files missing or changed since the pack was built: {bad}")
     return manifest
+
+
+# ---- labels ------------------------------------------------------------------------------------------------------
+def label_document(sentences: list[str], reference: list[str], tokenizer, cfg, max_windows: int):
+    """A document's first `max_windows` encoder windows, its sentences there labelled with the greedy oracle over
+    exactly those sentences; None when fewer than 3 remain or there is no reference (PreSumm drops such
+    documents from training)."""
+    from docsum.bertsum.loop import Sample
+    from docsum.bertsum.oracle import greedy_oracle
+    from docsum.bertsum.preprocess import prepare
+
+    doc = prepare(sentences, tokenizer, cfg)
+    doc.windows = doc.windows[:max_windows]
+    n_seen = sum(len(w.cls_positions) for w in doc.windows)
+    doc.kept = doc.kept[:n_seen]
+    if n_seen < 3 or not reference:
+        return None
+    oracle = set(greedy_oracle([sentences[i] for i in doc.kept], reference))
+    return Sample(doc, [1.0 if j in oracle else 0.0 for j in range(n_seen)])
+
+
+# ---- the model and the samples a pack holds ----------------------------------------------------------------------
+def build_model(pack: Path, manifest: dict, dropout: float | None = None, full_embeddings=None):
+    """MiniLM with the pack's weights and a fresh head (seeded by the pack), word embeddings frozen and marked as the
+    bundled matrix (verified by hash whenever the trained model loads). `full_embeddings`: the whole bundled matrix,
+    where it is installed (its hash is checked against the pack's); else the rows the pack holds, the others zero (no
+    packed text uses them). `dropout`: every dropout probability of encoder and head (None: the encoder's own)."""
+    import torch
+    from safetensors.torch import load
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from docsum.bertsum.config import BertSumConfig
+    from docsum.bertsum.model import ExtSummarizer, encoder_config_dict, tensor_sha256
+
+    enc_cfg = AutoConfig.from_pretrained(str(pack / "encoder"), local_files_only=True)
+    enc_cfg._attn_implementation = "sdpa"
+    torch.manual_seed(manifest["seed"])
+    encoder = AutoModel.from_config(enc_cfg, add_pooling_layer=False)
+    weights = load(lzma.decompress((pack / "encoder/weights.safetensors.xz").read_bytes()))
+    ids, rows = weights.pop("word_embeddings.ids").long(), weights.pop("word_embeddings.rows").float()
+    if full_embeddings is not None:
+        if tensor_sha256(full_embeddings) != manifest["word_embeddings_sha256"]:
+            raise ValueError("the installed encoder's word embeddings are not those the pack was built from")
+        full = full_embeddings.float().clone()
+    else:
+        full = torch.zeros(manifest["vocab_size"], rows.shape[1])
+        full[ids] = rows
+    state = {k: v.float() for k, v in weights.items()}
+    state["embeddings.word_embeddings.weight"] = full
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(
+            f"pack encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True, use_fast=True)
+    config = BertSumConfig(
+        name="docsum-minilm-cnndm",
+        max_pos=manifest["window_tokens"],
+        long_mode="windows",
+        use_interval=manifest["use_interval"],
+        trained=True,
+    )
+    config.encoder_config = encoder_config_dict(encoder)
+    model = ExtSummarizer(config, encoder, tokenizer)
+    if dropout is not None:
+        set_dropout(model, dropout)
+    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    config.word_embeddings = "bundled"
+    config.word_embeddings_sha256 = manifest["word_embeddings_sha256"]
+    return model
+
+
+def set_dropout(model, p: float) -> None:
+    """Every dropout of the model to probability `p` (the encoder's attention dropout reads its module's `p` too).
+    At 0, torch returns the input untouched: no random masks, which cost a third of a CPU training step."""
+    import torch
+
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    model.config.ext_dropout = p
+
+
+def load_samples(path: Path, tokenizer, use_interval: bool):
+    """A pack's documents as training samples (encoder windows and oracle labels)."""
+    from docsum.bertsum.loop import Sample
+    from docsum.bertsum.preprocess import PreparedDoc, Window
+
+    samples = []
+    for windows, labels in decode_docs(read_npz_xz(path), tokenizer.cls_token_id, tokenizer.sep_token_id, use_interval):
+        n = len(labels)
+        doc = PreparedDoc(
+            n_sentences=n, kept=list(range(n)), windows=[Window(ids, segs, pos) for ids, segs, pos in windows]
+        )
+        samples.append(Sample(doc, labels))
+    return samples
