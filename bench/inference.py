@@ -1,6 +1,7 @@
 """Inference throughput: one document at a time vs naive fixed batches vs the token-budget engine.
 
     python bench/inference.py --n 60                                  # CPU
+    python bench/inference.py --n 60 --json var/inference.json        # the figures as JSON too, for tracking
     python bench/inference.py --device cuda --max-batch-tokens 65536 --n 600
     python bench/inference.py --n 600 --export-docs docs.json.gz      # the documents, for a machine without the data
     python bench/inference.py --docs docs.json.gz --device cuda ...   # (bench/gpu_check.sh does both)
@@ -10,11 +11,13 @@ The documents are a mixed-length stream in shuffled order, equal thirds of: CNN/
 split by ingest.sentences.split_sentences. Modes, each timed from sentences to scores (tokenization included):
   (a) alone  : one document per forward pass (model.forward(collate([doc])))
   (b) naive  : fixed batches of 16 documents in input order, padded to the batch's longest window
-  (c) engine : bertsum.engine.InferenceEngine (length-sorted windows, padded-token budget batches)
+  (c) engine : bertsum.engine.InferenceEngine (length-sorted windows, padded-token budget batches), once in fp32 and
+               once under bf16 autocast (what `auto` picks where the processor has native bf16: AMX, AVX512-BF16, CUDA)
 Padding waste = share of the tokens the encoder computed that were padding. FLOPs count the encoder on real
 tokens: 2 x linear-layer params x tokens + 4 x L^2 x H per layer and window (embeddings are lookups). The encoder's
 achieved FLOP/s (executed, padding included, timed around the encoder calls of a separate engine run) is compared
-with a 2048x2048 matmul measured in the same run (8192x8192 on CUDA, where 2048 cannot fill the GPU).
+with 2048x2048 matmuls in fp32 and in bf16 measured in the same run (8192x8192 on CUDA, where 2048 cannot fill it).
+Modes (a) and (b) run in the engine's default precision.
 Where the encoder's weights are not present (bench/gpu_check.sh carries only its config and tokenizer), the model
 is built with random weights: throughput does not depend on their values. Prints a table; nothing here is a test.
 """
@@ -211,6 +214,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--docs", type=Path, help="read the documents (sentence lists, JSON .gz) instead of the data")
     parser.add_argument("--export-docs", type=Path, help="write the documents there and exit")
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args()
 
     if args.export_docs:
@@ -240,8 +244,7 @@ def main() -> None:
     )
 
     size = 8192 if device.type == "cuda" else 2048
-    peak32 = matmul_peak(device, torch.float32, size)
-    peak16 = matmul_peak(device, torch.bfloat16, size) if device.type == "cuda" else None
+    peaks = {"fp32": matmul_peak(device, torch.float32, size), "bf16": matmul_peak(device, torch.bfloat16, size)}
     engine.score(docs[:4])  # warm-up (allocator, kernels)
 
     results = [
@@ -253,16 +256,65 @@ def main() -> None:
             lambda: run_forward_batches(model, docs, NAIVE_BATCH),
         ),
     ]
-    engine.reset_stats()
+    engines, encoder_rates, stats = {}, {}, {}
+    for dtype in ("fp32", "bf16"):
+        engines[dtype] = InferenceEngine(model, max_batch_tokens=engine.max_batch_tokens, amp_dtype=dtype)
+        engines[dtype].score(docs[:4])  # warm-up of this precision's kernels
 
-    def run_engine() -> tuple[int, int]:
-        engine.score(docs)
-        return engine.stats.real_tokens, engine.stats.padded_tokens
+        def run_engine(e: InferenceEngine = engines[dtype]) -> tuple[int, int]:
+            e.reset_stats()
+            e.score(docs)
+            return e.stats.real_tokens, e.stats.padded_tokens
 
-    results.append(timed("(c) engine", device, len(docs), run_engine))
-    stats = engine.stats.as_dict()
+        results.append(timed(f"(c) engine, {dtype}", device, len(docs), run_engine))
+        stats[dtype] = engines[dtype].stats.as_dict()
+        encoder_rates[dtype] = encoder_rate(model, docs, engines[dtype], flops_total)
 
-    # Encoder alone: time around each encoder call (synchronised) in one more engine run.
+    print()
+    print(f"{'mode':<28}{'docs/s':>9}{'tokens/s':>11}{'padding':>9}{'peak MiB':>10}{'GFLOP/s':>9}")
+    for r in results:
+        print(
+            f"{r.name:<28}{r.docs / r.seconds:>9.2f}{r.real_tokens / r.seconds:>11.0f}{100 * r.waste:>8.1f}%"
+            f"{r.peak_bytes / 2**20:>10.0f}{flops_total / r.seconds / 1e9:>9.1f}"
+        )
+    a, b, c32, c16 = results
+    print()
+    print(
+        f"engine fp32 vs one-at-a-time: {a.seconds / c32.seconds:.2f}x   "
+        f"vs naive batches: {b.seconds / c32.seconds:.2f}x   engine bf16 vs fp32: {c32.seconds / c16.seconds:.2f}x"
+    )
+    for dtype in ("fp32", "bf16"):
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in stats[dtype].items()}
+        print(f"engine stats ({dtype}): {json.dumps(shown)}")
+    print(f"matmul {size}x{size}: fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
+    for dtype, rate in encoder_rates.items():
+        print(
+            f"encoder in {dtype} (engine batches): {rate / 1e9:.1f} GFLOP/s executed = "
+            f"{100 * rate / peaks['fp32']:.0f}% of the fp32 matmul peak, {100 * rate / peaks['bf16']:.0f}% of the bf16"
+        )
+    if device.type == "cpu":
+        print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if args.json:
+        figures = {
+            "device": str(device),
+            "docs": len(docs),
+            "docs_per_s": {r.name: round(r.docs / r.seconds, 3) for r in results},
+            "engine_docs_per_s": {"fp32": round(len(docs) / c32.seconds, 3), "bf16": round(len(docs) / c16.seconds, 3)},
+            "bf16_speedup": round(c32.seconds / c16.seconds, 3),
+            "matmul_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
+            "encoder_gflops": {k: round(v / 1e9, 1) for k, v in encoder_rates.items()},
+            "encoder_share_of_peak": {
+                dtype: {peak: round(rate / peaks[peak], 3) for peak in peaks} for dtype, rate in encoder_rates.items()
+            },
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def encoder_rate(model: ExtSummarizer, docs: list[list[str]], engine: InferenceEngine, flops_total: float) -> float:
+    """Executed encoder FLOP/s: time around each encoder call (synchronised) in one more run of `engine`; executed
+    FLOPs are the real ones scaled by computed/real tokens (the batches' padded shapes, a close estimate)."""
+    device = model.device
     encoder_time = [0.0]
     original = model.encode_windows
 
@@ -275,38 +327,13 @@ def main() -> None:
         return out
 
     model.encode_windows = timed_encoder
-    timing_engine = InferenceEngine(model, max_batch_tokens=engine.max_batch_tokens)
-    timing_engine.score(docs)
-    del model.encode_windows
-    # Executed FLOPs: the batches' padded shapes (real FLOPs scaled by computed/real tokens, a close estimate).
-    executed = flops_total * timing_engine.stats.padded_tokens / timing_engine.stats.real_tokens
-
-    print()
-    print(f"{'mode':<28}{'docs/s':>9}{'tokens/s':>11}{'padding':>9}{'peak MiB':>10}{'GFLOP/s':>9}")
-    for r in results:
-        print(
-            f"{r.name:<28}{r.docs / r.seconds:>9.2f}{r.real_tokens / r.seconds:>11.0f}{100 * r.waste:>8.1f}%"
-            f"{r.peak_bytes / 2**20:>10.0f}{flops_total / r.seconds / 1e9:>9.1f}"
-        )
-    a, b, c = results
-    print()
-    print(
-        f"engine vs one-at-a-time: {a.seconds / c.seconds:.2f}x   engine vs naive batches: {b.seconds / c.seconds:.2f}x"
-    )
-    print(f"engine stats: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in stats.items()})}")
-    reference = peak16 if peak16 is not None else peak32
-    label = "bf16" if peak16 is not None else "fp32"
-    encoder_rate = executed / encoder_time[0]
-    print(
-        f"matmul {size}x{size} fp32: {peak32 / 1e9:.1f} GFLOP/s"
-        + (f", bf16: {peak16 / 1e9:.1f} GFLOP/s" if peak16 is not None else "")
-    )
-    print(
-        f"encoder (engine batches, {encoder_time[0]:.2f} s): {encoder_rate / 1e9:.1f} GFLOP/s executed = "
-        f"{100 * encoder_rate / reference:.0f}% of the {label} matmul peak"
-    )
-    if device.type == "cpu":
-        print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    try:
+        engine.reset_stats()
+        engine.score(docs)
+    finally:
+        del model.encode_windows
+    executed = flops_total * engine.stats.padded_tokens / engine.stats.real_tokens
+    return executed / encoder_time[0]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam, insert, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from docsum.db.models import Job, JobStatus, Summary, utcnow
@@ -107,19 +108,29 @@ _SUMMARIES_FROM_JSON = text(
         job_id integer, document_id integer, model_id text, params_key text, sentence_indices json, scores json,
         text text, note text
     )
+    ON CONFLICT (document_id, model_id, params_key) DO UPDATE SET
+        job_id = EXCLUDED.job_id, sentence_indices = EXCLUDED.sentence_indices, scores = EXCLUDED.scores,
+        text = EXCLUDED.text, note = EXCLUDED.note, created_at = EXCLUDED.created_at
     """
 )
+# What a new summary of a document already summarized by the same model and parameters replaces.
+_REPLACED = ("job_id", "sentence_indices", "scores", "text", "note", "created_at")
 
 SUMMARY_FIELDS = ("job_id", "document_id", "model_id", "params_key", "sentence_indices", "scores", "text", "note")
 
 
 def insert_summaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert summaries (dicts with SUMMARY_FIELDS) in one statement. A duplicate job_id raises IntegrityError
-    inside the caller's transaction, as a plain INSERT would."""
+    """Insert summaries (dicts with SUMMARY_FIELDS) in one statement. A document that already has a summary from
+    the same model and parameters keeps one: the new one replaces it (the unique index allows no second). A
+    duplicate job_id raises IntegrityError inside the caller's transaction, as a plain INSERT would."""
     if not rows:
         return
     if not is_postgres(session):
-        session.execute(insert(Summary), rows)
+        stmt = sqlite_insert(Summary)
+        replaced = {name: stmt.excluded[name] for name in _REPLACED}
+        stmt = stmt.on_conflict_do_update(index_elements=["document_id", "model_id", "params_key"], set_=replaced)
+        now = utcnow()
+        session.execute(stmt, [{"created_at": now, **row} for row in rows])
         return
     payload = [{name: row.get(name) for name in SUMMARY_FIELDS} for row in rows]
     session.execute(_SUMMARIES_FROM_JSON, {"rows": json_dumps(payload), "created_at": utcnow()})

@@ -236,8 +236,11 @@ class Job(Base):
 
 class Summary(Base):
     __tablename__ = "summaries"
-    # "Does this document already have a summary for this model and parameters?" (nightly run).
-    __table_args__ = (Index("ix_summaries_document_id_model_id_params_key", "document_id", "model_id", "params_key"),)
+    # "Does this document already have a summary for this model and parameters?" (nightly run, every run's new
+    # jobs); unique: at most one summary per document, model and parameters, whatever the code does.
+    __table_args__ = (
+        Index("ix_summaries_document_id_model_id_params_key", "document_id", "model_id", "params_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)

@@ -14,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from docsum.client import BatchHandle, Client
-    from docsum.errors import BatchCancelled, BatchNotFound, DocsumError, NoText, WaitTimeout, WorkerStopped
+    from docsum.errors import (
+        BatchCancelled,
+        BatchNotFound,
+        DocsumError,
+        ModelNotFound,
+        NoText,
+        WaitTimeout,
+        WorkerStopped,
+    )
     from docsum.services.batches import BatchReport, ResultRecord
-    from docsum.services.text import TextSummary, summarize
+    from docsum.services.text import TextSummary, summarize, summarize_file
 
 __all__ = [
     "BatchCancelled",
@@ -25,12 +33,14 @@ __all__ = [
     "BatchReport",
     "Client",
     "DocsumError",
+    "ModelNotFound",
     "NoText",
     "ResultRecord",
     "TextSummary",
     "WaitTimeout",
     "WorkerStopped",
     "summarize",
+    "summarize_file",
 ]
 
 # Public name -> the module defining it. Lazy: `import docsum` stays cheap (no Celery, no torch), and importing a
@@ -41,10 +51,12 @@ _WHERE = {
     "BatchReport": "docsum.services.batches",
     "ResultRecord": "docsum.services.batches",
     "summarize": "docsum.services.text",
+    "summarize_file": "docsum.services.text",
     "TextSummary": "docsum.services.text",
     "DocsumError": "docsum.errors",
     "BatchNotFound": "docsum.errors",
     "BatchCancelled": "docsum.errors",
+    "ModelNotFound": "docsum.errors",
     "NoText": "docsum.errors",
     "WaitTimeout": "docsum.errors",
     "WorkerStopped": "docsum.errors",

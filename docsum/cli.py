@@ -60,9 +60,10 @@ class _DocsumApp(typer.Typer):
                 raise
             code, message = known
             from rich.console import Console
-            from rich.markup import escape
 
-            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+            from docsum.commands.common import user_text
+
+            Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {user_text(message)}")
             raise SystemExit(code) from None
 
 

@@ -18,7 +18,6 @@ The client is a thin face: what happens to batches is in `docsum.services`, how 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -30,15 +29,17 @@ import kombu.exceptions
 import redis.exceptions
 
 from docsum.config import Settings, get_settings
-from docsum.db.migrate import upgrade
+from docsum.db.migrate import current, upgrade
 from docsum.db.session import session_scope
-from docsum.errors import BatchCancelled, BatchNotFound, DocsumError, WaitTimeout, WorkerStopped
+from docsum.errors import BatchCancelled, BatchNotFound, DatabaseNotSetUp, DocsumError, WaitTimeout, WorkerStopped
 from docsum.ingest.sources import walk_paths
 from docsum.services import batches
 from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.export import export_format, write_results
+from docsum.services.ingest import not_read_documents
 from docsum.services.models import resolve_model
 from docsum.services.nightly import plan_nightly
+from docsum.services.owners import this_process
 from docsum.services.report import write_nightly_report
 from docsum.worker.app import create_app
 from docsum.worker.embedded import embedded_worker
@@ -85,6 +86,12 @@ def _looks_like_text(name: str) -> bool:
 def collect_files(paths: Iterable[str | Path]) -> list[str]:
     """Files named, or found under named directories (ingest's walking rules: sorted, hidden entries skipped), as
     absolute paths. Raises FileNotFoundError naming every missing path, before anything is submitted."""
+    return collect_entries(paths)[0]
+
+
+def collect_entries(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(`collect_files`, [(absolute path, reason)] of the entries the walk did not read: links out of a walked
+    directory, loops, dangling links, FIFOs, sockets, devices)."""
     paths = list(paths)
     if any(isinstance(p, str) and _looks_like_text(p) and not _exists(p) for p in paths):
         raise FileNotFoundError(
@@ -95,10 +102,11 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
     missing = [str(p) for p in given if not _exists(p)]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    files, refused = walk_paths(list(given))
-    for link, reason in refused:  # a link out of a walked directory is not submitted
-        logging.getLogger(__name__).warning("%s: %s", link, reason)
-    return list(dict.fromkeys(str(p.resolve()) for p in files if p.is_file()))
+    files, skipped = walk_paths(list(given))
+    return (
+        list(dict.fromkeys(str(p.resolve()) for p in files)),
+        list(dict.fromkeys((str(p.absolute()), reason) for p, reason in skipped)),
+    )
 
 
 # The broker is unreachable (what enqueueing raises then).
@@ -173,8 +181,25 @@ class Client:
         self.app = create_app(self.settings)
         self._stack = ExitStack()
         self._worker = None  # the embedded worker, once started
+        self._schema_checked = False
         if self.app.embedded:
             upgrade(self.settings.database_url)  # the embedded default sets itself up
+            self._schema_checked = True
+
+    def _require_schema(self) -> None:
+        """With a broker, the database is shared with the worker fleet and set up once, by `docsum db upgrade`: a
+        client never creates it (nor leaves an empty SQLite file behind), it says what to run."""
+        if self._schema_checked:
+            return
+        if current(self.settings.database_url) is None:
+            from sqlalchemy.engine import make_url
+
+            shown = make_url(self.settings.database_url).render_as_string(hide_password=True)
+            raise DatabaseNotSetUp(
+                f"no docsum database at {shown}: run `docsum db upgrade` once, with the same DOCSUM_DATABASE_URL "
+                "(with DOCSUM_BROKER_URL set, the database is shared with the workers and not created on first use)"
+            )
+        self._schema_checked = True
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -203,12 +228,15 @@ class Client:
         name: str | None = None,
         model: str | None = None,
         k: int | None = None,
+        force: bool = False,
     ) -> BatchHandle:
         """Create a batch and enqueue its work; returns its handle (an int: the batch id).
 
         Paths (files and directories, walked here) go through the ingest queue in chunks of ingest_chunk_size
         files; document ids already stored get their jobs at once, enqueued in chunks of chunk_size. `k` defaults
-        to DOCSUM_SUMMARY_SENTENCES.
+        to DOCSUM_SUMMARY_SENTENCES. A document that already has a summary from the same model and parameters is not
+        summarized again (its job succeeds at once and shows that summary), unless `force`: then the new summary
+        replaces it.
         """
         items = (
             [paths_or_document_ids]
@@ -218,23 +246,30 @@ class Client:
         if not items:
             raise ValueError("nothing to submit: give paths or document ids")
         params = batches.job_params(k or self.settings.summary_sentences)
+        skipped: list[tuple[str, str]] = []
         if all(_is_id(i) for i in items):
             files: list[str] = []
             kind = "documents"
         elif all(isinstance(i, (str, Path)) for i in items):
-            files = collect_files(items)  # type: ignore[arg-type]
-            if not files:
+            files, skipped = collect_entries(items)  # type: ignore[arg-type]
+            if not files and not skipped:
                 raise ValueError(f"no files found under {', '.join(map(str, items))}")
             kind = "files"
         else:
             raise TypeError("submit takes paths or document ids, not a mix")
+        self._require_schema()
         model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
         name = name or f"{kind} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
 
+        extra: dict[str, object] = {"force": True} if force else {}
+        if self.app.embedded:  # this process is the batch's only worker: a later run can tell when it is gone
+            extra["owner"] = this_process()
         with session_scope(self.session_factory) as session:
-            batch = batches.create_batch(session, name, model_ref, params, files_total=len(files))
+            batch = batches.create_batch(session, name, model_ref, params, files_total=len(files), **extra)
             batch_id = batch.id
-            if files:
+            if skipped:  # entries not read are the batch's failed documents, each with its reason
+                batches.add_jobs(session, batch, not_read_documents(session, skipped), new_batch=True)
+            if files or skipped:
                 queued = []
             else:  # a new batch: every job is new, and all of them are sent below
                 queued = batches.add_jobs(session, batch, items, sent=True, new_batch=True)  # type: ignore[arg-type]
@@ -243,13 +278,20 @@ class Client:
         try:
             if files:
                 enqueue_ingest(self.app, batch_id, files)
-            else:
+            elif queued:
                 enqueue_summarize(self.app, queued, batch_id)
         except BROKER_ERRORS as error:
             self._abandon(batch_id, error)
         if not files:
             self._finish_if_done(batch_id)  # every document may have failed extraction
         return BatchHandle(batch_id, self)
+
+    def close_interrupted(self) -> list[tuple[int, int]]:
+        """Close the running batches whose embedded process is gone (killed, crashed): their unfinished jobs are
+        cancelled, what they summarized stays. Returns (batch id, jobs cancelled) per batch closed."""
+        self._require_schema()
+        with session_scope(self.session_factory) as session:
+            return batches.close_interrupted(session)
 
     def batch(self, batch_id: int) -> BatchHandle:
         """The handle of an existing batch. Raises BatchNotFound."""
@@ -271,6 +313,15 @@ class Client:
 
         return summarize(text_or_texts, k, model=model, settings=self.settings, **options)  # type: ignore[arg-type]
 
+    def summarize_file(
+        self, source: str | Path | bytes, k: int | None = None, model: str | None = None, **options: object
+    ) -> TextSummary:
+        """Summarize one file (a path, or its bytes) in this process as `submit` would, without a queue or the
+        database, with this client's settings. See `docsum.summarize_file`."""
+        from docsum.services.text import summarize_file
+
+        return summarize_file(source, k, model=model, settings=self.settings, **options)  # type: ignore[arg-type]
+
     def _abandon(self, batch_id: int, error: BaseException) -> None:
         """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
         running forever, and say so."""
@@ -291,6 +342,7 @@ class Client:
         if missing:
             raise FileNotFoundError(f"not found: {', '.join(missing)}")
         params = batches.job_params(k or self.settings.summary_sentences)
+        self._require_schema()
         model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
         outcome = plan_nightly(self.session_factory, [str(r) for r in roots], model_ref, params)
         if outcome.to_ingest or outcome.to_summarize:
@@ -319,19 +371,25 @@ class Client:
         timeout: float | None = None,
         progress: Callable[[BatchReport], None] | None = None,
         poll_interval: float = 0.5,
+        progress_every_poll: bool = False,
     ) -> BatchReport:
         """Block until the batch is finished or cancelled (finishing it if this call sees the last job end).
 
-        Raises WaitTimeout (a TimeoutError) after `timeout` seconds; the batch keeps running. BatchNotFound for an
-        unknown id.
+        `progress` is called with the batch's report when it changes (status, files, job counts), so
+        `progress=print` prints a line per change; `progress_every_poll` calls it on every poll instead (a live
+        display with a clock). Raises WaitTimeout (a TimeoutError) after `timeout` seconds; the batch keeps running.
+        BatchNotFound for an unknown id.
         """
         batch_id = int(batch_id)
         deadline = None if timeout is None else time.monotonic() + timeout
+        shown: tuple[object, ...] | None = None
         while True:
             polled = time.monotonic()
             report = self.status(batch_id)
             polled = time.monotonic() - polled
-            if progress is not None:
+            state = (report.status, report.files_done, report.files_total, tuple(sorted(report.counts.items())))
+            if progress is not None and (progress_every_poll or state != shown):
+                shown = state
                 progress(report)
             if report.status != "running":
                 return report

@@ -1,6 +1,7 @@
 """The one settings object: every knob typed, named and defaulted once, read from DOCSUM_* environment variables.
 
-This module is the leaf of the package: it imports nothing else of docsum. Entry points (the CLI, the worker app,
+This module is the leaf of the package: it imports nothing else of docsum but the public exceptions
+(`docsum.errors`, which import nothing). Entry points (the CLI, the worker app,
 `Client()`) call `get_settings()`; everything below them takes a `Settings` or plain arguments.
 """
 
@@ -11,10 +12,13 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import pydantic_settings
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from docsum.errors import ModelNotFound  # raised here; importable from docsum.config as before
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Run from a source checkout (or an editable install of one), rather than installed into site-packages.
@@ -37,10 +41,6 @@ def _data_dir() -> Path:
 
 
 DATA_DIR = _data_dir()
-
-
-class ModelNotFound(FileNotFoundError):
-    """No model is configured and none is shipped with this installation."""
 
 
 class InvalidSetting(ValueError):
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     )
     max_batch_tokens: int = Field(
         default=8192, ge=8, description="Padded-token budget of one encoder batch (count x longest)."
+    )
+    inference_dtype: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="What the model computes in: auto (bf16 where the processor runs it natively: CUDA GPUs, CPUs "
+        "with AMX or AVX512-BF16; else fp32), fp32 or bf16.",
     )
     summary_sentences: int = Field(default=3, ge=1, description="Default k: sentences per summary.")
 
@@ -166,6 +171,32 @@ class Settings(BaseSettings):
         if any(not root.strip() for root in value):
             raise ValueError("archive roots must be non-empty paths")
         return [str(Path(root).expanduser()) for root in value]
+
+    @field_validator("broker_url")
+    @classmethod
+    def _empty_broker_is_unset(cls, value: str | None) -> str | None:
+        # `DOCSUM_BROKER_URL=` (set, but empty) means what unset means: the in-process worker. Taken as a URL, it
+        # would send work to an in-memory queue that no worker reads.
+        return (value.strip() or None) if value is not None else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        # The URL may hold a password: the messages never repeat it.
+        try:
+            url = make_url(value.strip())
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL (e.g. sqlite:////path/docsum.db or postgresql+psycopg://user:pw@host/db)"
+            ) from None
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(f"unknown database kind {url.drivername!r} (use sqlite or postgresql+psycopg)") from None
+        return value.strip()
 
     @field_validator("flower_basic_auth")
     @classmethod

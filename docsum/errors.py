@@ -37,3 +37,11 @@ class WaitTimeout(DocsumError, TimeoutError):
 
 class WorkerStopped(DocsumError, RuntimeError):
     """The in-process worker stopped before the batch finished."""
+
+
+class ModelNotFound(DocsumError, FileNotFoundError):
+    """No model is configured and none is shipped with this installation (set DOCSUM_MODEL)."""
+
+
+class DatabaseNotSetUp(DocsumError, RuntimeError):
+    """The database has no docsum schema, and this mode does not create one: `docsum db upgrade` sets it up."""

@@ -1,20 +1,21 @@
 """What the CLI says when a service is down or a setting is wrong: one line starting with `error:`, what to do about
 it, and an exit code per kind of trouble (scripts and cron can tell them apart), instead of a traceback.
 
-Exit codes: 1 work ran and something failed (commands' own), 2 bad usage or input (typer's, commands' `_fail`),
-3 database unreachable or not set up, 4 broker unreachable, 5 invalid setting.
+Exit codes: 1 an unexpected error (a bug: Python's own code, with its traceback; a few commands' own failures),
+2 bad usage or input (typer's, commands' `fail`), 3 database unreachable or not set up, 4 broker unreachable,
+5 invalid setting, 6 the batch ended but some of its documents failed (`run`, `nightly`, `retry --wait`: the
+work was done, each failure is in the results with its reason).
 """
 
 from __future__ import annotations
+
+from docsum.errors import DatabaseNotSetUp  # a reading command, or a fleet client, on a database never set up
 
 EXIT_INPUT = 2
 EXIT_DATABASE = 3
 EXIT_BROKER = 4
 EXIT_SETTINGS = 5
-
-
-class DatabaseNotSetUp(Exception):
-    """A read-only command on a database that has no docsum schema (it is not created just to be read)."""
+EXIT_SOME_FAILED = 6
 
 
 class BrokerUnavailable(Exception):

@@ -16,8 +16,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings
+from docsum.db.session import session_scope
 from docsum.ingest.sources import Source, expand_paths, file_sources, walk_paths
-from docsum.ingest.store import IngestItem, Outcome, store_source
+from docsum.ingest.store import IngestItem, Outcome, store_skipped, store_source
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,11 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files, directories (recursive, sorted) and archives; never raises for a bad document."""
     report = IngestReport()
-    files, refused = walk_paths(list(paths))
-    for link, reason in refused:  # reported, not stored: the link's target is not ours to read
-        log.warning("%s: %s", link, reason)
-        report.items.append(IngestItem(str(link.absolute()), "failed", None, reason))
+    files, skipped = walk_paths(list(paths))
+    for entry, reason in skipped:  # the entry is recorded with its reason; nothing behind it is read
+        log.warning("not read: %a: %a", str(entry), reason)  # %a: a name's control characters stay escaped in logs
+        with session_scope(session_factory) as session:
+            report.items.append(store_skipped(session, str(entry.absolute()), reason))
     for path in files:
         items = ingest_file(session_factory, path, settings)
         report.items.extend(items)

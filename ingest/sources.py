@@ -28,6 +28,7 @@ from typing import IO
 
 from docsum.config import Settings
 from docsum.ingest.sniff import COMPRESSED, HEAD_BYTES, TAR, ZIP, is_archive, sniff_media_type
+from docsum.ingest.walk import walk
 
 _CHUNK = 1 << 16
 # Below this expanded size a member's compression ratio says nothing (a page of spaces compresses 1000:1).
@@ -339,32 +340,20 @@ def expand_paths(paths: list[str | os.PathLike[str]]) -> list[Path]:
     """Files to ingest, in order: each given path, directories walked recursively in sorted order.
 
     Hidden entries (".name") inside directories are skipped; a path given explicitly is always kept,
-    and a path that does not exist is kept so that it is reported. Links found while walking that lead out of the
-    walked directory are left out (see `walk_paths` for them and their reason).
+    and a path that does not exist is kept so that it is reported. Entries the walk does not read (links out of the
+    walked directory, loops, dangling links, FIFOs, sockets, devices) are left out (see `walk_paths` for them and
+    their reason).
     """
     return walk_paths(paths)[0]
 
 
 def walk_paths(paths: list[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """(files to ingest, [(refused path, reason)]): `expand_paths`, and the symbolic links found inside a walked
-    directory whose target lies outside it (a link in an archive root to /etc/... must not bring that file in).
-    Directory links are never followed."""
+    """(files to ingest, [(skipped path, reason)]): the one walker's verdicts (`ingest.walk`), split in two."""
     files: list[Path] = []
-    refused: list[tuple[Path, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            files.append(path)
-            continue
-        root = path.resolve()
-        for walked, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                found = Path(walked) / name
-                if found.is_symlink() and not found.resolve().is_relative_to(root):
-                    refused.append((found, f"symbolic link out of {path} not followed (-> {os.readlink(found)})"))
-                else:
-                    files.append(found)
-    return files, refused
+    skipped: list[tuple[Path, str]] = []
+    for found in walk(paths):
+        if found.skip is None:
+            files.append(found.path)
+        else:
+            skipped.append((found.path, found.skip))
+    return files, skipped

@@ -81,20 +81,35 @@ def _duplicate(uri: str, existing: Document) -> IngestItem:
 
 
 def _store_unreadable(factory: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
-    error = _clean(source.error) or "unreadable"
     with session_scope(factory) as session:
-        existing = session.scalars(
-            select(Document)
-            .where(Document.content_sha256.is_(None), Document.source_uri == uri, Document.error == error)
-            .order_by(Document.id)
-            .limit(1)
-        ).first()
-        if existing is not None:
-            return _duplicate(uri, existing)
-        document = Document(source_uri=uri, content_sha256=None, byte_size=source.byte_size)
-        set_document_failed(session, document, error)
-        session.flush()
-        return IngestItem(uri, "failed", document.id, error)
+        return _unread_document(session, uri, _clean(source.error) or "unreadable", source.byte_size)
+
+
+def _unread_document(session: Session, uri: str, error: str, byte_size: int | None = None) -> IngestItem:
+    """A failed document without bytes: the one already stored for this path and reason, or a new one."""
+    existing = session.scalars(
+        select(Document)
+        .where(Document.content_sha256.is_(None), Document.source_uri == uri, Document.error == error)
+        .order_by(Document.id)
+        .limit(1)
+    ).first()
+    if existing is not None:
+        return _duplicate(uri, existing)
+    document = Document(source_uri=uri, content_sha256=None, byte_size=byte_size)
+    set_document_failed(session, document, error)
+    session.flush()
+    return IngestItem(uri, "failed", document.id, error)
+
+
+def store_skipped(session: Session, uri: str, reason: str) -> IngestItem:
+    """Record an entry the walker did not read (a link out of its root, a loop, a FIFO, ...) as a failed document
+    with its reason, in the caller's transaction, so that a batch can show it; the same path and reason again is
+    the same document. Nothing is read."""
+    uri = _clean(uri) or ""
+    if len(uri) > MAX_URI_CHARS:
+        return IngestItem(uri, "failed", None, f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored")
+    reason = _clean(reason) or "not read"
+    return IngestItem(uri, "failed", _unread_document(session, uri, reason).document_id, reason)
 
 
 def _by_hash(factory: sessionmaker[Session], sha: str) -> Document | None:

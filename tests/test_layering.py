@@ -24,6 +24,8 @@ PACKAGE_DIRS = {
     "docsum.migrations": REPO_ROOT / "migrations",
 }
 ABOVE_ALL = ("docsum.cli", "docsum.commands")
+# The public exceptions import nothing, so every layer may raise them (the settings too: ModelNotFound).
+ANY_LAYER = ("docsum.errors",)
 # package -> the docsum packages it must never import
 FORBIDDEN = {
     "docsum.config": ("docsum.",),
@@ -81,6 +83,8 @@ def violations() -> list[str]:
     for module, path in sorted(module_files().items()):
         rules = [banned for owner, banned in FORBIDDEN.items() if module == owner or module.startswith(owner + ".")]
         for name in sorted(imported_names(path, module)):
+            if any(name == ok or name.startswith(ok + ".") for ok in ANY_LAYER):
+                continue
             for banned in (b for rule in rules for b in rule):
                 if name == banned.rstrip(".") or name.startswith(banned if banned.endswith(".") else banned + "."):
                     found.append(f"{module} imports {name}")
@@ -114,7 +118,7 @@ def test_the_rule_catches_a_forbidden_import(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("module", "allowed"),
-    [("docsum.bertsum", ("docsum", "docsum.bertsum")), ("docsum.config", ("docsum", "docsum.config"))],
+    [("docsum.bertsum", ("docsum", "docsum.bertsum")), ("docsum.config", ("docsum", "docsum.config", *ANY_LAYER))],
 )
 def test_importing_a_lower_layer_loads_nothing_above_it(module: str, allowed: tuple[str, ...]) -> None:
     code = f"import sys, {module}; print('\\n'.join(m for m in sys.modules if m.split('.')[0] == 'docsum'))"

@@ -9,8 +9,10 @@ The pipeline, per buffer of documents (a buffer holds about `buffer_batches` enc
 4. gather each document's sentence vectors across its windows, in order, and run the inter-sentence head over
    groups of documents of similar sentence count (bounded padding); sigmoid; map back to input sentence indices.
 Steps 1-2 for the next batch run in a background thread while the device works on the current one (CUDA only:
-on the CPU the thread would just compete with the encoder for cores). On CUDA the encoder runs under bf16
-autocast from pinned host memory; a CUDA out-of-memory error halves the batch and carries on (counted in `stats`).
+on the CPU the thread would just compete with the encoder for cores). Encoder and head run under bf16 autocast
+where the device multiplies bf16 natively (CUDA; CPUs with AMX or AVX512-BF16: bertsum.precision), in fp32
+elsewhere; on CUDA from pinned host memory. A CUDA out-of-memory error halves the batch and carries on (counted in
+`stats`).
 Padding is masked everywhere, so scores equal scoring each document alone (up to floating-point rounding).
 """
 
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 
 from docsum.bertsum.batching import pad_windows, round_up
+from docsum.bertsum.precision import compute_dtype, dtype_name
 from docsum.bertsum.preprocess import (
     PreparedDoc,
     SentenceTokens,
@@ -64,13 +67,14 @@ class EngineStats:
     padded_tokens: int = 0  # tokens computed by the encoder, padding included
     oom_splits: int = 0  # batches halved after a CUDA out-of-memory error
     prepare_s: float = 0.0  # CPU time making batches: tokenizing (unless done ahead), windows, packing, tensors
+    dtype: str = ""  # what the model computed in: "bf16" or "fp32" (set on the first call)
 
     @property
     def padding_waste(self) -> float:
         """Share of computed encoder tokens that were padding."""
         return 1.0 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0.0
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, float | str]:
         return {**asdict(self), "padding_waste": self.padding_waste}
 
 
@@ -113,7 +117,9 @@ class InferenceEngine:
     max_padding: float = 0.1  # a batch is also closed before a window that would make it more than 10% padding
     buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
     prefetch: bool | None = None  # prepare the next batch in a thread; None: on CUDA only
-    amp_dtype: torch.dtype | str | None = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere; None: always fp32
+    # "auto": bf16 where the device multiplies it natively (CUDA since Ampere; CPUs with AMX or AVX512-BF16), else
+    # fp32; "bf16"/"fp32" (or a torch dtype) force one; None: fp32.
+    amp_dtype: torch.dtype | str | None = "auto"
     stats: EngineStats = field(default_factory=EngineStats)
 
     def __post_init__(self) -> None:
@@ -154,11 +160,17 @@ class InferenceEngine:
     def device(self) -> torch.device:
         return self.model.device
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    @property
+    def compute_dtype(self) -> torch.dtype | None:
+        """The autocast dtype this engine runs in on its model's device (None: fp32)."""
         dtype = self.amp_dtype
-        if dtype == "auto":
-            dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        if dtype is None or dtype == torch.float32:
+        if dtype is None or isinstance(dtype, str):
+            return compute_dtype(self.device, dtype or "fp32")
+        return None if dtype == torch.float32 else dtype
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = self.compute_dtype
+        if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
@@ -178,6 +190,7 @@ class InferenceEngine:
             raise ValueError(f"{len(tokens)} token entries for {len(docs)} documents")
         scores = [[0.0] * len(d) for d in docs]
         usable = [[False] * len(d) for d in docs]
+        self.stats.dtype = dtype_name(self.compute_dtype)
         was_training = self.model.training
         if was_training:  # dropout off: inference is deterministic even if called mid-training
             self.model.eval()  # (only then: eval() walks every module, a cost on each call of a serving loop)

@@ -71,3 +71,15 @@ def compute_dtype(device: torch.device | str, precision: str | None = "auto") ->
 def dtype_name(dtype: torch.dtype | None) -> str:
     """'bf16' or 'fp32', as settings, stats and run records spell it."""
     return "bf16" if dtype == torch.bfloat16 else "fp16" if dtype == torch.float16 else "fp32"
+
+
+def first_flip_gap(reference: list[float], other: list[float]) -> float | None:
+    """Where two scorings of one document rank its sentences differently: the reference scores' gap between the first
+    two sentences the rankings put in opposite order (a near tie when small); None when the rankings agree. Selection
+    reads only the ranking, so equal rankings mean equal picks."""
+    ranked = sorted(range(len(reference)), key=lambda j: -reference[j])
+    ranked_other = sorted(range(len(other)), key=lambda j: -other[j])
+    for a, b in zip(ranked, ranked_other):
+        if a != b:
+            return abs(reference[a] - reference[b])
+    return None

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from docsum.commands.common import err_console, fail, require_schema, stdout_console
+from docsum.commands.common import err_console, fail, require_schema, stdout_console, user_text
+from docsum.commands.output import FORMAT_HELP, export_target
 from docsum.services.export import EXPORT_FORMATS
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
                 note=f"{c['running']} running · {c['failed']} failed · {report.docs_per_s:.1f} docs/s",
             )
 
-        return client.wait(batch_id, progress=show)
+        return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
 
 
 class _StallWatch:
@@ -102,7 +103,6 @@ def _preview(words: str, n: int = SUMMARY_PREVIEW_WORDS) -> str:
 
 
 def _results_table(client: Client, batch_id: int, console: Console) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"batch {batch_id}", show_lines=False)
@@ -118,7 +118,7 @@ def _results_table(client: Client, batch_id: int, console: Console) -> None:
         name = record.title or Path(record.source_uri.split("!")[-1]).name
         colour = {"succeeded": "green", "failed": "red"}.get(record.status, "yellow")
         text = _preview(" ".join(record.summary)) if record.summary else (record.error or "")
-        table.add_row(escape(name), f"[{colour}]{record.status}[/{colour}]", escape(text))  # names are user data
+        table.add_row(user_text(name), f"[{colour}]{record.status}[/{colour}]", user_text(text))  # names are user data
     if total > shown:
         table.caption = f"{shown} of {total} documents shown; export with --out for all"
     console.print(table)
@@ -133,12 +133,26 @@ def _print_report(report: BatchReport, console: Console) -> None:
     )
 
 
-def _export(client: Client, batch_id: int, out: Path, console: Console) -> None:
-    from docsum.client import export_format, write_results
+def _exit_if_failures(report: BatchReport) -> None:
+    """A batch that ended with failed documents exits with its own code, so scripts and cron can tell it from a
+    clean run (0) and from an outage (3, 4, 5)."""
+    from docsum.outages import EXIT_SOME_FAILED
 
+    if report.counts["failed"]:
+        raise typer.Exit(code=EXIT_SOME_FAILED)
+
+
+def _export(client: Client, batch_id: int, out: Path | None, fmt: str, console: Console) -> None:
+    """Write the results to `out` (None: stdout, with no note there to spoil them) in `fmt`."""
+    from docsum.client import write_results
+
+    if out is None:
+        write_results(client.results(batch_id), sys.stdout, fmt)
+        sys.stdout.flush()
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as fh:
-        n = write_results(client.results(batch_id), fh, export_format(out))
+        n = write_results(client.results(batch_id), fh, fmt)
     console.print(f"wrote {n} results to {out}")
 
 
@@ -147,8 +161,10 @@ def run(
         list[Path], typer.Argument(metavar="PATH...", help="Files, directories and archives to summarize.")
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Export results (.jsonl or .csv).")
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Export results (.jsonl or .csv; '-' for stdout)."),
     ] = None,
+    fmt: Annotated[ExportFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
     k: Annotated[
         int | None,
         typer.Option("--k", min=1, metavar="N", help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES)."),
@@ -158,20 +174,30 @@ def run(
     report: Annotated[
         Path | None, typer.Option("--report", metavar="FILE.html", help="Also write the batch's HTML report.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Summarize again documents that already have a summary from this model (replacing it)."
+        ),
+    ] = False,
 ) -> None:
     """Ingest and summarize PATHs: live progress, a results table, and an optional export.
+
+    A document that already has a summary from the same model and parameters (an earlier run, or one killed
+    midway) is not summarized again: it shows that summary, unless --force. An earlier embedded run whose process
+    is gone is closed first, and said so.
 
     Without DOCSUM_BROKER_URL everything runs in this process (SQLite, an in-process Celery worker);
     with it, work goes through Redis to the worker fleet and this command waits for it. Ctrl-C stops
     waiting; the batch goes on (follow it with `docsum status BATCH`, stop it with `docsum cancel BATCH`).
+    Exit code 6 when the batch ends with failed documents (each in the results with its reason).
     """
-    from docsum.client import Client, collect_files, export_format
+    from docsum.client import Client, collect_files
     from docsum.config import ModelNotFound
 
     console = err_console()
     try:
-        if out is not None:
-            export_format(out)
+        target, out_format = export_target(out, fmt.value if fmt else None)
         collect_files(paths)  # missing paths fail here, before a batch exists
     except (ValueError, FileNotFoundError) as error:
         raise fail(str(error)) from None
@@ -183,28 +209,35 @@ def run(
 
         shown = make_url(client.settings.database_url).render_as_string(hide_password=True)  # never print a password
         console.print(f"[dim]{mode}; database {escape(shown)}[/dim]")
+        for closed, cancelled in client.close_interrupted():
+            console.print(
+                f"[yellow]batch {closed} was interrupted (its process is gone): closed, {cancelled} unfinished "
+                "documents cancelled; what it summarized is kept and not summarized again[/yellow]"
+            )
         try:
-            batch_id = client.submit(paths, name=name, model=model, k=k)
+            batch_id = client.submit(paths, name=name, model=model, k=k, force=force)
         except ModelNotFound:
             raise  # a configuration error (exit 5, docsum.outages), not a bad argument
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
-        console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)})")
+        console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
         try:
             final = _progress_loop(client, batch_id, console)
         except KeyboardInterrupt:
             where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
             console.print(
-                f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)}`, "
+                f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)} --watch`, "
                 f"`docsum cancel {int(batch_id)}`"
             )
             raise typer.Exit(code=130) from None
-        _results_table(client, batch_id, stdout_console())
+        # With `--out -` the results own stdout: the table goes to stderr with the progress.
+        _results_table(client, batch_id, console if out is not None and target is None else stdout_console())
         _print_report(final, console)
         if out is not None:
-            _export(client, batch_id, out, console)
+            _export(client, batch_id, target, out_format, console)
         if report is not None:
             console.print(f"wrote the report to {client.write_report(batch_id, report)}")
+    _exit_if_failures(final)
 
 
 def nightly(
@@ -235,16 +268,31 @@ def nightly(
         console.print(f"nightly batch {outcome.batch_id}: {describe_scan(outcome.scan)}")
         if not outcome.to_summarize and not outcome.to_ingest:
             console.print("nothing to summarize")
-            _print_report(client.status(outcome.batch_id), console)
+            final = client.status(outcome.batch_id)
+            _print_report(final, console)
+            _exit_if_failures(final)
             return
         console.print(
             f"{len(outcome.to_ingest)} files to ingest, {len(outcome.to_summarize)} stored documents to summarize"
         )
         if wait or client.app.embedded:
-            _print_report(_progress_loop(client, outcome.batch_id, console), console)
+            final = _progress_loop(client, outcome.batch_id, console)
+            _print_report(final, console)
+            _exit_if_failures(final)
 
 
-def status(batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch id.")]) -> None:
+def status(
+    batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch id.")],
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow a running batch with the progress bars of `docsum run` until it ends (Ctrl-C stops "
+            "watching; the batch goes on); exit code 6 if it ends with failed documents.",
+        ),
+    ] = False,
+) -> None:
     """Counts by state, ingest progress and throughput of a batch."""
     from docsum.client import Client
 
@@ -255,32 +303,37 @@ def status(batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch 
         except LookupError as error:
             raise fail(str(error)) from None
         console = stdout_console()
-        from rich.markup import escape
-
-        console.print(f"batch {report.batch_id} {escape(repr(report.name))} · model {report.model_id}")
+        console.print(f"batch {report.batch_id} {user_text(repr(report.name))} · model {report.model_id}")
+        if watch and report.status == "running":
+            progress = err_console()
+            try:
+                report = _progress_loop(client, batch_id, progress)
+            except KeyboardInterrupt:
+                progress.print(f"stopped watching; batch {batch_id} goes on: `docsum status {batch_id} --watch`")
+                raise typer.Exit(code=130) from None
         _print_report(report, console)
+    if watch:
+        _exit_if_failures(report)
 
 
 def results(
     batch_id: Annotated[int, typer.Argument(metavar="BATCH", help="Batch id.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl or csv.")] = ExportFormat.jsonl,
-    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="File (default stdout).")] = None,
+    fmt: Annotated[ExportFormat | None, typer.Option("--format", "-f", help=FORMAT_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="File, .jsonl or .csv (default or '-': stdout).")
+    ] = None,
 ) -> None:
-    """Export a batch's results as JSON lines or CSV."""
-    from docsum.client import Client, write_results
+    """Export a batch's results as JSON lines or CSV; the format follows the --out file name, as for `docsum run`."""
+    from docsum.client import Client
 
+    target, out_format = export_target(out, fmt.value if fmt else None)
     require_schema()
     with Client() as client:
         try:
             client.status(batch_id)
         except LookupError as error:
             raise fail(str(error)) from None
-        if out is None:
-            write_results(client.results(batch_id), sys.stdout, fmt.value)
-        else:
-            with out.open("w", encoding="utf-8", newline="") as fh:
-                n = write_results(client.results(batch_id), fh, fmt.value)
-            err_console().print(f"wrote {n} results to {out}")
+        _export(client, batch_id, target, out_format, err_console())
 
 
 def register(app: typer.Typer) -> None:

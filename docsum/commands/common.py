@@ -23,11 +23,19 @@ def stdout_console() -> Console:
     return Console()
 
 
-def fail(message: str) -> typer.Exit:
-    """Print `error: message` (user text is never read as markup) and return the Exit to raise."""
+def user_text(text: str) -> str:
+    """User text (a file name, a title, a summary, an error) for a console: never read as markup, and its control
+    characters escaped, so that a name cannot drive the terminal or split a table row."""
     from rich.markup import escape
 
-    err_console().print(f"[red]error:[/red] {escape(message)}")
+    from docsum.services.display import printable
+
+    return escape(printable(text))
+
+
+def fail(message: str) -> typer.Exit:
+    """Print `error: message` (user text is never read as markup) and return the Exit to raise."""
+    err_console().print(f"[red]error:[/red] {user_text(message)}")
     return typer.Exit(code=2)
 
 
@@ -51,7 +59,14 @@ def require_schema() -> None:
     from docsum.db.migrate import current
     from docsum.outages import DatabaseNotSetUp
 
-    url = get_settings().database_url
+    settings = get_settings()
+    url = settings.database_url
     if current(url) is None:
         shown = make_url(url).render_as_string(hide_password=True)
-        raise DatabaseNotSetUp(f"no docsum database at {shown} (`docsum run` or `docsum db upgrade` creates one)")
+        # Only the embedded mode creates its database on first use; a fleet's is set up once, by `docsum db upgrade`.
+        creates = (
+            "`docsum db upgrade` creates one"
+            if settings.broker_url
+            else "`docsum run` or `docsum db upgrade` creates one"
+        )
+        raise DatabaseNotSetUp(f"no docsum database at {shown} ({creates})")

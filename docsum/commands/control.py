@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from docsum.commands.common import err_console, fail, require_schema, stdout_console
+from docsum.commands.common import err_console, fail, require_schema, stdout_console, user_text
 
 BatchId = Annotated[int, typer.Argument(metavar="BATCH", help="Batch id (`docsum batches` lists them).")]
 
@@ -39,13 +39,14 @@ def batches(
         ("docs/s", "right"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    colours = {"finished": "green", "cancelled": "yellow", "running": "cyan"}
+    colours = {"finished": "green", "cancelled": "yellow", "running": "cyan", "interrupted": "red"}
     for r in reports:
         colour = colours.get(r.status, "white")
         table.add_row(
             str(r.batch_id),
-            r.name,
-            f"[{colour}]{r.status}[/{colour}]",
+            user_text(r.name),
+            f"[{colour}]{r.status}[/{colour}]"
+            + (" (interrupted)" if r.interrupted and r.status != "interrupted" else ""),
             f"{r.done}/{r.jobs}",
             str(r.counts["failed"]),
             f"{r.files_done}/{r.files_total}" if r.files_total else "-",
@@ -88,10 +89,19 @@ def retry(
             n = client.retry_failed(batch_id)
         except (BatchNotFound, BatchCancelled) as error:
             raise fail(str(error)) from None
+        if n == 0:
+            left = client.status(batch_id).counts["failed"]
+            why = f" ({left} failed at ingest or cannot be summarized)" if left else ""
+            stdout_console().print(f"batch {batch_id}: no failed document to send again{why}; the batch is unchanged")
+            return
         stdout_console().print(f"batch {batch_id}: {n} failed document{'s' if n != 1 else ''} sent again")
-        if n and (wait or client.app.embedded):
+        if wait or client.app.embedded:
             report = client.wait(batch_id)
             stdout_console().print(str(report))
+            if report.counts["failed"]:
+                from docsum.outages import EXIT_SOME_FAILED
+
+                raise typer.Exit(code=EXIT_SOME_FAILED)
 
 
 def report(

@@ -26,6 +26,7 @@ def ingest_command(
     from rich.table import Table
     from sqlalchemy.engine import make_url
 
+    from docsum.commands.common import user_text
     from docsum.config import get_settings
     from docsum.db.migrate import upgrade
     from docsum.db.session import make_session_factory
@@ -45,14 +46,16 @@ def ingest_command(
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
 
     if not any(p.exists() for p in paths):
-        console.print(f"[red]nothing to ingest: none of {escape(', '.join(map(str, paths)))} exists[/red]")
+        console.print(f"[red]nothing to ingest: none of {user_text(', '.join(map(str, paths)))} exists[/red]")
         raise typer.Exit(2)
     try:
         upgrade(settings.database_url)
         factory = make_session_factory(settings.database_url)
     except Exception as err:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
-        console.print(f"[red]cannot open the database {escape(shown)}: {type(err).__name__}: {escape(str(err))}[/red]")
+        console.print(
+            f"[red]cannot open the database {escape(shown)}: {type(err).__name__}: {user_text(str(err))}[/red]"
+        )
         raise typer.Exit(1) from err
 
     files = expand_paths(list(paths))
@@ -67,7 +70,7 @@ def ingest_command(
         task = bar.add_task("", total=len(files))
 
         def advance(path: Path, _items: list[IngestItem]) -> None:
-            bar.update(task, advance=1, description=escape(path.name[-40:]))
+            bar.update(task, advance=1, description=user_text(path.name[-40:]))
 
         report = ingest_paths(factory, paths, settings, progress=advance)
 
@@ -83,7 +86,7 @@ def ingest_command(
         failures.add_column("document", justify="right")
         failures.add_column("reason", overflow="fold")
         for item in report.failures:
-            failures.add_row(escape(item.source_uri), str(item.document_id or "-"), escape(item.reason or ""))
+            failures.add_row(user_text(item.source_uri), str(item.document_id or "-"), user_text(item.reason or ""))
         console.print(failures)
 
 

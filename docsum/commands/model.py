@@ -44,14 +44,20 @@ def info(
     import warnings
 
     from docsum.bertsum.model import ExtSummarizer
+    from docsum.config import get_settings
+    from docsum.outages import EXIT_INPUT, EXIT_SETTINGS
 
+    given = path is not None
+    if path is None:
+        path = get_settings().require_model_path()  # none configured nor shipped: ModelNotFound, one line, exit 5
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             model = ExtSummarizer.from_pretrained(path, device="cpu")
         except (ValueError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+            # A directory named here is bad input; the configured one is a bad setting.
+            raise typer.Exit(EXIT_INPUT if given else EXIT_SETTINGS) from None
     config = model.config.to_dict()
     enc = config.pop("encoder_config")
     config["encoder_config"] = {

@@ -207,13 +207,16 @@ def evaluate(
 
     from docsum.bertsum.data import read_examples, read_records
     from docsum.bertsum.evaluate import evaluate as run
+    from docsum.bertsum.precision import dtype_name
     from docsum.config import get_settings
     from docsum.ingest.extract import offered_sentences
-    from docsum.services.models import load_model, model_path
+    from docsum.services.models import get_summarizer, model_path
 
     settings = get_settings()
-    # No model given: the configured or shipped one, or a clear refusal (never ROUGE of an untrained head).
-    summarizer = load_model(model_path(settings, model), settings.device)
+    # No model given: the configured or shipped one, or a clear refusal (never ROUGE of an untrained head). Loaded as
+    # workers load it: the same token budget and compute dtype, so the figures are what the product gives.
+    summarizer = get_summarizer(settings, model_path(settings, model))
+    dtype = dtype_name(summarizer.engine.compute_dtype)
     total = limit if limit is not None else sum(1 for _ in read_records(data))
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
@@ -224,7 +227,8 @@ def evaluate(
         )
     result["model_id"] = summarizer.model_id
     result["data"] = str(data)
-    table = Table(title=f"ROUGE F1 x100 on {result['n']} documents of {data.name} ({summarizer.model_id})")
+    result["dtype"] = dtype
+    table = Table(title=f"ROUGE F1 x100 on {result['n']} documents of {data.name} ({summarizer.model_id}, {dtype})")
     for col in ("system", "R1", "R2", "RL"):
         table.add_column(col, justify="right" if col != "system" else "left")
     for system in ("model", "lead3", "oracle"):

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from docsum.db.models import ArchiveFile, utcnow
+from docsum.ingest.walk import Found
+from docsum.ingest.walk import walk as walk_entries
 
 # Rows per statement when reading or writing many files (well under every database's parameter limit).
 BULK = 5_000
@@ -37,34 +39,14 @@ def stat_file(path: str | os.PathLike[str]) -> FileStat | None:
     return FileStat(str(path), st.st_size, st.st_mtime_ns)
 
 
-def walk(root: str | os.PathLike[str]) -> Iterator[FileStat | str]:
-    """Every file under `root` with its stat, as ingest walks directories (hidden entries skipped, directory links
-    not followed); an entry that cannot be read yields its path instead."""
-    if os.path.isfile(root):
-        found = stat_file(root)
-        yield found if found is not None else str(root)
-        return
-    stack = [str(root)]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            yield directory
-            continue
-        subdirs = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs.append(entry.path)
-                elif entry.is_file():
-                    st = entry.stat()
-                    yield FileStat(entry.path, st.st_size, st.st_mtime_ns)
-            except OSError:
-                yield entry.path
-        stack.extend(reversed(subdirs))
+def walk(root: str | os.PathLike[str]) -> Iterator[FileStat | Found]:
+    """Every file under `root` with its stat, found by ingest's one walker (`ingest.walk`: hidden entries left out,
+    directory links not followed, links out of the root refused); an entry it did not read comes as its `Found`."""
+    for found in walk_entries([root]):
+        if found.skip is None and found.size is not None and found.mtime_ns is not None:
+            yield FileStat(str(found.path), found.size, found.mtime_ns)
+        elif found.skip is not None:
+            yield found
 
 
 def record_files(session: Session, stats: Sequence[FileStat]) -> None:
@@ -99,7 +81,8 @@ class Scan:
     changed: list[str] = field(default_factory=list)
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # directories that could not be listed
+    not_read: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): links refused, loops, FIFOs, ...
 
     @property
     def seen(self) -> int:
@@ -112,7 +95,7 @@ class Scan:
             "new": len(self.new),
             "changed": len(self.changed),
             "deleted": len(self.deleted),
-            "unreadable": len(self.unreadable),
+            "unreadable": len(self.unreadable) + len(self.not_read),
         }
 
 
@@ -138,8 +121,11 @@ def scan(session: Session, roots: Sequence[str]) -> Scan:
             )
         }
         for item in walk(root):
-            if isinstance(item, str):
-                result.unreadable.append(item)
+            if isinstance(item, Found):
+                if item.unlisted:
+                    result.unreadable.append(str(item.path))
+                else:
+                    result.not_read.append((str(item.path), item.skip or "not read"))
                 continue
             before = known.pop(item.path, None)
             if before is None:
@@ -150,7 +136,9 @@ def scan(session: Session, roots: Sequence[str]) -> Scan:
                 result.unchanged += 1
         # A file under a directory that could not be read this time is not known to be gone.
         blind = tuple(u.rstrip(os.sep) + os.sep for u in result.unreadable)
-        gone = sorted(p for p in known if p not in result.unreadable and not p.startswith(blind or ("\0",)))
+        # An entry seen but not read (a file turned into a dangling link, say) is not gone either.
+        present = set(result.unreadable) | {path for path, _ in result.not_read}
+        gone = sorted(p for p in known if p not in present and not p.startswith(blind or ("\0",)))
         now = utcnow()
         for start in range(0, len(gone), BULK):
             session.execute(

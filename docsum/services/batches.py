@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select, update
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -21,6 +21,7 @@ from docsum.db.bulk import among, insert_jobs, is_postgres
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
 from docsum.errors import BatchCancelled, BatchNotFound
 from docsum.services.models import ModelRef
+from docsum.services.owners import owner_gone
 
 __all__ = ["BatchCancelled", "BatchNotFound", "BatchReport", "ResultRecord"]
 
@@ -100,7 +101,7 @@ def add_jobs(
     missing = [d for d in new if d not in documents]
     if missing:
         raise LookupError(f"document {missing[0]} does not exist")
-    failed: set[int] = set()
+    failed: set[int] = set()  # new jobs settled at once: failed, or succeeded with an earlier summary
     if new:
         created = insert_jobs(session, batch.id, new, batch.model_id, params, key, sent)
         existing.update({document_id: job_id for job_id, document_id in created})
@@ -111,6 +112,8 @@ def add_jobs(
                 job_id = existing[document_id]
                 db_status.fail_queued_job_for_document(session, session.get(Job, job_id), reason)
                 failed.add(job_id)
+        if not batch.params.get("force"):
+            failed.update(_settle_summarized(session, batch, [existing[d] for d in new if existing[d] not in failed]))
     if len(new) == len(wanted):  # every job was made just now: queued unless failed above
         return [existing[d] for d in wanted if existing[d] not in failed]
     queued = set(
@@ -119,6 +122,26 @@ def add_jobs(
         )
     )
     return [existing[d] for d in wanted if existing[d] in queued]
+
+
+# The worker_host of a job settled at submit time because its document already had a summary.
+ALREADY_SUMMARIZED = "(summarized before)"
+
+
+def _settle_summarized(session: Session, batch: Batch, job_ids: list[int]) -> list[int]:
+    """New jobs whose document already has a summary from the batch's model and parameters succeed at once, without
+    summarizing it again (a rerun after a kill, or a second run over the same files); their results show that
+    summary. Returns their ids."""
+    summarized = Summary.document_id == Job.document_id
+    same = and_(summarized, Summary.model_id == Job.model_id, Summary.params_key == Job.params_key)
+    settled: list[int] = []
+    for start in range(0, len(job_ids), 5_000):
+        part = job_ids[start : start + 5_000]
+        done = list(session.scalars(select(Job.id).where(among(session, Job.id, part), exists().where(same))))
+        # Through running, as a worker would take it: the transitions stay the ones db.status allows.
+        started = db_status.mark_jobs_running(session, done, ALREADY_SUMMARIZED)
+        settled.extend(db_status.mark_jobs_succeeded(session, started))
+    return settled
 
 
 def _has_sentences(session: Session) -> ColumnElement[bool]:
@@ -212,9 +235,27 @@ def cancel_batch(session: Session, batch_id: int) -> int:
     return db_status.cancel_batch(session, batch)
 
 
+def close_interrupted(session: Session) -> list[tuple[int, int]]:
+    """Close every running batch whose embedded process is gone (see services.owners): its open jobs are cancelled
+    and it is marked interrupted, so that no batch stays running forever; what it summarized stays, and a rerun
+    does not summarize it again. Returns (batch id, jobs cancelled) per batch closed."""
+    closed = []
+    for batch in session.scalars(select(Batch).where(Batch.status == BatchStatus.running).order_by(Batch.id)):
+        if not owner_gone(batch.params.get("owner")):
+            continue
+        try:
+            cancelled = db_status.cancel_batch(session, batch)
+        except db_status.IllegalTransition:  # it ended meanwhile (SQLite has no row locks): nothing to close
+            continue
+        batch.params = {**batch.params, "interrupted": True}
+        closed.append((batch.id, cancelled))
+    return closed
+
+
 def retry_failed(session: Session, batch_id: int) -> list[int]:
     """Failed jobs of a batch back to queued (attempts reset; a finished batch reopens); returns their ids, to
-    enqueue after this commit. Jobs whose document cannot be summarized fail again at once, with its reason."""
+    enqueue after this commit. Jobs whose document cannot be summarized fail again at once, with its reason; when
+    that is every failed job (or there is none), nothing changes: a finished batch keeps its finish time."""
     batch = get_batch(session, batch_id, for_update=True)
     if batch.status == BatchStatus.cancelled:
         raise BatchCancelled(batch_id)
@@ -223,12 +264,16 @@ def retry_failed(session: Session, batch_id: int) -> list[int]:
     )
     document_ids = [j.document_id for j in failed]
     documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(document_ids)))}
-    if failed and batch.status == BatchStatus.finished:
+    reasons = {job.id: unsummarizable_reason(documents[job.document_id]) for job in failed}
+    if all(reason is not None for reason in reasons.values()):
+        # Nothing can run again: a finished batch stays finished, with its timing and counts as they were.
+        return []
+    if batch.status == BatchStatus.finished:
         db_status.reopen_batch(session, batch)
     requeued = []
     for job in failed:
         db_status.requeue_job(session, job)
-        reason = unsummarizable_reason(documents[job.document_id])
+        reason = reasons[job.id]
         if reason is not None:  # the document still cannot be summarized: fail it again at once, with its reason
             db_status.fail_queued_job_for_document(session, job, reason)
         else:
@@ -253,6 +298,9 @@ class BatchReport:
     created_at: datetime
     finished_at: datetime | None
     elapsed_s: float
+    # The embedded process that ran it died before it ended (status "interrupted" while still open; a batch closed
+    # since, by the next `docsum run`, is "cancelled" with this still set).
+    interrupted: bool = False
 
     @property
     def jobs(self) -> int:
@@ -291,10 +339,12 @@ def batch_report(session: Session, batch_id: int) -> BatchReport:
     batch = get_batch(session, batch_id)
     counts = db_status.batch_counts(session, batch_id)
     end = batch.finished_at or datetime.now(UTC)
+    gone = batch.status == BatchStatus.running and owner_gone(batch.params.get("owner"))
     return BatchReport(
         batch_id=batch.id,
         name=batch.name,
-        status=str(batch.status),
+        status="interrupted" if gone else str(batch.status),
+        interrupted=gone or bool(batch.params.get("interrupted")),
         model_id=batch.model_id,
         files_total=batch.files_total,
         files_done=batch.files_done,
@@ -373,14 +423,18 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             Document.page_count,
         )
         .join(Document, Document.id == Job.document_id)
-        .outerjoin(Summary, Summary.job_id == Job.id)
+        .outerjoin(Summary, _summary_of(Job))
         .where(Job.batch_id == batch_id)
-        .order_by(Job.id)
+        .order_by(Job.id, Summary.job_id != Job.id)  # a job's own summary first, if the other one joined too
         .execution_options(yield_per=500)
     )
     if job_ids is not None:
         stmt = stmt.where(Job.id.in_(list(job_ids)))
+    previous = None
     for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages in session.execute(stmt):
+        if job.id == previous:
+            continue
+        previous = job.id
         indices = list(summary.sentence_indices) if summary else []
         scores = list(summary.scores) if summary else []
         yield ResultRecord(
@@ -402,6 +456,18 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             sentences=cited_sentences(sentences or [], info, indices, scores),
             note=summary.note if summary else None,
         )
+
+
+def _summary_of(job: type[Job]) -> ColumnElement[bool]:
+    """The summary a job shows: its own, or for a succeeded job the one its document has from the same model and
+    parameters (made by an earlier job, or replaced by a later forced one: there is at most one)."""
+    same = and_(
+        job.status == JobStatus.succeeded,
+        Summary.document_id == job.document_id,
+        Summary.model_id == job.model_id,
+        Summary.params_key == job.params_key,
+    )
+    return or_(Summary.job_id == job.id, same)
 
 
 FINAL_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)

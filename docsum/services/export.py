@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from docsum.services.display import printable
+
 if TYPE_CHECKING:  # kept light: the CLI reads the format names at start-up
     from docsum.services.batches import ResultRecord
 
@@ -48,10 +50,13 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_safe(value: Any) -> Any:
     """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with = + - @ tab or CR
-    gets a leading apostrophe. Numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    gets a leading apostrophe. Control characters are shown escaped (a CSV is read by people and by terminals; the
+    JSONL export keeps the text as stored). Numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_STARTS):
+        value = "'" + value
+    return printable(value)
 
 
 def write_results(records: Iterable[ResultRecord], out: IO[str], fmt: str) -> int:

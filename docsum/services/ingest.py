@@ -17,6 +17,7 @@ from docsum.config import Settings
 from docsum.db.models import Batch, BatchStatus, Job
 from docsum.db.session import session_scope
 from docsum.ingest.pipeline import IngestReport, ingest_file
+from docsum.ingest.store import store_skipped
 from docsum.services.archive import FileStat, record_files, stat_file
 from docsum.services.batches import add_jobs, count_files_done, dispatch, get_batch, without_summary
 from docsum.services.tokens import store_tokens
@@ -55,7 +56,7 @@ def ingest_files(
         if stat is not None:
             seen.append(stat)
     for error in outcome.errors:
-        log.warning("no document stored for %s", error)
+        log.warning("no document stored for %a", error)
     document_ids = [item.document_id for item in outcome.report.items if item.document_id is not None]
 
     store_tokens(sessions, document_ids, model_path)
@@ -76,6 +77,13 @@ def ingest_files(
         resend = set(own) - set(sent) - set(_never_sent(session, own))
         outcome.to_summarize = sent + sorted(resend)
     return outcome
+
+
+def not_read_documents(session: Session, entries: Sequence[tuple[str, str]]) -> list[int]:
+    """Record entries the walk did not read ((path, reason): a link out of the root, a loop, a FIFO, ...) as failed
+    documents with their reason, in this transaction; returns their ids, for the batch's jobs."""
+    ids = [store_skipped(session, path, reason).document_id for path, reason in entries]
+    return [i for i in ids if i is not None]
 
 
 def files_done(session: Session, batch: Batch, n: int, chunk_size: int) -> list[int]:

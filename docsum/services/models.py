@@ -154,16 +154,25 @@ def load_model(path: str | None, device: str | None) -> ExtSummarizer:
 
 def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
     """This process's summarizer for `path`, loaded on first use; a different path replaces it (one model in memory).
-    Its engine batches by `settings.max_batch_tokens`."""
+    Its engine batches by `settings.max_batch_tokens` and computes in `settings.inference_dtype`."""
     with _lock:
         summarizer = _loaded.get(path)
         if summarizer is None:
             from docsum.bertsum.engine import InferenceEngine
+            from docsum.bertsum.precision import dtype_name
 
             _loaded.clear()
-            log.info("loading model %s on %s", path or "(bundled default)", settings.device or "auto")
             summarizer = load_model(path, settings.device)
-            summarizer.use_engine(InferenceEngine(summarizer, max_batch_tokens=settings.max_batch_tokens))
+            engine = InferenceEngine(
+                summarizer, max_batch_tokens=settings.max_batch_tokens, amp_dtype=settings.inference_dtype
+            )
+            summarizer.use_engine(engine)
+            log.info(
+                "loaded model %s on %s in %s",
+                path or "(bundled default)",
+                summarizer.device,
+                dtype_name(engine.compute_dtype),
+            )
             _loaded[path] = summarizer
             _remember(fingerprint(path), summarizer.model_id)
         return summarizer

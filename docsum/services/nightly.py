@@ -24,6 +24,7 @@ from docsum.db.models import Document, DocumentStatus, Job, Summary, params_key
 from docsum.db.session import session_scope
 from docsum.services import archive
 from docsum.services.batches import FINAL_STATES, add_jobs, create_batch, dispatch, maybe_finish_batch
+from docsum.services.ingest import not_read_documents
 from docsum.services.models import ModelRef
 
 
@@ -84,7 +85,11 @@ def plan_nightly(
             only_unsummarized=True,
             scan=found.counts(),
         )
-        add_jobs(session, batch, unsummarized(session, model.model_id, params_key(params), roots), new_batch=True)
+        # Entries the walk did not read (links out of a root, loops, FIFOs, ...) are failed documents of the run with
+        # their reason: the run's results say what was skipped and why.
+        not_read = not_read_documents(session, found.not_read)
+        stored = unsummarized(session, model.model_id, params_key(params), roots)
+        add_jobs(session, batch, not_read + stored, new_batch=True)
         queued = dispatch(session, batch.id, 1, everything=True)
         if not files and not queued:
             maybe_finish_batch(session, batch.id)

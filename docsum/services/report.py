@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from docsum.config import Settings
 from docsum.services.batches import BatchReport, ResultRecord, batch_report, batch_results, get_batch
+from docsum.services.display import printable
 from docsum.services.failures import failure_class, failure_reason
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class CitedSentence:
     index: int
     score: float | None
     page: int | None  # 1-based page of a PDF, when the results carry it
+    # `index` counts from 0, as the `index` of the JSONL/CSV export does: the report shows it as it is.
 
 
 @dataclass
@@ -74,19 +76,14 @@ class RunReport:
 
 
 def _pages(record: ResultRecord) -> list[int | None]:
-    """Page of each summary sentence, from `pages` or per-sentence `spans` when the record has them."""
+    """Page of each summary sentence (1-based, paginated documents only), from the record's cited `sentences`,
+    which come in the order of `summary`."""
     n = len(record.summary)
-    pages = getattr(record, "pages", None)
-    if pages:
-        return [*(int(p) if p is not None else None for p in pages), *([None] * n)][:n]
-    spans = getattr(record, "spans", None) or getattr(record, "citations", None)
-    if spans:
-        found = []
-        for span in spans:
-            page = span.get("page") if isinstance(span, dict) else getattr(span, "page", None)
-            found.append(int(page) if page is not None else None)
-        return [*found, *([None] * n)][:n]
-    return [None] * n
+    found = []
+    for cited in record.sentences or []:
+        page = cited.get("page") if isinstance(cited, dict) else None
+        found.append(int(page) if page is not None else None)
+    return [*found, *([None] * n)][:n]
 
 
 def _link(source_uri: str) -> str | None:
@@ -142,8 +139,17 @@ def render_report(report: RunReport) -> str:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_printable,
     )
     return env.get_template(TEMPLATE).render(r=report, b=report.batch)
+
+
+def _printable(value: object) -> object:
+    """Every value the page shows, with control characters escaped (names and summaries are user data); markup the
+    template built itself (JSON for scripts) is left as it is."""
+    from markupsafe import Markup
+
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 def batch_report_html(session: Session, batch_id: int, max_documents: int = MAX_DOCUMENTS) -> str:

@@ -104,3 +104,75 @@ def test_eval_and_train_with_bad_paths_are_one_line_exit_2(tmp_path: Path) -> No
         f"error: no training pack at {tmp_path / 'nopack'} (missing manifest.json): build one with `docsum pack` first"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_database_url_that_is_not_one_is_a_bad_setting_exit_5(tmp_path: Path) -> None:
+    for url, expected in (
+        ("notaurl", "error: invalid setting: DOCSUM_DATABASE_URL: not a database URL"),
+        ("postgres://user:hunter2-secret@db/docsum", "error: invalid setting: DOCSUM_DATABASE_URL: unknown database"),
+    ):
+        result = docsum(["status", "1"], tmp_path, DOCSUM_DATABASE_URL=url)
+        assert result.returncode == 5, result.stderr
+        assert one_error_line(result).startswith(expected)
+        assert "hunter2-secret" not in result.stdout + result.stderr
+
+
+def test_a_new_database_with_a_broker_says_to_run_db_upgrade(redis_url: str, tmp_path: Path) -> None:
+    db = tmp_path / "docsum.db"
+    url = f"sqlite:///{db}"
+    (tmp_path / "story.txt").write_text("The mayor opened the library. It has ten thousand books.")
+    run = docsum(["run", "story.txt"], tmp_path, DOCSUM_DATABASE_URL=url, DOCSUM_BROKER_URL=redis_url)
+    assert run.returncode == 3
+    line = one_error_line(run)
+    assert line.startswith("error: no docsum database at sqlite:///") and "`docsum db upgrade`" in line
+    assert "cannot reach" not in line and not db.exists()  # nothing half-created
+    status = docsum(["status", "1"], tmp_path, DOCSUM_DATABASE_URL=url, DOCSUM_BROKER_URL=redis_url)
+    assert status.returncode == 3
+    line = one_error_line(status)
+    assert "`docsum db upgrade` creates one" in line and "docsum run" not in line  # run does not, in this mode
+
+    from docsum.client import Client
+    from docsum.config import Settings
+    from docsum.errors import DatabaseNotSetUp, DocsumError
+
+    client = Client(Settings(database_url=url, broker_url=redis_url))
+    with client, pytest.raises(DatabaseNotSetUp, match="docsum db upgrade") as raised:
+        client.submit([tmp_path / "story.txt"])
+    assert isinstance(raised.value, DocsumError) and not db.exists()
+
+    # Once set up, the same command goes on to the fleet (here: none, so it is stopped after its batch id).
+    assert docsum(["db", "upgrade"], tmp_path, DOCSUM_DATABASE_URL=url).returncode == 0
+    with Client(Settings(database_url=url, broker_url=redis_url)) as client:
+        batch = client.submit([tmp_path / "story.txt"])
+        assert client.status(batch).status == "running"
+        client.cancel(batch)
+
+
+def test_model_info_defaults_to_the_configured_model(tmp_path: Path) -> None:
+    shipped = docsum(["model", "info"], tmp_path)
+    assert shipped.returncode == 0, shipped.stderr
+    assert '"model_id": "docsum-minilm-cnndm@' in shipped.stdout
+    missing = docsum(["model", "info"], tmp_path, DOCSUM_MODEL=str(tmp_path / "nomodel"))
+    assert missing.returncode == 5
+    assert one_error_line(missing).startswith(f"error: no model at {tmp_path / 'nomodel'}")
+    named = docsum(["model", "info", str(tmp_path / "nomodel")], tmp_path)
+    assert named.returncode == 2 and one_error_line(named).startswith("error: no model at")
+
+
+def test_python_dash_m_docsum_is_the_command_line(tmp_path: Path) -> None:
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "docsum", "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout.startswith("docsum "), result.stderr
+    usage = subprocess.run([sys.executable, "-m", "docsum", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert usage.returncode == 0 and "Usage: docsum" in usage.stdout
+
+
+def test_model_not_found_is_a_docsum_error() -> None:
+    import docsum
+    from docsum.config import ModelNotFound
+
+    assert ModelNotFound is docsum.ModelNotFound
+    assert issubclass(ModelNotFound, docsum.DocsumError) and issubclass(ModelNotFound, FileNotFoundError)

@@ -303,7 +303,7 @@ def test_fifo_is_not_opened(tmp_path: Path, factory: sessionmaker[Session], sett
     write(tmp_path / "z.txt", GOOD_TEXT)
     report = ingest_paths(factory, [tmp_path], settings)
     names = by_name(report)
-    assert names["pipe.txt"].reason == "not a regular file (device, socket or pipe)"
+    assert names["pipe.txt"].reason == "not a regular file: a FIFO (named pipe)"
     assert names["z.txt"].outcome == "ingested"
 
 

@@ -253,6 +253,34 @@ def test_retry_failed_reopens_a_finished_batch(env) -> None:
         in_tx(sf, batches.retry_failed, other_id)
 
 
+def test_retry_with_nothing_to_run_again_keeps_a_finished_batch_as_it_was(env) -> None:
+    settings, sf = env
+    good = add_document(sf, 1)
+    broken = add_document(sf, 2, error="corrupt PDF: unexpected EOF")
+    batch_id, queued = make_batch(settings, sf, [good, broken])
+    run_chunk(settings, sf, queued, get_summarizer, "w")
+    assert in_tx(sf, batches.maybe_finish_batch, batch_id)
+    with sf() as session:
+        before = session.get(Batch, batch_id)
+        finished_at, counts = before.finished_at, (before.n_succeeded, before.n_failed)
+        broken_job = session.scalar(select(Job).where(Job.document_id == broken))
+        job_state = (broken_job.status, broken_job.error, broken_job.finished_at, broken_job.updated_at)
+
+    # The only failure is a file that cannot be read: nothing runs again, and nothing is rewritten.
+    assert in_tx(sf, batches.retry_failed, batch_id) == []
+    with sf() as session:
+        after = session.get(Batch, batch_id)
+        assert (after.status, after.finished_at, (after.n_succeeded, after.n_failed)) == (
+            BatchStatus.finished,
+            finished_at,
+            counts,
+        )
+        job = session.scalar(select(Job).where(Job.document_id == broken))
+        assert (job.status, job.error, job.finished_at, job.updated_at) == job_state
+        report = batches.batch_report(session, batch_id)
+    assert report.finished_at == finished_at and report.status == "finished"
+
+
 def test_a_redelivered_chunk_runs_one_document_at_a_time(env) -> None:
     settings, sf = env
     _, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(3)])

@@ -3,6 +3,7 @@ public exceptions, results streamed as documents finish, idempotent cancel, one-
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import time
 from collections.abc import Iterator
@@ -106,7 +107,10 @@ def test_cancelled_batch_cancel_again_and_retry(client: Client, inputs: Path) ->
     ids = [r.document_id for r in first.results() if r.status == "succeeded"]
     # A batch whose jobs are queued but never sent to a worker: it stays running until cancelled.
     with session_scope(client.session_factory) as session:
-        created = batches.create_batch(session, "queued", resolve_model(client.settings), batches.job_params(1))
+        # force: these documents have summaries from this model, which would settle their new jobs at once.
+        created = batches.create_batch(
+            session, "queued", resolve_model(client.settings), batches.job_params(1), force=True
+        )
         batches.add_jobs(session, created, ids)
         batch_id = created.id
     handle = client.batch(batch_id)
@@ -132,3 +136,17 @@ def test_polls_stretch_with_their_cost_and_stop_at_the_deadline() -> None:
     assert poll_pause(0.5, 0.3) == pytest.approx(0.3 / POLL_BUSY_SHARE)
     assert 0.0 < poll_pause(0.5, 0.3, time.monotonic() + 1.0) <= 1.0  # but not past the caller's timeout
     assert poll_pause(0.5, 0.3, time.monotonic() - 1.0) == 0.0
+
+
+def test_wait_reports_progress_only_when_it_changes(client: Client, inputs: Path) -> None:
+    batch = client.submit([inputs], k=1)
+    seen: list[tuple[object, ...]] = []
+
+    def progress(report: docsum.BatchReport) -> None:
+        seen.append((report.status, report.files_done, tuple(sorted(report.counts.items()))))
+
+    # Polled far faster than the batch moves: an unchanged batch is not reported again.
+    report = batch.wait(timeout=180, progress=progress, poll_interval=0.01)
+    assert report.status == "finished" and seen[-1][0] == "finished"
+    assert all(a != b for a, b in itertools.pairwise(seen)), seen
+    assert len(seen) <= 2 + 4 * len(TEXTS) + 4  # a start, a few changes per document, the end

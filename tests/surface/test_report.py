@@ -3,7 +3,7 @@ DOM must hold the batch's counts, its failures grouped by reason, and one row pe
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -12,6 +12,7 @@ from pathlib import Path
 from browser import dump_dom, screenshot
 from lxml import html as lxml_html
 
+from docsum.outages import EXIT_SOME_FAILED
 from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.report import build_report, render_report
 
@@ -46,11 +47,14 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     (inputs / "broken1.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
     (inputs / "broken2.pdf").write_bytes(b"%PDF-1.4\n" + b"\x01junk" * 80)
     (inputs / "empty.txt").write_bytes(b"")
+    # A paginated document: every cited sentence shows its page.
+    (inputs / "coral-reef.pdf").write_bytes((REPO_ROOT / "examples" / "archive" / "coral-reef.pdf").read_bytes())
     env = cli_env(tmp_path)
     page = tmp_path / "report.html"
+    exported = tmp_path / "results.jsonl"
 
-    run = docsum(["run", str(inputs), "--k", "2", "--report", str(page)], env)
-    assert run.returncode == 0, run.stderr
+    run = docsum(["run", str(inputs), "--k", "2", "--report", str(page), "--out", str(exported)], env)
+    assert run.returncode == EXIT_SOME_FAILED, run.stderr  # finished, with three failed documents
     assert f"wrote the report to {page}" in run.stderr
     lines = run.stderr.splitlines()
     submitted = next(i for i, line in enumerate(lines) if line.startswith("batch 1 submitted"))
@@ -65,20 +69,37 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     dom = lxml_html.fromstring(dump_dom(page))
     assert dom.findtext(".//title").startswith("docsum batch 1")  # the title the page set, not one a script set
     counts = {li.get("data-count"): li.findtext("b") for li in dom.xpath(".//ul[@id='counts']/li")}
-    assert counts["documents"] == "5" and counts["succeeded"] == "2" and counts["failed"] == "3"
-    assert counts["files"] == "5/5" and counts["duration"].endswith(" s") and float(counts["rate"]) > 0
+    assert counts["documents"] == "6" and counts["succeeded"] == "3" and counts["failed"] == "3"
+    assert counts["files"] == "6/6" and counts["duration"].endswith(" s") and float(counts["rate"]) > 0
 
     rows = dom.xpath(".//table[@id='documents']//tr[@class='doc']")
-    assert len(rows) == 5
+    assert len(rows) == 6
     by_status: dict[str, list] = {}
     for row in rows:
         by_status.setdefault(row.get("data-status"), []).append(row)
-    assert len(by_status["succeeded"]) == 2 and len(by_status["failed"]) == 3
+    assert len(by_status["succeeded"]) == 3 and len(by_status["failed"]) == 3
     for row in by_status["succeeded"]:
         items = row.xpath(".//ol[@class='summary']/li")
         assert len(items) == 2 and all("sentence" in li.text_content() for li in items)
         link = row.xpath(".//a")[0].get("href")
-        assert link.startswith("file:///") and link.endswith((".txt", ".md"))
+        assert link.startswith("file:///") and link.endswith((".txt", ".md", ".pdf"))
+
+    # Each cited sentence shows what the export says of it: its page (PDFs) and its index, counted from 0 in both.
+    records = {json.loads(line)["job_id"]: json.loads(line) for line in exported.read_text().splitlines()}
+    cited = 0
+    for row in by_status["succeeded"]:
+        record = records[int(row.get("data-job"))]
+        shown = [li.xpath(".//span[@class='cite']")[0].text_content() for li in row.xpath(".//ol[@class='summary']/li")]
+        expected = [
+            (f"p. {s['page']} · " if s["page"] is not None else "") + f"sentence {s['index']}"
+            for s in record["sentences"]
+        ]
+        assert shown == expected
+        if record["source_uri"].endswith(".pdf"):
+            assert record["sentences"] and all(s["page"] for s in record["sentences"])
+            assert all(text.startswith("p. ") for text in shown)
+            cited += len(shown)
+    assert cited == 2
     names = [row.xpath(".//a")[0].text_content() for row in rows]
     assert "Fish & chips" in names  # the Markdown title
     sources = [row.xpath(".//div[@class='src']")[0].text_content() for row in rows]
@@ -105,12 +126,8 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
 
 
 def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
-    """Results records that carry a page per summary sentence (PDFs) get 'p. N' beside each sentence."""
-
-    @dataclasses.dataclass(frozen=True)
-    class PagedRecord(ResultRecord):
-        pages: list[int | None] = dataclasses.field(default_factory=list)
-
+    """Result records cite a page per summary sentence inside `sentences` (PDFs): 'p. N' shows beside each, and the
+    sentence number is the record's `index`, counted from 0 as in the JSONL."""
     now = datetime.now(UTC)
     batch = BatchReport(
         7,
@@ -124,7 +141,7 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
         now,
         2.0,
     )
-    record = PagedRecord(
+    record = ResultRecord(
         job_id=1,
         document_id=1,
         source_uri="/archive/a.pdf",
@@ -133,7 +150,10 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
         summary=["One.", "Two."],
         indices=[0, 4],
         scores=[0.9, 0.8],
-        pages=[1, 3],
+        sentences=[
+            {"text": "One.", "index": 0, "page": 1, "start": 0, "end": 4, "score": 0.9, "ocr": False},
+            {"text": "Two.", "index": 4, "page": 3, "start": 30, "end": 34, "score": 0.8, "ocr": False},
+        ],
     )
     page = tmp_path / "paged.html"
     page.write_text(render_report(build_report(batch, [record])))
@@ -142,7 +162,7 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
         li.xpath(".//span[@class='cite']")[0].text_content()
         for li in dom.xpath(".//table[@id='documents']//ol[@class='summary']/li")
     ]
-    assert cites == ["p. 1 · sentence 1", "p. 3 · sentence 5"]
+    assert cites == ["p. 1 · sentence 0", "p. 3 · sentence 4"]
     assert dom.xpath(".//p[@id='no-failures']")
 
 
@@ -155,7 +175,7 @@ def test_nightly_leaves_its_report_in_the_report_dir(tmp_path: Path) -> None:
     env = cli_env(tmp_path, DOCSUM_REPORT_DIR=str(reports))
 
     nightly = docsum(["nightly", str(archive)], env)
-    assert nightly.returncode == 0, nightly.stderr
+    assert nightly.returncode == EXIT_SOME_FAILED, nightly.stderr  # the broken PDF failed
     (page,) = reports.glob("nightly-*-batch1.html")
     dom = lxml_html.fromstring(dump_dom(page))
     rows = dom.xpath(".//table[@id='documents']//tr[@class='doc']")
@@ -167,5 +187,5 @@ def test_nightly_leaves_its_report_in_the_report_dir(tmp_path: Path) -> None:
     assert dom.xpath(".//b[@id='batch-status']")[0].text_content() == "finished"
     # An ordinary run leaves nothing there.
     run = docsum(["run", str(archive)], env)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == EXIT_SOME_FAILED, run.stderr
     assert [p.name for p in reports.iterdir()] == [page.name]

@@ -3,6 +3,8 @@ point back into the caller's string."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from docsum.config import Settings
 from docsum.db.models import Batch, Document
 from docsum.ingest.extract import extract_document
 from docsum.services.models import get_summarizer, model_path
+from docsum.services.summary_sentences import FALLBACK_NOTE, offered_indices
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,10 +57,12 @@ def test_one_text_takes_the_ingest_path_and_points_back_into_it(settings: Settin
     assert any("education" in s for s in summary.all_sentences)
     assert not any(s.endswith("of") for s in summary.all_sentences)  # no fragment cut at a line end
 
-    # The same engine result as the worker's summarizer on those sentences.
+    # The same engine result as the worker's summarizer on the sentences ingest's candidate rule offers it.
     summarizer = get_summarizer(settings, model_path(settings))
-    expected = summarizer.summarize([stored.sentences], k=2)[0]
-    assert summary.indices == expected.indices and summary.scores == pytest.approx(expected.scores)
+    offered = offered_indices(stored.sentences, stored.sentence_info)
+    expected = summarizer.summarize([[stored.sentences[i] for i in offered]], k=2)[0]
+    assert summary.indices == [offered[i] for i in expected.indices]
+    assert summary.scores == pytest.approx(expected.scores) and summary.note is None
     assert summary.model_id == summarizer.model_id
     assert len(summary.sentences) == 2 and summary.indices == sorted(summary.indices)
     assert summary.sentences == [stored.sentences[i] for i in summary.indices]
@@ -100,6 +105,8 @@ def test_client_summarize_text_touches_no_queue_and_no_database(tmp_path: Path) 
     with Client(settings) as client:
         summary = client.summarize_text(OTHER, k=2)
         assert len(summary.sentences) == 2
+        story = REPO_ROOT / "examples" / "archive" / "marathon-record.txt"
+        assert client.summarize_file(story, k=2).indices == client.summarize_text(story.read_text(), k=2).indices
         assert client._worker is None  # no worker was started
         with client.session_factory() as session:
             assert session.scalar(select(func.count()).select_from(Document)) == 0
@@ -121,3 +128,57 @@ def test_import_docsum_is_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "summarize" in out.stdout and "BatchHandle" in out.stdout
+
+
+def test_a_text_and_docsum_run_on_its_file_pick_the_same_sentences(settings: Settings, tmp_path: Path) -> None:
+    """A headline line is the title, not a sentence to pick; the lead follows, as `docsum run` picks it."""
+    source = REPO_ROOT / "examples" / "archive" / "marathon-record.txt"
+    text = source.read_text(encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSUM_")}
+    env.update(DOCSUM_DATABASE_URL=f"sqlite:///{tmp_path / 'docsum.db'}", DOCSUM_DEVICE="cpu", HF_HUB_OFFLINE="1")
+    run = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "docsum"), "run", str(source), "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+
+    from_text = docsum.summarize(text, settings=settings)
+    from_file = docsum.summarize_file(source, settings=settings)
+    assert from_text.indices == from_file.indices == record["indices"]
+    assert from_text.sentences == from_file.sentences == [s["text"] for s in record["sentences"]]
+    assert from_text.title == record["title"] == "Local runner smashes Harbourton marathon course record"
+    assert not any("smashes" in s for s in from_text.sentences) and from_text.sentences[0].startswith("Amina Yusuf")
+    # Spans: in the caller's string for a text, in the extracted text (as the export's start/end) for a file.
+    assert [from_file.document_text[a:b] for a, b in from_file.spans] == from_file.sentences
+    assert [(s["start"], s["end"]) for s in record["sentences"]] == from_file.spans
+    assert all(squash(text[a:b]) == squash(s) for (a, b), s in zip(from_text.spans, from_text.sentences, strict=True))
+
+
+def test_html_text_short_text_and_files(settings: Settings) -> None:
+    page = (
+        "<html><body><article><p>The council met on Monday to discuss the budget for next year.</p>"
+        "<p>It approved new money for schools and roads across the city.</p></article>"
+        "<footer>Copyright 2024 City News.</footer></body></html>"
+    )
+    html = docsum.summarize(page, k=2, settings=settings)
+    assert html.media_type == "text/html" and not any("<" in s or "Copyright" in s for s in html.sentences)
+    assert html.sentences[0].startswith("The council met on Monday")
+
+    # Too short for the model: the longest line stands in, and the summary says so.
+    short = docsum.summarize("Hello world.", settings=settings)
+    assert short.sentences == ["Hello world."] and short.scores == [0.0] and short.note == FALLBACK_NOTE
+
+    # A paginated file: each selected sentence has its page.
+    pdf = docsum.summarize_file(REPO_ROOT / "examples" / "archive" / "coral-reef.pdf", k=2, settings=settings)
+    assert pdf.media_type == "application/pdf" and len(pdf.sentences) == 2 and all(pdf.pages)
+    same = docsum.summarize_file(
+        (REPO_ROOT / "examples" / "archive" / "coral-reef.pdf").read_bytes(), k=2, settings=settings
+    )
+    assert same.indices == pdf.indices
+    with pytest.raises(docsum.NoText, match=r"broken\.pdf cannot be read: corrupt PDF"):
+        docsum.summarize_file(b"%PDF-1.7\n" + b"\x00garbage" * 50, name="broken.pdf", settings=settings)
