@@ -113,10 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     chosen = dtype_name(compute_dtype(device, default.precision))
     ours = next(r for r in rows if r["precision"] == chosen and r["dropout"] == default.dropout)
-    print(
-        f"default settings ({chosen}, dropout {default.dropout}): {ours['docs_per_s']:.2f} docs/s on "
-        f"{'a CUDA GPU' if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads ({os.cpu_count()} cores)'}"
-    )
+    where = "a CUDA GPU" if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads ({os.cpu_count()} cores)"
+    print(f"default settings ({chosen}, dropout {default.dropout}): {ours['docs_per_s']:.2f} docs/s on {where}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"docs_per_s": ours["docs_per_s"], "settings": rows}, indent=2) + "\n")
