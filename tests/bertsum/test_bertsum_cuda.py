@@ -68,7 +68,9 @@ def test_gpu_agrees_with_cpu(small_model):
     cpu = small_model(seed=2)
     gpu = copy.deepcopy(cpu).to("cuda")
     docs = _docs()
-    _close(InferenceEngine(gpu, amp_dtype=None).score(docs), InferenceEngine(cpu).score(docs), atol=1e-4)
+    _close(
+        InferenceEngine(gpu, amp_dtype=None).score(docs), InferenceEngine(cpu, amp_dtype=None).score(docs), atol=1e-4
+    )
 
 
 def test_out_of_memory_halves_the_batch_on_gpu(minilm):

@@ -40,7 +40,7 @@ def _mixed_docs() -> list[list[str]]:
 def test_batched_equals_each_document_alone(small_model, max_padding):
     model = small_model()
     docs = _mixed_docs()
-    engine = InferenceEngine(model, max_batch_tokens=1024, buffer_batches=4, max_padding=max_padding)
+    engine = InferenceEngine(model, max_batch_tokens=1024, buffer_batches=4, max_padding=max_padding, amp_dtype="fp32")
     batched = engine.score(docs)
     assert engine.stats.batches >= 5  # several token-budget batches and buffers formed
     assert engine.stats.padded_tokens <= 1024 * engine.stats.batches
@@ -52,7 +52,7 @@ def test_batched_equals_each_document_alone(small_model, max_padding):
         torch.testing.assert_close(
             torch.tensor(scores), torch.tensor(_forward_alone(model, sentences)), atol=1e-5, rtol=1e-4
         )
-        alone = InferenceEngine(model, max_batch_tokens=100_000).score([sentences])[0]
+        alone = InferenceEngine(model, max_batch_tokens=100_000, amp_dtype="fp32").score([sentences])[0]
         torch.testing.assert_close(torch.tensor(scores), torch.tensor(alone), atol=1e-5, rtol=1e-4)
     assert batched[-2] == [0.0, 0.0]
     assert batched[-1][0] == 0.0 and batched[-1][1] > 0.0 and batched[-1][2] == 0.0
@@ -62,8 +62,10 @@ def test_batched_equals_each_document_alone(small_model, max_padding):
 def test_prefetch_thread_and_small_head_groups_give_the_same_scores(small_model):
     model = small_model()
     docs = _mixed_docs()
-    expected = InferenceEngine(model, max_batch_tokens=2048).score(docs)
-    engine = InferenceEngine(model, max_batch_tokens=512, prefetch=True, max_group_sentences=64, buffer_batches=2)
+    expected = InferenceEngine(model, max_batch_tokens=2048, amp_dtype="fp32").score(docs)
+    engine = InferenceEngine(
+        model, max_batch_tokens=512, prefetch=True, max_group_sentences=64, buffer_batches=2, amp_dtype="fp32"
+    )
     got = engine.score(docs)
     assert engine.stats.ext_groups > 3
     for a, b in zip(got, expected):
@@ -74,7 +76,7 @@ def test_out_of_memory_halves_the_batch_and_scores_stay_equal(small_model):
     """CUDA OOM cannot be produced on demand: the encoder raises torch.OutOfMemoryError on its first two calls."""
     model = small_model()
     docs = _mixed_docs()
-    expected = InferenceEngine(model, max_batch_tokens=4096).score(docs)
+    expected = InferenceEngine(model, max_batch_tokens=4096, amp_dtype="fp32").score(docs)
     original = model.encode_windows
     calls = {"n": 0}
 
@@ -85,7 +87,9 @@ def test_out_of_memory_halves_the_batch_and_scores_stay_equal(small_model):
         return original(*args, **kwargs)
 
     model.encode_windows = flaky_encoder
-    engine = InferenceEngine(model, max_batch_tokens=4096, max_padding=1.0)  # a first batch of several windows
+    engine = InferenceEngine(
+        model, max_batch_tokens=4096, max_padding=1.0, amp_dtype="fp32"
+    )  # a first batch of several windows
     got = engine.score(docs)
     assert engine.stats.oom_splits == 2
     for a, b in zip(got, expected):
@@ -93,7 +97,7 @@ def test_out_of_memory_halves_the_batch_and_scores_stay_equal(small_model):
     # a single window that does not fit is a real error, not an endless split
     model.encode_windows = lambda *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("always"))
     with pytest.raises(torch.OutOfMemoryError):
-        InferenceEngine(model, max_batch_tokens=4096).score([make_doc(1)])
+        InferenceEngine(model, max_batch_tokens=4096, amp_dtype="fp32").score([make_doc(1)])
 
 
 def test_summaries_are_in_document_order_with_their_scores(small_model):
