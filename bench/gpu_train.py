@@ -50,7 +50,6 @@ SHARD_BYTES = 15 * MIB
 SHIPPED = Path("models/docsum-minilm-cnndm")
 ASIDE = Path("var/models-aside")
 DEFAULT_PACK = Path("var/gpu-pack")
-SPECIAL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 log = logging.getLogger("gpu_train")
 
@@ -219,31 +218,14 @@ def check_returns(out: Path) -> list[str]:
     return problems
 
 
-def rouge_available() -> bool:
-    try:
-        import rouge_score  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def score_picks(docs: list[dict], picks: list[list[int]], systems=("model", "lead3", "oracle")) -> dict:
-    """ROUGE F1 x100 of picked sentences (and Lead-3, the greedy oracle) against each document's reference."""
-    from rouge_score import rouge_scorer
+    """ROUGE F1 x100 of picked sentences (and Lead-3, the greedy oracle) against each document's reference, as
+    `docsum eval` scores them."""
+    from docsum.bertsum.evaluate import Benchmark
 
-    from docsum.bertsum.evaluate import ROUGE_KEYS, RougeTotals
-    from docsum.bertsum.oracle import greedy_oracle
-
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
-    totals = {name: RougeTotals() for name in systems}
-    for doc, chosen in zip(docs, picks, strict=True):
-        sentences, ref = doc["sentences"], "\n".join(doc["reference"])
-        choice = {"model": chosen, "lead3": list(range(min(3, len(sentences))))}
-        if "oracle" in systems:
-            choice["oracle"] = greedy_oracle(sentences, doc["reference"])
-        for name in systems:
-            totals[name].add(scorer.score(ref, "\n".join(sentences[i] for i in choice[name])))
-    return {"n": len(docs), **{name: t.result() for name, t in totals.items()}}
+    bench = Benchmark([(d["sentences"], d["reference"]) for d in docs], oracle="oracle" in systems)
+    scores = bench.score(picks)
+    return {"n": scores["n"], **{name: scores[name] for name in systems}}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -395,7 +377,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         state.update(load_file(str(src / name)))
     save_file(state, str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
     shutil.copy(src / CONFIG_NAME, staging / CONFIG_NAME)
-    for name in SPECIAL_FILES[1:]:
+    for name in gpu_pack.ENCODER_FILES[1:]:  # the tokenizer's files
         if (pack / "encoder" / name).exists():
             shutil.copy(pack / "encoder" / name, staging / name)
     model = ExtSummarizer.from_pretrained(staging, device="cpu")  # checks the bundled word embeddings' hash

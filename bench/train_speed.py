@@ -29,13 +29,13 @@ import torch  # noqa: E402
 from docsum.bertsum import pack as packs  # noqa: E402
 from docsum.bertsum.loop import LoopSettings, fit, make_optimizer  # noqa: E402
 from docsum.bertsum.precision import compute_dtype, dtype_name  # noqa: E402
-from docsum.bertsum.run import RunSettings, _bundled_embeddings, planned_batches  # noqa: E402
+from docsum.bertsum.run import RunSettings, installed_word_embeddings, planned_batches  # noqa: E402
 
 
 def measure(pack: Path, manifest: dict, train: list, precision: str, dropout: float, args: argparse.Namespace) -> dict:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = compute_dtype(device, precision)
-    model = packs.build_model(pack, manifest, dropout=dropout, full_embeddings=_bundled_embeddings()).to(device)
+    model = packs.build_model(pack, manifest, dropout=dropout, full_embeddings=installed_word_embeddings()).to(device)
     optim = make_optimizer(model, 1e-4, 1e-3)
     settings = RunSettings(pack=str(pack), out="-", batch_tokens=args.batch_tokens, accum=args.accum)
     timer: dict = {}
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    model_tokenizer = packs.build_model(args.pack, manifest).tokenizer
-    train = packs.load_samples(args.pack / "train.npz.xz", model_tokenizer, manifest["use_interval"])
+    train = packs.load_samples(args.pack / "train.npz.xz", packs.load_tokenizer(args.pack), manifest["use_interval"])
     default = RunSettings(pack=str(args.pack), out="-")
     rows = []
     for precision in ("fp32", "bf16"):

@@ -154,11 +154,12 @@ def lr_factor(update: int, warmup: int) -> float:
     return min(step**-0.5, step * warmup**-1.5) * math.sqrt(warmup)
 
 
-def cooldown_factor(update: int, max_updates: int, cooldown: int) -> float:
-    """1.0, then a linear ramp to 0 over the last `cooldown` updates (annealing after the Noam schedule)."""
-    if cooldown <= 0:
+def cooldown_factor(done: float, total: float, span: float) -> float:
+    """1.0, then a linear ramp to 0 over the last `span` of `total` (annealing after the Noam schedule); `done` and
+    the others count the same unit (updates, documents)."""
+    if span <= 0:
         return 1.0
-    return min(1.0, max(0.0, (max_updates - update) / cooldown))
+    return min(1.0, max(0.0, (total - done) / span))
 
 
 @torch.no_grad()

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = 1
+# The encoder's config and tokenizer files a pack carries in encoder/ (the first is its config.json).
+ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 MANIFEST = "manifest.json"
 
 
@@ -181,7 +183,7 @@ def build_model(pack: Path, manifest: dict, dropout: float | None = None, full_e
     packed text uses them). `dropout`: every dropout probability of encoder and head (None: the encoder's own)."""
     import torch
     from safetensors.torch import load
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel
 
     from docsum.bertsum.config import BertSumConfig
     from docsum.bertsum.model import ExtSummarizer, encoder_config_dict, tensor_sha256
@@ -207,7 +209,7 @@ def build_model(pack: Path, manifest: dict, dropout: float | None = None, full_e
         raise ValueError(
             f"pack encoder weights do not match its config (missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
-    tokenizer = AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True, use_fast=True)
+    tokenizer = load_tokenizer(pack)
     config = BertSumConfig(
         name="docsum-minilm-cnndm",
         max_pos=manifest["window_tokens"],
@@ -223,6 +225,13 @@ def build_model(pack: Path, manifest: dict, dropout: float | None = None, full_e
     config.word_embeddings = "bundled"
     config.word_embeddings_sha256 = manifest["word_embeddings_sha256"]
     return model
+
+
+def load_tokenizer(pack: Path):
+    """The pack's tokenizer (the encoder's), without building the model."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True, use_fast=True)
 
 
 def set_dropout(model, p: float) -> None:

@@ -41,6 +41,7 @@ from docsum.bertsum.loop import (
     LoopSettings,
     Planned,
     Sample,
+    cooldown_factor,
     fit,
     lr_factor,
     make_optimizer,
@@ -93,11 +94,6 @@ def rouge_available() -> bool:
     return True
 
 
-def read_figures(out: Path) -> dict | None:
-    path = out / FIGURES
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
@@ -142,7 +138,7 @@ def run(s: RunSettings) -> dict:
         torch.backends.cudnn.allow_tf32 = True
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
 
-    model = packs.build_model(pack_dir, manifest, dropout=s.dropout, full_embeddings=_bundled_embeddings())
+    model = packs.build_model(pack_dir, manifest, dropout=s.dropout, full_embeddings=installed_word_embeddings())
     model.to(device)
     tokenizer = model.tokenizer
     train = packs.load_samples(pack_dir / "train.npz.xz", tokenizer, manifest["use_interval"])
@@ -264,9 +260,7 @@ def run(s: RunSettings) -> dict:
         save_checkpoint()
 
     def schedule(update: int, elapsed: float) -> float:
-        left = 1.0 - state["docs_seen"] / plan_docs
-        cool = min(1.0, max(0.0, left / s.cooldown)) if s.cooldown > 0 else 1.0
-        return lr_factor(update, s.warmup) * cool
+        return lr_factor(update, s.warmup) * cooldown_factor(state["docs_seen"], plan_docs, s.cooldown * plan_docs)
 
     timer = {"checkpoint": time.monotonic()}
 
@@ -315,7 +309,7 @@ def _pack_id(manifest: dict) -> str:
     return manifest["files"]["train.npz.xz"]["sha256"]
 
 
-def _bundled_embeddings() -> torch.Tensor | None:
+def installed_word_embeddings() -> torch.Tensor | None:
     """The installed encoder's full word-embedding matrix (a GPU host has none: the pack's rows serve there)."""
     try:
         from docsum.bertsum.model import bundled_word_embeddings

@@ -32,7 +32,6 @@ CNNDM_TRAIN = (
 )
 CNNDM_VALID = ("cnndm/validation.jsonl.gz", "cnndm_ptb_lower/validation.jsonl.gz")
 CNNDM_TEST = ("cnndm/test.jsonl.gz", "cnndm_ptb_lower/test.jsonl.gz", "bbc/bbc.jsonl.gz")
-ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
 @dataclass
@@ -201,7 +200,7 @@ def build_pack(spec: PackSpec, say: Callable[[str], None] = print) -> dict:
     (out / "encoder/weights.safetensors.xz").write_bytes(
         lzma.compress(save(weights, metadata={"format": "pt"}), preset=spec.xz_preset)
     )
-    for name in ENCODER_FILES:
+    for name in packs.ENCODER_FILES:
         if (encoder_dir / name).exists():
             shutil.copy(encoder_dir / name, out / "encoder" / name)
     packs.write_npz_xz(out / "train.npz.xz", train_arrays)

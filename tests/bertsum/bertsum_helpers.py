@@ -3,6 +3,10 @@ tokenizer's vocabulary, built in memory in milliseconds) and synthetic documents
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
@@ -52,3 +56,28 @@ def make_sentence(i: int, words: int = 12, topic: str = "market") -> str:
 
 def make_doc(n: int, words: int = 12, topic: str = "market") -> list[str]:
     return [make_sentence(i, words, topic) for i in range(n)]
+
+
+TOPICS = ["council", "harbour", "railway", "museum", "hospital", "festival", "airport", "library", "stadium", "market"]
+VERBS = ["approved", "delayed", "funded", "opened", "criticised", "expanded", "inspected", "closed"]
+
+
+def generated_article(i: int) -> dict:
+    """A CNN/DM-shaped record of 9 sentences whose highlights are sentences 2 and 5 (ids doc-i)."""
+    topic, other = TOPICS[i % len(TOPICS)], TOPICS[(i + 3) % len(TOPICS)]
+    sentences = [
+        f"Officials in district {i} {VERBS[(i + j) % len(VERBS)]} the {topic} plan number {i * 11 + j}"
+        f" on day {j + 1} this week."
+        if j % 2 == 0
+        else f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
+        for j in range(9)
+    ]
+    return {"id": f"doc-{i}", "article": " ".join(sentences), "highlights": "\n".join([sentences[2], sentences[5]])}
+
+
+def write_jsonl(path: Path, records: list[dict]) -> str:
+    """Records as gzipped JSONL at `path`; returns the path as a string."""
+    with gzip.open(path, "wt") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return str(path)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from bertsum_helpers import generated_article as _article
+from bertsum_helpers import write_jsonl as _write
 
 from docsum.bertsum import pack as packs
 from docsum.bertsum.data import Example, normalized_hash, read_examples, read_jsonl, undo_ptb
@@ -77,27 +79,6 @@ def test_learning_rate_schedule_warms_up_linearly_then_decays_as_inverse_sqrt() 
     assert max(lr_factor(s, 100) for s in range(1, 1000)) == pytest.approx(1.0)
 
 
-TOPICS = ["council", "harbour", "railway", "museum", "hospital", "festival", "airport", "library", "stadium", "market"]
-
-
-def _article(i: int) -> dict:
-    topic, other = TOPICS[i % len(TOPICS)], TOPICS[(i + 3) % len(TOPICS)]
-    sentences = [
-        f"Officials in district {i} approved the {topic} plan number {i * 11 + j} on day {j + 1} this week."
-        if j % 2 == 0
-        else f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
-        for j in range(9)
-    ]
-    return {"id": f"doc-{i}", "article": " ".join(sentences), "highlights": "\n".join([sentences[2], sentences[5]])}
-
-
-def _write(path: Path, records: list[dict]) -> str:
-    with gzip.open(path, "wt") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def small_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pack of 40 generated articles (the bundled encoder: what a real run trains)."""
@@ -133,20 +114,14 @@ def test_the_pack_holds_whole_validation_documents_for_rouge(small_pack: Path) -
     manifest = packs.read_manifest(small_pack)
     assert manifest["train_docs"] == 40 and manifest["valid_docs"] == 6 and manifest["valid_r1_docs"] == 5
     valid_text = packs.read_json_xz(small_pack / "valid_text.json.xz")
-    samples = packs.load_samples(small_pack / "valid.npz.xz", _tokenizer(small_pack), True)
+    samples = packs.load_samples(small_pack / "valid.npz.xz", packs.load_tokenizer(small_pack), True)
     # ROUGE reads every sentence of the document, the loss only those in its first two windows (64 tokens here).
     assert all(len(v["sentences"]) == 9 for v in valid_text)
     assert all(len(samples[v["index"]].labels) < 9 for v in valid_text)
 
 
-def _tokenizer(pack: Path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(pack / "encoder"), local_files_only=True)
-
-
 def test_a_resumed_stream_goes_on_with_exactly_the_batches_an_unbroken_one_would_train(small_pack: Path) -> None:
-    samples = packs.load_samples(small_pack / "train.npz.xz", _tokenizer(small_pack), True)
+    samples = packs.load_samples(small_pack / "train.npz.xz", packs.load_tokenizer(small_pack), True)
     s = RunSettings(pack=str(small_pack), out="-", batch_tokens=512, sort_buffer=16)
     seen: list[int] = []
     unbroken = []

@@ -4,7 +4,6 @@ so the pack, the shards and the hash-checked word embeddings are exactly what a 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from bertsum_helpers import generated_article as _article
+from bertsum_helpers import write_jsonl as _write
 
 from docsum.bertsum.model import ExtSummarizer
 
@@ -19,29 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gpu_train  # noqa: E402
-
-TOPICS = ["council", "harbour", "railway", "museum", "hospital", "festival", "airport", "library", "stadium", "market"]
-VERBS = ["approved", "delayed", "funded", "opened", "criticised", "expanded", "inspected", "closed"]
-
-
-def _article(i: int) -> dict:
-    topic, other = TOPICS[i % len(TOPICS)], TOPICS[(i + 3) % len(TOPICS)]
-    sentences = [
-        f"Officials in district {i} {VERBS[(i + j) % len(VERBS)]} the {topic} plan number {i * 11 + j}"
-        f" on day {j + 1} this week."
-        if j % 2 == 0
-        else f"Residents near the {other} said on day {j + 1} that report {i}-{j} changed little for families there."
-        for j in range(9)
-    ]
-    return {"id": f"doc-{i}", "article": " ".join(sentences), "highlights": "\n".join([sentences[2], sentences[5]])}
-
-
-def _write(path: Path, records: list[dict]) -> str:
-    with gzip.open(path, "wt") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    return str(path)
-
 
 # The GPU host has torch, transformers, safetensors and numpy, none of these: `run` must not import them.
 HOST_LACKS = [
