@@ -84,6 +84,8 @@ class RunSettings:
     device: str | None = None
     threads: int | None = None
     checkpoint: str | None = None  # where checkpoint.pt goes (default: in `out`; a GPU host keeps it off $OUT)
+    init: str | None = None  # a saved summarizer to start from instead of the pack's fresh head (a continued run)
+    skip_docs: int = 0  # a new run starts its first pass after this many documents (those `init` already saw)
 
 
 def rouge_available() -> bool:
@@ -121,6 +123,12 @@ def planned_batches(train: list[Sample], s: RunSettings, start: tuple[int, ...],
         log.info("pass %d over the training documents", epoch)
 
 
+def first_position(s: RunSettings) -> tuple[int, int, int]:
+    """Where a new run starts: after `skip_docs` documents of the first pass, rounded up to whole sort buffers, so
+    that a run continued from a model (`init`) reads none of the documents that model was trained on (same seed)."""
+    return (0, -(-s.skip_docs // s.sort_buffer), 0)
+
+
 def run(s: RunSettings) -> dict:
     """Train (or resume) in `s.out` for `s.minutes`; returns the figures (also in figures.json)."""
     t0 = time.monotonic()
@@ -139,6 +147,8 @@ def run(s: RunSettings) -> dict:
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
 
     model = packs.build_model(pack_dir, manifest, dropout=s.dropout, full_embeddings=installed_word_embeddings())
+    if s.init and not ckpt_path.exists():
+        start_from(model, Path(s.init))
     model.to(device)
     tokenizer = model.tokenizer
     train = packs.load_samples(pack_dir / "train.npz.xz", tokenizer, manifest["use_interval"])
@@ -160,7 +170,7 @@ def run(s: RunSettings) -> dict:
             raise ValueError("the pack's validation documents must all have sentences and a reference")
 
     optim = make_optimizer(model, s.lr_encoder, s.lr_head)
-    state: dict = {"update": 0, "docs_seen": 0, "wall_s": 0.0, "position": (0, 0, 0)}
+    state: dict = {"update": 0, "docs_seen": 0, "wall_s": 0.0, "position": first_position(s)}
     history: list[dict] = []
     best: dict = {}
     if ckpt_path.exists():
@@ -302,6 +312,25 @@ def run(s: RunSettings) -> dict:
         train_started - t0,
     )
     return figures
+
+
+def start_from(model, init: Path) -> None:
+    """Load a saved summarizer's weights into the pack's model: both must be the same architecture. The word
+    embeddings stay the pack's (frozen in training, and a saved model may leave the bundled matrix out)."""
+    from docsum.bertsum.model import WORD_EMBEDDINGS_KEY, ExtSummarizer
+
+    saved = ExtSummarizer.from_pretrained(init, device="cpu").state_dict()
+    saved.pop(WORD_EMBEDDINGS_KEY, None)
+    try:
+        missing, unexpected = model.load_state_dict(saved, strict=False)
+    except RuntimeError as exc:  # shapes differ
+        raise ValueError(f"{init} is not a model of this pack's architecture: {str(exc).splitlines()[0]}") from None
+    missing = [k for k in missing if k != WORD_EMBEDDINGS_KEY and not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{init} is not a model of this pack's architecture (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    log.info("starting from the weights of %s", init)
 
 
 def _pack_id(manifest: dict) -> str:

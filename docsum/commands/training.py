@@ -125,6 +125,16 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the data order.")] = 0,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda where available).")] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(help="A saved model to start from (e.g. the shipped one) instead of a fresh head."),
+    ] = None,
+    skip_docs: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Start the first pass after this many documents (those --init's model was trained on)."
+        ),
+    ] = 0,
 ) -> None:
     """Fine-tune BertSumExt (encoder and head) on the pack's oracle labels, on a CPU or a GPU.
 
@@ -170,10 +180,12 @@ def train(
         seed=seed,
         threads=threads,
         device=device,
+        init=str(init) if init else None,
+        skip_docs=skip_docs,
     )
     try:
         figures = run(settings)
-    except ValueError as exc:  # another pack's checkpoint in RUN, a damaged pack
+    except (ValueError, FileNotFoundError) as exc:  # another pack's checkpoint in RUN, a damaged pack, a bad --init
         raise fail(str(exc)) from None
     best = figures["best"]
     typer.echo(

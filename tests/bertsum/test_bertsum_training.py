@@ -18,7 +18,7 @@ from docsum.bertsum.evaluate import Benchmark, evaluate
 from docsum.bertsum.loop import lr_factor
 from docsum.bertsum.model import ExtSummarizer
 from docsum.bertsum.oracle import greedy_oracle
-from docsum.bertsum.run import RunSettings, planned_batches, run
+from docsum.bertsum.run import RunSettings, first_position, planned_batches, run, start_from
 from docsum.ingest.extract import document_sentences
 from docsum.services.packing import (
     CNNDM_TEST,
@@ -138,6 +138,29 @@ def test_a_resumed_stream_goes_on_with_exactly_the_batches_an_unbroken_one_would
     assert sorted(first_pass) == sorted(id(x) for x in samples)  # a pass sees every document once
 
 
+def test_a_continued_run_skips_the_documents_its_start_model_saw(small_pack: Path) -> None:
+    manifest = packs.read_manifest(small_pack)
+    samples = packs.load_samples(
+        small_pack / "train.npz.xz", packs.load_tokenizer(small_pack), manifest["use_interval"]
+    )
+    fresh = RunSettings(pack=str(small_pack), out="-", batch_tokens=512, sort_buffer=16)
+    continued = RunSettings(pack=str(small_pack), out="-", batch_tokens=512, sort_buffer=16, skip_docs=20)
+    assert first_position(fresh) == (0, 0, 0) and first_position(continued) == (0, 2, 0)  # 20 -> 2 whole buffers
+
+    def first_pass(s: RunSettings) -> list[int]:
+        ids: list[int] = []
+        for planned in planned_batches(samples, s, first_position(s), lambda: False):
+            if planned.position[0] > 0:
+                return ids
+            ids.extend(id(x) for x in planned.samples)
+        raise AssertionError("unreachable")
+
+    seen_by_start_model = first_pass(fresh)[:20]
+    rest = first_pass(continued)
+    assert rest and not set(rest) & set(seen_by_start_model)
+    assert len(rest) == len(samples) - 32
+
+
 def test_the_run_evaluates_as_docsum_eval_keeps_the_best_checkpoints_and_resumes(
     small_pack: Path, tmp_path: Path
 ) -> None:
@@ -180,6 +203,27 @@ def test_the_run_evaluates_as_docsum_eval_keeps_the_best_checkpoints_and_resumes
 
     again = run(RunSettings(**settings, minutes=5.0))  # the plan is done: nothing more is trained
     assert again["history"] == history
+
+
+def test_a_run_can_start_from_a_saved_model_and_refuses_one_of_another_shape(small_pack: Path, tmp_path: Path) -> None:
+    manifest = packs.read_manifest(small_pack)
+    donor = packs.build_model(small_pack, manifest, dropout=0.0)
+    with torch.no_grad():
+        donor.ext_layer.wo.bias.fill_(0.75)
+        donor.bert.model.encoder.layer[0].output.dense.bias.fill_(-0.5)
+    donor.save_pretrained(tmp_path / "donor")
+    model = packs.build_model(small_pack, manifest, dropout=0.0)
+    assert not torch.equal(model.ext_layer.wo.bias, donor.ext_layer.wo.bias)
+    start_from(model, tmp_path / "donor")
+    theirs = donor.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in model.state_dict().items())  # encoder, head, embeddings
+
+    shallower = packs.build_model(small_pack, manifest, dropout=0.0)  # a head of one layer: another architecture
+    shallower.ext_layer.transformer_inter = shallower.ext_layer.transformer_inter[:1]
+    shallower.config.ext_layers = 1
+    shallower.save_pretrained(tmp_path / "other")
+    with pytest.raises(ValueError, match="not a model of this pack's architecture"):
+        start_from(packs.build_model(small_pack, manifest, dropout=0.0), tmp_path / "other")
 
 
 def test_dropout_set_to_zero_makes_a_training_step_deterministic(small_pack: Path) -> None:
