@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Integer, any_, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from docsum.db.models import Job, JobStatus, Summary, utcnow
+from docsum.db.models import ArchiveFile, Job, JobStatus, Summary, utcnow
 from docsum.db.session import json_dumps
 
 
@@ -134,3 +135,20 @@ def insert_summaries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     payload = [{name: row.get(name) for name in SUMMARY_FIELDS} for row in rows]
     session.execute(_SUMMARIES_FROM_JSON, {"rows": json_dumps(payload), "created_at": utcnow()})
+
+
+# What a file seen again updates in its row (its path is the key).
+_FILE_FIELDS = ("size", "mtime_ns", "seen_at", "deleted_at")
+
+
+def upsert_files(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update `archive_files` rows (dicts with path and _FILE_FIELDS) by path, in one statement per batch
+    of rows: two transactions recording the same new path both succeed (the later write wins) instead of one
+    failing on the unique path, as a select-then-insert would under concurrent ingest."""
+    if not rows:
+        return
+    stmt = (postgresql_insert if is_postgres(session) else sqlite_insert)(ArchiveFile)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["path"], set_={name: stmt.excluded[name] for name in _FILE_FIELDS}
+    )
+    session.execute(stmt, list(rows))

@@ -46,6 +46,8 @@ class Source:
     error: str | None = None
     byte_size: int | None = None
     store: bool = True  # False for a path that does not exist: reported, not recorded as a document
+    # The bytes could not be read (permissions, an I/O error): that may pass, so the file is not remembered as seen.
+    read_error: bool = False
 
     @property
     def name(self) -> str:
@@ -306,7 +308,7 @@ def file_sources(path: Path, settings: Settings) -> Iterator[Source]:
         yield Source(uri, error="not found: no such file or directory", store=False)
         return
     except OSError as err:
-        yield Source(uri, error=f"unreadable: {err.strerror or err}")
+        yield Source(uri, error=f"unreadable: {err.strerror or err}", read_error=True)
         return
     if not stat.S_ISREG(st.st_mode):
         yield Source(uri, error="not a regular file (device, socket or pipe)")
@@ -326,7 +328,7 @@ def file_sources(path: Path, settings: Settings) -> Iterator[Source]:
         yield Source(uri, error=_oversized(st.st_size, settings), byte_size=st.st_size)
         return
     except OSError as err:
-        yield Source(uri, error=f"unreadable: {err.strerror or err}", byte_size=st.st_size)
+        yield Source(uri, error=f"unreadable: {err.strerror or err}", byte_size=st.st_size, read_error=True)
         return
     if data is not None:
         yield Source(uri, data=data, byte_size=len(data))

@@ -38,6 +38,7 @@ class IngestItem:
     outcome: Outcome
     document_id: int | None
     reason: str | None = None
+    read_error: bool = False  # its bytes could not be read (see Source.read_error): worth trying again unchanged
 
 
 def _clean(value: str | None, max_len: int | None = None) -> str | None:
@@ -82,7 +83,9 @@ def _duplicate(uri: str, existing: Document) -> IngestItem:
 
 def _store_unreadable(factory: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
     with session_scope(factory) as session:
-        return _unread_document(session, uri, _clean(source.error) or "unreadable", source.byte_size)
+        item = _unread_document(session, uri, _clean(source.error) or "unreadable", source.byte_size)
+    item.read_error = source.read_error
+    return item
 
 
 def _unread_document(session: Session, uri: str, error: str, byte_size: int | None = None) -> IngestItem:

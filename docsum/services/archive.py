@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from docsum.db.bulk import upsert_files
 from docsum.db.models import ArchiveFile, utcnow
 from docsum.ingest.walk import Found
 from docsum.ingest.walk import walk as walk_entries
@@ -50,27 +51,16 @@ def walk(root: str | os.PathLike[str]) -> Iterator[FileStat | Found]:
 
 
 def record_files(session: Session, stats: Sequence[FileStat]) -> None:
-    """Remember these files as just seen (insert new paths, update known ones, undelete returned ones)."""
+    """Remember these files as just seen (insert new paths, update known ones, undelete returned ones); safe when
+    other transactions record the same paths at the same time."""
     now = utcnow()
-    for start in range(0, len(stats), BULK):
-        part = {s.path: s for s in stats[start : start + BULK]}
-        known = dict(session.execute(select(ArchiveFile.path, ArchiveFile.id).where(ArchiveFile.path.in_(part))).all())
-        if known:
-            session.execute(
-                update(ArchiveFile),
-                [
-                    {"id": known[p], "size": s.size, "mtime_ns": s.mtime_ns, "seen_at": now, "deleted_at": None}
-                    for p, s in part.items()
-                    if p in known
-                ],
-            )
-        new = [
-            ArchiveFile(path=p, size=s.size, mtime_ns=s.mtime_ns, seen_at=now)
-            for p, s in part.items()
-            if p not in known
-        ]
-        session.add_all(new)
-        session.flush()
+    latest = {s.path: s for s in stats}  # one row per path: a statement may not touch a row twice
+    rows = [
+        {"path": p, "size": s.size, "mtime_ns": s.mtime_ns, "seen_at": now, "deleted_at": None}
+        for p, s in sorted(latest.items())  # one lock order for every writer (PostgreSQL row locks)
+    ]
+    for start in range(0, len(rows), BULK):
+        upsert_files(session, rows[start : start + BULK])
 
 
 @dataclass

@@ -159,18 +159,31 @@ def _reason(status: DocumentStatus, error: str | None, has_sentences: bool) -> s
     return None
 
 
-def without_summary(session: Session, document_ids: Iterable[int], model_id: str | None, params: dict) -> list[int]:
-    """The documents among these with no summary yet for this model and these summary params."""
+def without_summary(session: Session, document_ids: Iterable[int], batch: Batch) -> list[int]:
+    """The documents among these that this batch must summarize: no summary yet for its model and summary params,
+    and none on its way in another batch (an open job there), so that two nightly runs over the same roots at once
+    summarize each document once."""
     ids = list(dict.fromkeys(document_ids))
-    key = params_key({name: params[name] for name in SUMMARY_PARAMS})
+    key = params_key({name: batch.params[name] for name in SUMMARY_PARAMS})
     done = set(
         session.scalars(
             select(Summary.document_id).where(
-                Summary.document_id.in_(ids), Summary.model_id == model_id, Summary.params_key == key
+                Summary.document_id.in_(ids), Summary.model_id == batch.model_id, Summary.params_key == key
             )
         )
     )
-    return [i for i in ids if i not in done]
+    elsewhere = set(
+        session.scalars(
+            select(Job.document_id).where(
+                Job.document_id.in_(ids),
+                Job.model_id == batch.model_id,
+                Job.params_key == key,
+                Job.batch_id != batch.id,
+                Job.status.not_in(FINAL_STATES),
+            )
+        )
+    )
+    return [i for i in ids if i not in done and i not in elsewhere]
 
 
 def dispatch(session: Session, batch_id: int, chunk_size: int, everything: bool) -> list[int]:

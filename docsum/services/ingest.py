@@ -52,8 +52,11 @@ def ingest_files(
     seen: list[FileStat] = []
     for path in paths:
         stat = stat_file(path)  # before reading: a file changed while it is read looks changed to the next scan
-        outcome.report.items.extend(ingest_file(sessions, path, settings))
-        if stat is not None:
+        items = ingest_file(sessions, path, settings)
+        outcome.report.items.extend(items)
+        # A file that could not be read is not remembered: after `chmod` (which leaves size and mtime alone) the
+        # next scan must read it again rather than call it unchanged.
+        if stat is not None and not any(item.read_error for item in items):
             seen.append(stat)
     for error in outcome.errors:
         log.warning("no document stored for %a", error)
@@ -69,7 +72,7 @@ def ingest_files(
         own: list[int] = []
         if batch.status == BatchStatus.running:
             if batch.params.get("only_unsummarized"):  # the nightly run: a copy of a summarized file is done
-                document_ids = without_summary(session, document_ids, batch.model_id, batch.params)
+                document_ids = without_summary(session, document_ids, batch)
             own = add_jobs(session, batch, document_ids)
         sent = files_done(session, batch, len(paths), settings.chunk_size)
         # A redelivered task sends its own documents' queued jobs again: the delivery that died may have marked them

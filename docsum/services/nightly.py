@@ -23,7 +23,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from docsum.db.models import Document, DocumentStatus, Job, Summary, params_key
 from docsum.db.session import session_scope
 from docsum.services import archive
-from docsum.services.batches import FINAL_STATES, add_jobs, create_batch, dispatch, maybe_finish_batch
+from docsum.services.batches import (
+    FINAL_STATES,
+    add_jobs,
+    close_interrupted,
+    create_batch,
+    dispatch,
+    maybe_finish_batch,
+)
 from docsum.services.ingest import not_read_documents
 from docsum.services.models import ModelRef
 
@@ -73,6 +80,9 @@ def plan_nightly(
     ingest or summarize, the batch is finished at once."""
     roots = [str(Path(r).resolve()) for r in roots]
     with session_scope(sessions) as session:
+        # A batch whose embedded process died holds open jobs that would count as pending forever: close it first,
+        # so that its unfinished documents are summarized by this run.
+        close_interrupted(session)
         found = archive.scan(session, roots)
         files = found.new + found.changed
         batch = create_batch(

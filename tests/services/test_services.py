@@ -469,3 +469,112 @@ def test_the_unsummarized_query_never_scans_the_open_jobs_index_per_document(pg_
         assert "ix_jobs_open_batch_id" not in plan, plan
     finally:
         dispose_engine(pg_url)
+
+
+def test_two_transactions_recording_the_same_new_files_both_succeed(env, tmp_path) -> None:
+    """Concurrent ingest of the same paths: the second transaction to record a path updates the row the first
+    inserted, where a select-then-insert failed on the unique path and lost its batch."""
+    import threading
+
+    from docsum.db.models import ArchiveFile
+    from docsum.services.archive import FileStat, record_files
+
+    _, sf = env
+    stats = [FileStat(str(tmp_path / f"f{i}.txt"), 10 + i, 1_000 + i) for i in range(3)]
+    first_wrote, errors = threading.Event(), []
+
+    def first() -> None:
+        try:
+            with session_scope(sf) as session:
+                record_files(session, stats[:2])
+                first_wrote.set()
+                threading.Event().wait(0.5)  # holds its uncommitted rows while the second records the same paths
+        except Exception as exc:  # noqa: BLE001 - reported below: an error in a thread would be lost
+            errors.append(exc)
+            first_wrote.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_wrote.wait(30)
+    with session_scope(sf) as session:
+        record_files(session, [FileStat(s.path, s.size + 1, s.mtime_ns) for s in stats])
+    thread.join(30)
+    assert errors == []
+    with sf() as session:
+        rows = {row.path: row.size for row in session.scalars(select(ArchiveFile))}
+    assert rows == {s.path: s.size + 1 for s in stats}  # the later write wins
+
+
+def test_a_file_that_could_not_be_read_is_read_again_by_the_next_nightly(env, tmp_path, monkeypatch) -> None:
+    """A permission error leaves size and mtime as they were (chmod changes neither): such a file must not be
+    remembered as seen, or the next run would call it unchanged and never read it again."""
+    settings, sf = env
+    root = tmp_path / "archive"
+    root.mkdir()
+    locked = root / "locked.txt"
+    locked.write_text(f"{' '.join(SENTENCES)} Locked.")
+    real_open = Path.open
+
+    def refuse(self, *args, **kwargs):  # as a non-root user's chmod 000 would (tests may run as root)
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    first = _nightly(sf, settings, root)
+    assert first.to_ingest == [str(locked)]
+    with sf() as session:
+        reasons = [d.error for d in session.scalars(select(Document).where(Document.source_uri == str(locked)))]
+    assert reasons == ["unreadable: Permission denied"]
+
+    monkeypatch.setattr(Path, "open", real_open)  # the operator fixed the permissions
+    second = _nightly(sf, settings, root)
+    assert second.to_ingest == [str(locked)] and second.scan["new"] == 1
+    with sf() as session:
+        stored = session.scalar(select(Document).where(Document.source_uri == str(locked), Document.text.is_not(None)))
+    assert stored is not None and "Locked." in stored.text
+
+
+def test_the_nightly_run_takes_over_the_documents_of_a_killed_embedded_run(env, tmp_path) -> None:
+    """Jobs left open by an embedded process that died count as pending: the nightly run closes such a batch
+    (interrupted) and summarizes its unfinished documents, instead of skipping them forever."""
+    import socket
+    import subprocess
+    import sys
+
+    settings, sf = env
+    root = tmp_path / "archive"
+    root.mkdir()
+    for name in "ab":
+        (root / f"{name}.txt").write_text(f"{' '.join(SENTENCES)} File {name}.")
+    killed = _nightly(sf, settings, root)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with session_scope(sf) as session:
+        batch = session.get(Batch, killed.batch_id)
+        batch.params = {**batch.params, "owner": {"host": socket.gethostname(), "pid": dead.pid, "started": "0"}}
+        job = session.scalars(select(Job).where(Job.batch_id == killed.batch_id).order_by(Job.id)).first()
+        db_status.mark_job_running(session, job, "killed-host")
+
+    after = _nightly(sf, settings, root)
+    with sf() as session:
+        assert session.get(Batch, killed.batch_id).params.get("interrupted") is True
+        taken = session.scalars(select(Job.document_id).where(Job.batch_id == after.batch_id)).all()
+        left = session.scalars(select(Job.document_id).where(Job.batch_id == killed.batch_id)).all()
+    assert sorted(taken) == sorted(left) and len(taken) == 2
+
+
+def test_two_nightly_runs_at_once_give_each_document_one_open_job(env, tmp_path) -> None:
+    settings, sf = env
+    root = tmp_path / "archive"
+    root.mkdir()
+    for name in "abc":
+        (root / f"{name}.txt").write_text(f"{' '.join(SENTENCES)} File {name}.")
+    with_params = batches.job_params(3)
+    plans = [nightly.plan_nightly(sf, [str(root)], resolve_model(settings), with_params) for _ in range(2)]
+    assert [sorted(p.to_ingest) for p in plans] == [sorted(str(p) for p in root.iterdir())] * 2  # both saw them new
+    for plan in plans:
+        ingest_files(sf, settings, plan.batch_id, plan.to_ingest)
+    with sf() as session:
+        jobs = session.scalars(select(Job.document_id).where(Job.batch_id.in_([p.batch_id for p in plans]))).all()
+    assert len(jobs) == 3 and len(set(jobs)) == 3
