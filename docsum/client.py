@@ -262,6 +262,8 @@ class Client:
         name = name or f"{kind} {datetime.now(UTC):%Y-%m-%d %H:%M:%S}"
 
         extra: dict[str, object] = {"force": True} if force else {}
+        if files:  # workers read only files under these (a message naming another path is refused)
+            extra["roots"] = [str(Path(i).expanduser().resolve()) for i in items]
         if self.app.embedded:  # this process is the batch's only worker: a later run can tell when it is gone
             extra["owner"] = this_process()
         with session_scope(self.session_factory) as session:

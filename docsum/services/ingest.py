@@ -7,6 +7,7 @@ than a session: a crash midway keeps what was stored, and a redelivery adds noth
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,10 @@ def ingest_files(
             log.info("batch %s is cancelled; skipping %d files", batch_id, len(paths))
             return outcome
         model_path = batch.params.get("model")  # fixed when the batch was created
+        roots = batch.params.get("roots")  # absent in batches made before roots were kept: nothing to check
+    paths, foreign, links = check_paths(paths, roots)
+    if foreign:  # a forged or misrouted message: this batch never had these files, so nothing is counted
+        log.error("batch %s: %d paths outside the batch's roots refused, e.g. %a", batch_id, len(foreign), foreign[0])
 
     seen: list[FileStat] = []
     for path in paths:
@@ -69,17 +74,46 @@ def ingest_files(
     with session_scope(sessions) as session:
         batch = get_batch(session, batch_id, for_update=True)
         record_files(session, seen)
+        if links:  # the batch's own files, turned into links out of its roots since the walk: not read
+            skipped = [store_skipped(session, path, reason) for path, reason in links]
+            outcome.report.items.extend(skipped)
+            document_ids += [item.document_id for item in skipped if item.document_id is not None]
         own: list[int] = []
         if batch.status == BatchStatus.running:
             if batch.params.get("only_unsummarized"):  # the nightly run: a copy of a summarized file is done
                 document_ids = without_summary(session, document_ids, batch)
             own = add_jobs(session, batch, document_ids)
-        sent = files_done(session, batch, len(paths), settings.chunk_size)
+        sent = files_done(session, batch, len(paths) + len(links), settings.chunk_size)
         # A redelivered task sends its own documents' queued jobs again: the delivery that died may have marked them
         # sent and died before sending. A job sent twice is summarized once.
         resend = set(own) - set(sent) - set(_never_sent(session, own))
         outcome.to_summarize = sent + sorted(resend)
     return outcome
+
+
+def check_paths(
+    paths: Sequence[str], roots: Sequence[str] | None
+) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """(paths to read, paths not under any root, [(path, reason)] of paths under a root that now resolve out of
+    every root: a link swapped in after the walk, refused as the walker refuses links out of its root). A root is
+    a directory or a file the batch was given, resolved when the batch was made."""
+    if roots is None:
+        return list(paths), [], []
+    read: list[str] = []
+    foreign: list[str] = []
+    links: list[tuple[str, str]] = []
+    for path in paths:
+        if not any(_within(os.path.abspath(path), root) for root in roots):
+            foreign.append(path)
+        elif not any(_within(os.path.realpath(path), root) for root in roots):
+            links.append((path, "a link out of the batch's roots (made after the walk): not read"))
+        else:
+            read.append(path)
+    return read, foreign, links
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def not_read_documents(session: Session, entries: Sequence[tuple[str, str]]) -> list[int]:

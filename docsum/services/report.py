@@ -185,7 +185,7 @@ def write_nightly_report(sessions: sessionmaker[Session], settings: Settings, ba
         with sessions() as session:
             batch = get_batch(session, batch_id)
             params: dict[str, Any] = batch.params or {}
-            if "roots" not in params or str(batch.status) == "running":
+            if "scan" not in params or str(batch.status) == "running":  # only a nightly run's batch has a scan
                 return None
             path = nightly_report_path(settings, batch_id, batch.name)
             assert path is not None

@@ -578,3 +578,33 @@ def test_two_nightly_runs_at_once_give_each_document_one_open_job(env, tmp_path)
     with sf() as session:
         jobs = session.scalars(select(Job.document_id).where(Job.batch_id.in_([p.batch_id for p in plans]))).all()
     assert len(jobs) == 3 and len(set(jobs)) == 3
+
+
+def test_an_ingest_step_reads_only_files_under_its_batch_roots(env, tmp_path) -> None:
+    """A message naming a path outside the batch's roots (forged, or meant for another batch) is refused and counts
+    nothing; a file of the batch that became a link out of its roots after the walk is refused with a reason."""
+    settings, sf = env
+    root, secret = tmp_path / "archive", tmp_path / "private"
+    root.mkdir()
+    secret.mkdir()
+    (root / "a.txt").write_text(f"{' '.join(SENTENCES)} Mine.")
+    (secret / "key.txt").write_text(f"{' '.join(SENTENCES)} Not for this batch.")
+    with session_scope(sf) as session:
+        batch_id = batches.create_batch(
+            session, "roots", resolve_model(settings), batches.job_params(3), files_total=2, roots=[str(root)]
+        ).id
+    (root / "b.txt").symlink_to(secret / "key.txt")  # swapped in after the walk
+
+    forged = ingest_files(sf, settings, batch_id, [str(secret / "key.txt"), str(root / "../private/key.txt")])
+    assert forged.report.items == [] and forged.to_summarize == []
+    with sf() as session:
+        assert session.get(Batch, batch_id).files_done == 0
+        assert session.scalar(select(func.count()).select_from(Document)) == 0
+
+    own = ingest_files(sf, settings, batch_id, [str(root / "a.txt"), str(root / "b.txt")])
+    reasons = {Path(item.source_uri).name: item.reason for item in own.report.items}
+    assert reasons == {"a.txt": None, "b.txt": "a link out of the batch's roots (made after the walk): not read"}
+    with sf() as session:
+        assert session.get(Batch, batch_id).files_done == 2
+        texts = session.scalars(select(Document.text)).all()
+    assert not any(t and "Not for this batch" in t for t in texts)
