@@ -20,6 +20,7 @@ the child's fd 1 is pointed at stderr so that a library's print() cannot corrupt
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import pickle
@@ -142,6 +143,9 @@ class _Child:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
+            # Its own process group, so that a kill also ends what it started (Tesseract), which would otherwise
+            # run on, orphaned, for up to its own page limit.
+            process_group=0,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin
@@ -186,8 +190,9 @@ class _Child:
         return self._reply(time.monotonic() + settings.max_extract_seconds)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        # The group outlives the child while one of its processes runs; the unreaped child keeps its id from reuse.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:

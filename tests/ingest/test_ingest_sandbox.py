@@ -3,7 +3,9 @@ thread, because the document is extracted in a child process that is killed when
 
 from __future__ import annotations
 
+import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,54 @@ def test_runaways_fail_with_their_reason_and_the_run_goes_on(tmp_path: Path, fac
         (files[1].name, "failed", "extraction exceeded memory limit of 512 MiB"),
         (files[2].name, "ingested", None),
     ]
+
+
+def _tesseracts() -> list[int]:
+    """Tesseract processes that still run."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or (entry / "comm").read_text().strip() != "tesseract":
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":  # a zombie is dead, not reaped
+                found.append(int(entry.name))
+        except OSError:  # it ended while we looked
+            continue
+    return found
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed (make ocr)")
+def test_a_killed_extraction_process_takes_its_ocr_process_with_it() -> None:
+    """Tesseract runs in its own process under the extraction child. The child's own time limit stops it, but a
+    child killed from outside (a limit that did not fire in C code, a worker shutting down) must take it along
+    instead of leaving it to run on, orphaned, to the end of its page."""
+    import io
+    import random
+
+    from fpdf import FPDF
+    from PIL import Image
+
+    noise = Image.frombytes("L", (1600, 2200), random.Random(0).randbytes(1600 * 2200))
+    picture = io.BytesIO()
+    noise.save(picture, format="PNG")
+    pdf = FPDF()
+    for _ in range(2):  # noise pages: Tesseract takes seconds on each (about 5 s here at 450 dpi)
+        pdf.add_page()
+        pdf.image(io.BytesIO(picture.getvalue()), x=0, y=0, w=210, h=297)
+    slow_ocr = Settings(database_url="sqlite://", max_extract_seconds=120, ocr_page_seconds=120, ocr_dpi=450)
+    assert _tesseracts() == []
+    child = sandbox._Child(slow_ocr.max_extract_memory_mib)
+    try:
+        sandbox._send(child.stdin, (bytes(pdf.output()), "scan.pdf", slow_ocr))
+        deadline = time.monotonic() + 60
+        while not _tesseracts():
+            assert time.monotonic() < deadline, "Tesseract never started"
+            time.sleep(0.05)
+        time.sleep(0.5)  # it has read its page and is at work (killed while reading, it would just exit)
+        assert _tesseracts(), "Tesseract ended too soon: the test proves nothing"
+    finally:
+        child.kill()
+    deadline = time.monotonic() + 1  # a killed process is gone at once; an orphan would finish its page (seconds)
+    while _tesseracts() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _tesseracts() == []
