@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         description="HTML pages are cut to this many characters before main-content extraction (its cost grows "
         "quadratically with page size).",
     )
+    max_text_chars: int = Field(
+        default=2_000_000,
+        description="An extracted text is cut to this many characters (at a line or sentence end), with a note: "
+        "the worker stores, splits and tokenizes what extraction returns, so this bounds its memory per document.",
+    )
     ocr: bool = Field(default=True, description="OCR PDF pages that have no text layer (needs Tesseract installed).")
     ocr_languages: str = Field(default="eng", description="Tesseract languages for OCR, e.g. 'eng' or 'eng+deu'.")
     ocr_dpi: int = Field(default=300, description="Resolution pages are rendered at for OCR.")

@@ -16,7 +16,7 @@ class Extracted:
     language: str | None = None
     page_count: int | None = None
     sentences: list[str] = field(default_factory=list)
-    notes: str | None = None  # what was left out (pages past max_pdf_pages, an HTML page cut to max_html_chars)
+    notes: str | None = None  # what was left out (pages past max_pdf_pages, a page or text cut)
     # Per sentence: span in `text`, page, candidate flag, OCR flag (ingest.citations.sentence_info).
     sentence_info: list[dict[str, Any]] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text was read by OCR

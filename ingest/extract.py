@@ -62,6 +62,7 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     else:
         raise _unsupported(media_type, name)
     doc.text = doc.text.replace("\x00", "")  # the database cannot store NUL; removed here so offsets stay true
+    _cut_text(doc, settings.max_text_chars)
     if not doc.text.strip():
         raise ExtractionError("no text")
     doc.language = doc.language or detect_language(doc.text)
@@ -70,6 +71,19 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
         raise ExtractionError("no text")
     doc.sentence_info = sentence_info(doc.text, doc.sentences, paged=media_type == PDF, ocr_pages=doc.ocr_pages)
     return doc
+
+
+def _cut_text(doc: Extracted, limit: int) -> None:
+    """Cut a text longer than `limit` at the last line or sentence end before it (at `limit` if there is none in
+    its last tenth), and say so in the notes."""
+    if limit <= 0 or len(doc.text) <= limit:
+        return
+    head = doc.text[:limit]
+    end = max(head.rfind("\n"), head.rfind(". "), head.rfind("? "), head.rfind("! "))
+    cut = end + 1 if end >= limit * 0.9 else limit
+    note = f"text cut to its first {cut:,} of {len(doc.text):,} characters (max_text_chars): the rest is not summarized"
+    doc.text = doc.text[:cut]
+    doc.notes = f"{doc.notes}; {note}" if doc.notes else note
 
 
 def _normalized(text: str) -> str:

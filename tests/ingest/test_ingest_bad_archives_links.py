@@ -132,6 +132,27 @@ def test_a_path_too_long_to_store_is_refused_not_cut(
     assert item.reason == f"path longer than 2048 characters ({len(str(path.absolute()))}): not stored"
 
 
+def test_a_text_past_max_text_chars_is_cut_at_a_sentence_end_with_a_note(
+    tmp_path: Path, factory: sessionmaker[Session], settings: Settings
+) -> None:
+    """What extraction returns is what the worker stores, splits and tokenizes: a text of a million sentences is cut
+    before it reaches the worker (bounded memory), and the document says so."""
+    sentence = "The council voted on item {} of the agenda. "
+    text = "".join(sentence.format(i) for i in range(1000))
+    path = write(tmp_path / "minutes.txt", text.encode())
+    capped = settings.model_copy(update={"max_text_chars": 10_000})
+    [item] = ingest_paths(factory, [path], capped).items
+    assert item.outcome == "ingested"
+    with factory() as session:
+        doc = session.get(Document, item.document_id)
+    assert len(doc.text) <= 10_000 and doc.text.endswith("of the agenda.")
+    assert doc.sentences[-1].endswith("of the agenda.") and len(doc.sentences) < 1000
+    assert doc.notes == (
+        f"text cut to its first {len(doc.text):,} of {len(text.strip()):,} characters (max_text_chars): "
+        "the rest is not summarized"
+    )
+
+
 def test_the_pdf_page_cap_and_the_html_cut_leave_a_mark(
     tmp_path: Path, factory: sessionmaker[Session], settings: Settings
 ) -> None:
