@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -41,6 +45,8 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
         watch = _StallWatch(client, bar.console)
 
         def show(report: BatchReport) -> None:
+            if ctrl_c.is_set():
+                raise KeyboardInterrupt
             watch.check(report)
             if report.files_total:
                 bar.update(ingest, total=report.files_total, completed=report.files_done)
@@ -54,7 +60,28 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
                 note=f"{c['running']} running · {c['failed']} failed · {report.docs_per_s:.1f} docs/s",
             )
 
-        return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
+        with _remembered_ctrl_c() as ctrl_c:
+            return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
+
+
+@contextlib.contextmanager
+def _remembered_ctrl_c() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered, so that the next poll raises it again: Python
+    ignores an exception raised inside a finalizer (a connection collected at that moment), which lost a Ctrl-C."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield pressed
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _StallWatch:
