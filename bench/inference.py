@@ -228,10 +228,11 @@ def main() -> None:
             docs = json.load(f)[: args.n]
     else:
         docs = load_documents(args.n, args.seed)
-    configured = Settings().model_path
+    settings = Settings()
+    configured = settings.model_path
     model, note = load_model(args.model or (str(configured) if configured else None), args.device)
     device = model.device
-    engine = InferenceEngine(model, max_batch_tokens=args.max_batch_tokens)
+    engine = InferenceEngine(model, max_batch_tokens=args.max_batch_tokens or settings.max_batch_tokens)
     prepared = [prepare(d, model.tokenizer, model.config) for d in docs]
     windows = [len(w.input_ids) for p in prepared for w in p.windows]
     flops_total = encoder_flops(model, windows)
