@@ -25,24 +25,46 @@ class AlignmentError(ValueError):
     """A sentence is not in the text (the two were not produced from each other)."""
 
 
-def _pattern(sentence: str) -> re.Pattern[str]:
-    return re.compile(r"\s+".join(re.escape(word) for word in sentence.split()))
+_WORD = re.compile(r"\S+")
 
 
 def locate_sentences(text: str, sentences: Sequence[str]) -> list[tuple[int, int]]:
     """(start, end) of every sentence in `text`, searched in order: text[start:end] is the sentence with its
-    original whitespace. Text between sentences (a headline kept as the title) is skipped."""
+    original whitespace. Text between sentences (a headline kept as the title) is skipped.
+
+    The text's words are joined by single spaces once, and each sentence is found in that with `str.find`; offsets
+    map back through the words' starts. (A regex per sentence cost as much to compile as to search: seconds for a
+    text of long sentences.)"""
+    starts: list[int] = []  # each word's offset in `text`
+    joined_starts: list[int] = []  # and in `joined`
+    words: list[str] = []
+    offset = 0
+    for match in _WORD.finditer(text):
+        starts.append(match.start())
+        joined_starts.append(offset)
+        words.append(match.group())
+        offset += len(words[-1]) + 1
+    joined = " ".join(words)
+
+    def original(joined_offset: int, end: bool) -> int:
+        # The word holding this offset (for an end: the word holding its last character), and the same offset in it.
+        k = bisect_right(joined_starts, joined_offset - 1 if end else joined_offset) - 1
+        return starts[k] + joined_offset - joined_starts[k]
+
     spans: list[tuple[int, int]] = []
-    pos = 0
+    pos = 0  # in `joined`
+    after = 0  # in `text`: where the previous sentence ended
     for sentence in sentences:
-        if not sentence.split():
-            spans.append((pos, pos))
+        needle = " ".join(sentence.split())
+        if not needle:
+            spans.append((after, after))
             continue
-        match = _pattern(sentence).search(text, pos)
-        if match is None:
-            raise AlignmentError(f"sentence not found in the text after offset {pos}: {sentence[:80]!r}")
-        spans.append((match.start(), match.end()))
-        pos = match.end()
+        found = joined.find(needle, pos)
+        if found < 0:
+            raise AlignmentError(f"sentence not found in the text after offset {after}: {sentence[:80]!r}")
+        pos = found + len(needle)
+        after = original(pos, end=True)
+        spans.append((original(found, end=False), after))
     return spans
 
 

@@ -20,3 +20,7 @@ class Extracted:
     # Per sentence: span in `text`, page, candidate flag, OCR flag (ingest.citations.sentence_info).
     sentence_info: list[dict[str, Any]] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text was read by OCR
+
+    def add_note(self, note: str) -> None:
+        """Add to `notes` (each step that leaves something out says so; notes are joined with "; ")."""
+        self.notes = f"{self.notes}; {note}" if self.notes else note

@@ -10,7 +10,7 @@ from docsum.ingest.citations import sentence_info
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.language import detect_language
-from docsum.ingest.sentences import split_sentences
+from docsum.ingest.sentences import MAX_SENTENCE_CHARS, over_long_sentences, split_sentences
 from docsum.ingest.sniff import HEAD_BYTES, HTML, MARKDOWN, PDF, TEXT, is_archive, sniff_media_type
 from docsum.ingest.timelimit import TimeLimitExceeded, cpu_alarm, time_limit_reason
 
@@ -69,6 +69,9 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     doc.sentences = document_sentences(doc.text, doc.title, doc.language)
     if not doc.sentences:
         raise ExtractionError("no text")
+    if long := over_long_sentences(doc.text, doc.language):
+        s = "s" if long != 1 else ""
+        doc.add_note(f"{long:,} sentence{s} over {MAX_SENTENCE_CHARS:,} characters cut into pieces")
     doc.sentence_info = sentence_info(doc.text, doc.sentences, paged=media_type == PDF, ocr_pages=doc.ocr_pages)
     return doc
 
@@ -83,7 +86,7 @@ def _cut_text(doc: Extracted, limit: int) -> None:
     cut = end + 1 if end >= limit * 0.9 else limit
     note = f"text cut to its first {cut:,} of {len(doc.text):,} characters (max_text_chars): the rest is not summarized"
     doc.text = doc.text[:cut]
-    doc.notes = f"{doc.notes}; {note}" if doc.notes else note
+    doc.add_note(note)
 
 
 def _normalized(text: str) -> str:

@@ -9,6 +9,10 @@ from __future__ import annotations
 from sentencex import segment
 
 FALLBACK_LANGUAGE = "en"
+# The longest sentence kept whole. A longer one (a page of text with no sentence end, a table flattened to one line)
+# is split at spaces into pieces of at most this many characters: a summary sentence stays readable, and the model
+# reads only its first 200 words anyway.
+MAX_SENTENCE_CHARS = 2000
 
 
 def _language_code(language: str | None) -> str:
@@ -34,5 +38,37 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
             pieces = segment(code, paragraph)
         except Exception:  # noqa: BLE001 - an unknown code must not lose the text
             pieces = segment(FALLBACK_LANGUAGE, paragraph)
-        sentences.extend(piece.strip() for piece in pieces if piece.strip())
+        for piece in pieces:
+            piece = piece.strip()
+            if len(piece) > MAX_SENTENCE_CHARS:
+                sentences.extend(cut_sentence(piece))
+            elif piece:
+                sentences.append(piece)
     return sentences
+
+
+def cut_sentence(sentence: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """Pieces of at most `limit` characters, cut at the last space before the limit (at the limit where a piece has
+    no space in its second half)."""
+    pieces = []
+    rest = sentence
+    while len(rest) > limit:
+        space = rest.rfind(" ", 0, limit + 1)
+        cut = space if space >= limit // 2 else limit
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def over_long_sentences(text: str, language: str | None = None) -> int:
+    """How many sentences of `text` `split_sentences` cuts into pieces (for the document's notes). Only lines longer
+    than the limit are split again, so an ordinary text costs one scan."""
+    code = _language_code(language)
+    n = 0
+    for paragraph in text.replace("\f", "\n").splitlines():
+        if len(paragraph) > MAX_SENTENCE_CHARS:
+            paragraph = " ".join(paragraph.split())
+            n += sum(1 for piece in segment(code, paragraph) if len(piece.strip()) > MAX_SENTENCE_CHARS)
+    return n
