@@ -9,6 +9,8 @@ extracts), through the ingest path and the summarize path's candidate rule, with
   or a comma, not in punctuation, a symbol or a table cell), the second is no list item, and the ground truth has
   both in one paragraph (the first's last words and the second's first words in one truth line);
 - PDF sentences without a page;
+- PDF candidates and summary sentences without final punctuation (no . ! ? : ; closing quote or bracket at the end):
+  sentences cut at a line end, titles, banners, table cells (target 0 in summaries, issue 25);
 - junk summary sentences: summary sentences flagged by detectors written here, apart from the candidate rule:
   fragments (no letter, under 4 word tokens, or a lowercase start in cased text), page furniture (the line occurs on
   two or more pages of its PDF, digits ignored), markup (table rules, pipes, tags), bylines and datelines;
@@ -39,6 +41,13 @@ from docsum.ingest.quality import shingle_f1
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+", re.UNICODE)
 _MID = re.compile(r"[\w,]$")  # where a sentence cannot end
+_FINAL = re.compile(r"""[.!?:;…。！？"'”’»)\]]$""")  # final punctuation
+
+
+def unpunctuated(sentence: str) -> bool:
+    return not _FINAL.search(sentence.strip())
+
+
 _BULLET = re.compile(r"^[-•*·]\s")  # a list item starts a block of its own
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(\d{{1,2}}\s+{_MONTH}\s+\d{{4}}|{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}|\d{{4}}-\d\d-\d\d)\b", re.I)
@@ -120,7 +129,7 @@ def main() -> None:
             continue
         docs.append(("pdf", Path(entry["file"]).name, doc, None))
 
-    candidates = short = breaks = html_pairs = pdf_sentences = pdf_no_page = 0
+    candidates = short = breaks = html_pairs = pdf_sentences = pdf_no_page = pdf_candidates = pdf_unpunctuated = 0
     offered_per_doc = []
     for kind, _name, doc, body in docs:
         offered = offered_indices(doc.sentences, doc.sentence_info)
@@ -129,6 +138,8 @@ def main() -> None:
         if kind == "pdf":
             pdf_sentences += len(doc.sentences)
             pdf_no_page += sum(1 for info in doc.sentence_info if not info.get("page"))
+            pdf_candidates += len(offered)
+            pdf_unpunctuated += sum(1 for i in offered if unpunctuated(doc.sentences[i]))
         else:
             lines = [" ".join(tokens(line)).lower() for line in body.splitlines()]
             for a, b in zip(doc.sentences, doc.sentences[1:]):
@@ -147,7 +158,7 @@ def main() -> None:
     picks = model.summarize(offered_docs, k=args.k)
     seconds = time.perf_counter() - start
     junk: Counter[str] = Counter()
-    summary_sentences = 0
+    summary_sentences = pdf_summary_sentences = pdf_summary_unpunctuated = 0
     shown = []
     for (kind, name, doc, _), offered, pick in zip(docs, offered_per_doc, picks):
         furniture = page_furniture(doc.text) if kind == "pdf" else set()
@@ -155,6 +166,11 @@ def main() -> None:
         for i in pick.indices:
             sentence = doc.sentences[offered[i]]
             summary_sentences += 1
+            if kind == "pdf":
+                pdf_summary_sentences += 1
+                if unpunctuated(sentence):
+                    pdf_summary_unpunctuated += 1
+                    shown.append(f"  no stop   {kind} {name[:20]:<20} {sentence[:90]!r}")
             what = junk_kind(sentence, furniture, cased)
             if what:
                 junk[what] += 1
@@ -170,6 +186,10 @@ def main() -> None:
         "html_sentence_pairs": html_pairs,
         "pdf_sentences": pdf_sentences,
         "pdf_sentences_without_page": pdf_no_page,
+        "pdf_candidates": pdf_candidates,
+        "pdf_candidates_without_final_punctuation": pdf_unpunctuated,
+        "pdf_summary_sentences": pdf_summary_sentences,
+        "pdf_summary_sentences_without_final_punctuation": pdf_summary_unpunctuated,
         "summary_sentences": summary_sentences,
         "junk_summary_sentences": dict(junk),
         "junk_summary_pct": share(sum(junk.values()), summary_sentences),
@@ -184,6 +204,11 @@ def main() -> None:
     )
     print(f"HTML mid-paragraph breaks: {breaks} of {html_pairs} sentence pairs  (target 0)")
     print(f"PDF sentences without a page: {pdf_no_page} of {pdf_sentences}  (target 0)")
+    print(f"PDF candidates without final punctuation: {pdf_unpunctuated} of {pdf_candidates}")
+    print(
+        f"PDF summary sentences without final punctuation: {pdf_summary_unpunctuated} of {pdf_summary_sentences}"
+        "  (target 0)"
+    )
     print(
         f"junk summary sentences: {sum(junk.values())}/{summary_sentences} = {figures['junk_summary_pct']}% "
         f"{dict(junk)}  (target <= 2%)"

@@ -7,7 +7,14 @@ sentence. `skip_reason` names why a sentence is not a candidate, or gives None f
   table cells, axis ticks, pieces of sentences;
 - "repeated": a running header, footer or page number, i.e. a line that recurs on several pages of a PDF;
 - "markup": table rules (`|---|---|`), table rows, tags and entities that leaked through extraction;
-- "byline": "By Economics Desk, 02 May 2024", "Harbourton, 21 June 2024.", "posted on April 21, 2015, at 11:29 a.m.".
+- "byline": "By Economics Desk, 02 May 2024", "Harbourton, 21 June 2024.", "posted on April 21, 2015, at 11:29 a.m.";
+- "address": an affiliation, postal address or e-mail line: names, places and numbers with an institution, a street,
+  a postal code or an e-mail address, and no prose ("New York University 715, Broadway, 7th Floor New York, NY, 10003");
+- "banner" (PDF): a title, banner or heading at a page's top or bottom edge: a short line in title case or capitals
+  with no final punctuation ("Official - Subject to Final Review"), which a one- or two-page document never repeats.
+
+In a PDF, a sentence with no final punctuation that stops after a comma or a lowercase word ("The above-entitled
+matter came on for oral") was cut at a line end (by a figure, a column or a page break): a "fragment".
 
 This module is pure Python (no docsum imports), so any layer may apply the rule.
 """
@@ -23,8 +30,8 @@ MIN_WORDS = 4
 # document counts, as does any line on 3 or more pages.
 MIN_REPEAT_PAGES = 3
 
-FRAGMENT, REPEATED, MARKUP, BYLINE = "fragment", "repeated", "markup", "byline"
-REASONS = (FRAGMENT, REPEATED, MARKUP, BYLINE)
+FRAGMENT, REPEATED, MARKUP, BYLINE, ADDRESS, BANNER = "fragment", "repeated", "markup", "byline", "address", "banner"
+REASONS = (FRAGMENT, REPEATED, MARKUP, BYLINE, ADDRESS, BANNER)
 
 # CJK ideographs, kana and hangul: scripts written without spaces, where a character is roughly a word.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002fa1f]")
@@ -182,6 +189,100 @@ def is_byline(sentence: str) -> bool:
     return len(words) <= 4 and all(_capitalized(w) for w in words)
 
 
+# --- affiliations, postal addresses, e-mail lines ---------------------------------------------------------------
+_EMAIL = re.compile(r"[\w.+\-{},]+@[\w\-]+(?:\.[\w\-]+)+")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+_INSTITUTION = re.compile(
+    r"\b(?:universit(?:y|ies|ät|é|à|ad|eit|at)|institut(?:e|o|)|department|dept\.|laborator(?:y|ies|ium)|college|"
+    r"faculty|school\s+of|academy|research\s+cent(?:er|re)|cent(?:er|re)\s+for|corporation|corp\.|inc\.|gmbh)(?!\w)",
+    re.IGNORECASE,
+)
+# A street, building or floor with its number ("715, Broadway", "7th Floor", "12 Market Street", "Suite 400").
+_STREET = re.compile(
+    r"\b\d+[a-z]?(?:st|nd|rd|th)?,?\s+(?:[A-Z][\w.']*\s+){0,3}(?:street|st\.|avenue|ave\.?|road|rd\.|boulevard|"
+    r"blvd\.?|lane|drive|broadway|floor|fl\.|building|bldg\.?|square|place|plaza)(?!\w)"
+    r"|\b(?:suite|room|p\.?\s?o\.?\s+box|postfach)\s+\d+",
+    re.IGNORECASE,
+)
+# A postal code where addresses put it: "NY 10003", "NY, 10003-1234", "CA 94305", "D-80333", "SW1A 1AA", "M5V 3L9".
+_POSTAL = re.compile(
+    r"\b[A-Z]{2},?\s+\d{5}(?:-\d{4})?\b|\b[A-Z]-\d{4,5}\b|\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b|\b[A-Z]\d[A-Z]\s\d[A-Z]\d\b"
+)
+_ADDRESS_PARTICLES = _NAME_PARTICLES | {
+    "und",
+    "für",
+    "des",
+    "y",
+    "e",
+    "et",
+    "du",
+    "delle",
+    "della",
+    "degli",
+    "do",
+    "dos",
+}
+_MAX_ADDRESS_WORDS = 30
+_WORD = re.compile(r"(?<![\w'’.\-])[^\W\d_][\w'’.\-]*")  # a word that starts with a letter (not "th" of "7th")
+
+
+def is_address(sentence: str) -> bool:
+    """An affiliation, postal address or e-mail line: an institution, a street, a postal code or an e-mail address,
+    and otherwise only capitalized names, places and numbers (prose has lowercase words: "She studied at New York
+    University for four years.")."""
+    text = sentence.strip()
+    if text.endswith(("!", "?")):
+        return False
+    email = _EMAIL.search(text)
+    if not (email or _INSTITUTION.search(text) or _STREET.search(text) or _POSTAL.search(text)):
+        return False
+    words = _WORD.findall(_URL.sub(" ", _EMAIL.sub(" ", text)))
+    if len(words) > _MAX_ADDRESS_WORDS or (not words and not email):
+        return False
+    return all(_capitalized(w) or w.lower().rstrip(".") in _ADDRESS_PARTICLES for w in words)
+
+
+# --- banners, titles and headings at a page's edge (PDF) ------------------------------------------------------
+_FINAL = re.compile(r"""[.!?,;:…。！？"'”’»]$""")
+_TITLE_SMALL_WORDS = _ADDRESS_PARTICLES | {"a", "an", "or", "to", "on", "with", "via", "vs", "as", "into", "from"}
+_MAX_BANNER_WORDS = 16
+_HYPHEN_END = re.compile(r"[^\W\d_]-$")
+_EDGE = 2  # sentences at a page's top and bottom that may be a banner
+
+
+def is_title_like(sentence: str) -> bool:
+    """A short line in title case or capitals with no final punctuation: a title, banner or heading, not prose
+    ("Official - Subject to Final Review", "IN THE SUPREME COURT OF THE UNITED STATES")."""
+    text = sentence.strip()
+    if not text or _FINAL.search(text):
+        return False
+    words = [w for w in _TOKEN.findall(text) if w.lower() not in _TITLE_SMALL_WORDS]
+    if len(words) < 2 or count_words(text) > _MAX_BANNER_WORDS:
+        return False
+    return sum(_capitalized(w) for w in words) >= max(len(words) - 1, 0.75 * len(words))
+
+
+def page_edges(pages: Sequence[int | None]) -> set[int]:
+    """Indices of the first and last `_EDGE` sentences of each page."""
+    by_page: dict[int, list[int]] = defaultdict(list)
+    for i, page in enumerate(pages):
+        if page is not None:
+            by_page[page].append(i)
+    return {i for members in by_page.values() for i in members[:_EDGE] + members[-_EDGE:]}
+
+
+def cut_at_line_end(sentence: str) -> bool:
+    """No final punctuation, and it stops after a comma or a lowercase word: the rest went on after a line end
+    that a figure, a column or a page break separates from it ("... came on for oral")."""
+    text = sentence.rstrip()
+    if text.endswith(",") or _HYPHEN_END.search(text):  # "... at the begin-": a word hyphenated at the break
+        return True
+    if _FINAL.search(text) or text.endswith((")", "]")):
+        return False
+    last = text.rsplit(None, 1)[-1] if text else ""
+    return last.isalpha() and last.islower() and (len(last) > 1 or last == "a")
+
+
 _NUMBER = re.compile(r"\d+")
 _PAGE_NUMBER = re.compile(
     r"^(?:page|p\.|pg\.?|seite|pagina|página)?\s*[-–—]?\s*\d+\s*(?:(?:of|/|von|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE
@@ -231,6 +332,8 @@ def skip_reason(sentence: str) -> str | None:
         return FRAGMENT
     if is_byline(sentence):
         return BYLINE
+    if is_address(sentence):
+        return ADDRESS
     return None
 
 
@@ -251,8 +354,11 @@ def skip_reasons(sentences: Sequence[str], pages: Sequence[int | None] | None = 
 
     In a document whose sentences mostly start with a capital, one starting with a lowercase word is a piece
     cut out of a sentence (by a dropped formula, link or page break); lowercased text keeps all its sentences.
+    With pages (a PDF), such a document's sentences that stop mid-clause at a line end are fragments too, and
+    title-like lines at a page's top or bottom edge are banners.
     """
     repeated = repeated_lines(sentences, pages) if pages is not None else set()
+    edges = page_edges(pages) if pages is not None else set()
     cased = [s for s in sentences if _cased(s)]
     capitalized = sum(1 for s in cased if not _starts_lowercase(s))
     drop_lowercase = len(cased) >= 3 and capitalized >= 0.8 * len(cased)
@@ -264,7 +370,13 @@ def skip_reasons(sentences: Sequence[str], pages: Sequence[int | None] | None = 
         reason = skip_reason(sentence)
         if reason is None and drop_lowercase and _starts_lowercase(sentence):
             reason = FRAGMENT
+        if reason is None and pages is not None and drop_lowercase and cut_at_line_end(sentence):
+            reason = FRAGMENT
+        if reason is None and i in edges and is_title_like(sentence):
+            reason = BANNER
         reasons.append(reason)
+    if None not in reasons:  # a document that is only a title, banner or address: that is what it says
+        reasons = [None if reason in (ADDRESS, BANNER) else reason for reason in reasons]
     return reasons
 
 

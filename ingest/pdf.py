@@ -37,7 +37,7 @@ from pdfminer.utils import decode_text
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.hyphens import continues_word, join_wrapped, resolve
-from docsum.ingest.reflow import ends_sentence
+from docsum.ingest.reflow import continues_sentence, ends_sentence, starts_lowercase
 from docsum.ingest.sniff import PDF
 from docsum.ingest.timelimit import Deadline
 
@@ -138,6 +138,40 @@ def _info_value(infos: list[dict[str, Any]], key: str) -> str | None:
             if value:
                 return value
     return None
+
+
+# Titles that authoring tools leave in a PDF's metadata and that name no document: the file the PDF was made from
+# ("10811.exe", "zen_of_python.txt", "Microsoft Word - report.docx"), a path, an identifier with underscores and no
+# space ("905_Precinct_NoOU"), or a placeholder. Shown instead of the file name, they hide it.
+_TOOL_PREFIX = re.compile(r"^(?:Microsoft (?:Word|PowerPoint|Excel)|Microsoft Word)\s*-\s*", re.IGNORECASE)
+_FILE_NAME = re.compile(
+    r"^[^\s/\\]+\.[A-Za-z][A-Za-z0-9]{0,4}$"  # one word with an extension
+    r"|[/\\].*\.[A-Za-z][A-Za-z0-9]{0,4}$"  # a path
+    r"|\.(?:docx?|dotx?|odt|rtf|txt|tex|dvi|e?ps|pdf|pptx?|xlsx?|html?|md|indd|qxd|wpd|pages)$",  # a document's file
+    re.IGNORECASE,
+)
+_PLACEHOLDER = re.compile(
+    r"^(?:untitled|no title|title|document|presentation|powerpoint presentation|slide|page|doc|pdf)"
+    r"(?:[\s_-]*\d+)?$",
+    re.IGNORECASE,
+)
+
+
+def plausible_title(value: str | None) -> str | None:
+    """The metadata title if it reads as a title; None (the file name stands in) for a file name, a path, an
+    identifier or a placeholder."""
+    if not value:
+        return None
+    value = _TOOL_PREFIX.sub("", value).strip()
+    if (
+        not value
+        or _FILE_NAME.search(value)
+        or _PLACEHOLDER.match(value)
+        or not any(ch.isalpha() for ch in value)
+        or (" " not in value and "_" in value)
+    ):
+        return None
+    return value
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -258,16 +292,33 @@ def _rotated_lines(chars: list[LTChar], box: int) -> list[_Line]:
     return lines
 
 
-def _continues(prev: _Line, line: _Line) -> bool:
-    """Whether `line` continues the paragraph that `prev` ends: same font, and the same text box or a box
-    right below it (pdfminer splits widely spaced lines into separate boxes)."""
+# A sentence left open at a line end goes on across a wider gap than a paragraph's lines have: double-spaced
+# typescript (court transcripts, drafts) puts a line's height or more between lines, in separate pdfminer boxes.
+_OPEN_SENTENCE_GAP = 1.6
+
+
+def _continues(prev: _Line, line: _Line, current: str = "") -> bool:
+    """Whether `line` continues the paragraph that `prev` ends (`current`: the paragraph so far): same font, and
+    the same text box or a box right below it (pdfminer splits widely spaced lines into separate boxes). When
+    `current` leaves a sentence open ("... you will get no" + "information ..."), also a box a little further
+    below, the top of the next column, or a line of the same box in another font that starts in lowercase."""
     if prev.font != line.font:
-        return False
+        # Within a box, a sentence left open goes on in another font or size ("... the beneficiary of an" +
+        # "employee who died, ..."), when the next line starts with a lowercase word; otherwise a heading ends here.
+        return prev.box == line.box and continues_sentence(current, line.text) and starts_lowercase(line.text)
     if prev.box == line.box:
         return True
     gap = prev.y0 - line.y1
+    height = max(line.height, 1.0)
     overlaps = min(prev.x1, line.x1) - max(prev.x0, line.x0) > 0
-    return overlaps and -0.1 * line.height <= gap <= 1.0 * max(line.height, 1.0)
+    if overlaps and -0.1 * line.height <= gap <= 1.0 * height:
+        return True
+    if not continues_sentence(current, " ".join(line.text.split())):
+        return False
+    if overlaps and 0 < gap <= _OPEN_SENTENCE_GAP * height:
+        return True  # double-spaced lines
+    # The next column: it starts to the right of this line and higher up on the page, with a lowercase word.
+    return starts_lowercase(line.text) and line.x0 >= prev.x1 - 0.05 * (prev.x1 - prev.x0) and line.y1 > prev.y1
 
 
 def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
@@ -283,7 +334,7 @@ def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
     prev: _Line | None = None
     for line in lines:
         text = " ".join(line.text.split())
-        if current and prev is not None and not _continues(prev, line) and not continues_word(current, text):
+        if current and prev is not None and not _continues(prev, line, current) and not continues_word(current, text):
             paragraphs.append(current)
             current = ""
         current = join_wrapped(current, text)
@@ -498,7 +549,7 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
     return Extracted(
         media_type=PDF,
         text=text,
-        title=_info_value(infos, "Title"),
+        title=plausible_title(_info_value(infos, "Title")),
         author=_info_value(infos, "Author"),
         published=parse_pdf_date(created) if created else None,
         page_count=len(read.pages),

@@ -18,6 +18,30 @@ def ends_sentence(text: str) -> bool:
     return bool(_SENTENCE_END.search(text))
 
 
+_OPEN = re.compile(r"""^["'“‘(\[]*""")
+
+
+def starts_lowercase(line: str) -> bool:
+    """The line begins with a lowercase word ("information ...", "enough, because ..."): the rest of a sentence."""
+    first = _OPEN.sub("", line.lstrip())[:1]
+    return first.isalpha() and first.islower()
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """The text stops where no sentence can: after a comma or a lowercase word ("... you will get no")."""
+    text = text.rstrip()
+    if text.endswith(","):
+        return True
+    last = text.rsplit(None, 1)[-1] if text else ""
+    return last.isalpha() and last.islower() and (len(last) > 1 or last == "a")  # not a marker like "x"
+
+
+def continues_sentence(current: str, line: str) -> bool:
+    """`line` goes on with the sentence `current` leaves open: `current` has no final punctuation, and either it
+    stops mid-clause or `line` starts with a lowercase word."""
+    return bool(current) and not ends_sentence(current) and (ends_mid_sentence(current) or starts_lowercase(line))
+
+
 def join_lines(current: str, line: str) -> str:
     """Append a wrapped line to a paragraph, undoing hyphenation ("infor-" + "mation")."""
     if not current:

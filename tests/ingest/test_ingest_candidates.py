@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from docsum.ingest.candidates import (
+    ADDRESS,
+    BANNER,
     BYLINE,
     FRAGMENT,
     MARKUP,
@@ -114,3 +116,78 @@ def test_a_piece_cut_out_of_a_sentence_is_a_fragment_only_in_cased_text() -> Non
     assert skip_reasons(cased) == [None, FRAGMENT, None, None, None]
     lowered = [s.lower() for s in cased]  # lowercased corpora (PTB-style) keep every sentence
     assert skip_reasons(lowered) == [None] * 5
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "New York University 715, Broadway, 7th Floor New York, NY, 10003",
+        "Computer Science Department New York University",
+        "Department of Computer Science, Stanford University, Stanford, CA 94305",
+        "Yusuke Shinyama and Satoshi Sekine, yusuke@cs.nyu.edu",
+        "Mercy Hospital, 1200 Main Street, Springfield, IL 62701",
+        "Institut für Informatik, Universität Stuttgart, D-70569 Stuttgart",
+        "Acme Widgets Inc., Suite 400, 12 Harbour Road, Harbourton",
+    ],
+)
+def test_affiliations_addresses_and_email_lines_are_addresses(sentence: str) -> None:
+    assert skip_reason(sentence) == ADDRESS
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "She studied physics at New York University before moving to Stanford.",
+        "The university, on Broadway in New York, NY, opened a seventh floor for the lab.",
+        "The company, based at 12 Market Street in Harbourton, employs 40 people.",
+        "Researchers at the Department of Energy said the Stanford University study was flawed.",
+        "Police asked witnesses to email tips@harbourton.police.uk or call the station.",
+        "The 3rd Avenue store in Manhattan closed on Sunday after 40 years.",
+        "New York University announced on Monday that tuition would rise by 3 percent.",
+    ],
+)
+def test_prose_that_names_universities_streets_and_cities_stays_a_candidate(sentence: str) -> None:
+    assert skip_reason(sentence) is None
+    assert skip_reasons([sentence], [1]) == [None]
+
+
+TRANSCRIPT = [
+    "Official - Subject to Final Review",
+    "IN THE SUPREME COURT OF THE UNITED STATES",
+    "The above-entitled matter came on for oral argument before the Supreme Court at 1:01 p.m.",
+    "Chief Justice Roberts heard the argument first this afternoon.",
+    "The Court Adjourned Until Further Notice",  # title-like, but mid-page: not at an edge
+    "Counsel for the respondent then answered the questions of the Court.",
+    "The case was submitted at 2:05 p.m. on the same day.",
+    "Alderson Reporting Company Washington DC",
+]
+
+
+def test_banners_and_titles_at_a_page_edge_are_skipped_in_a_one_page_pdf() -> None:
+    # One page: nothing can repeat across pages, so the banner is known by its place and its form.
+    pages = [1] * len(TRANSCRIPT)
+    assert repeated_lines(TRANSCRIPT, pages) == set()
+    reasons = skip_reasons(TRANSCRIPT, pages)
+    assert reasons == [BANNER, BANNER, None, None, None, None, None, BANNER]
+    # Without pages (HTML, text, news articles) a line has no page edge: the rule does not apply.
+    assert skip_reasons(TRANSCRIPT)[:2] == [None, None]
+    # A document that is nothing but a banner or an address keeps it: there is nothing else to summarize.
+    assert skip_reasons(["Official - Subject to Final Review", "2"], [1, 1]) == [None, FRAGMENT]
+    assert skip_reasons(["Computer Science Department New York University", "3"], [1, 1]) == [None, FRAGMENT]
+
+
+def test_a_sentence_cut_at_a_line_end_is_a_fragment_in_a_pdf() -> None:
+    sentences = [
+        "The regional water authority said reservoir levels had recovered.",
+        "If you read this text, you will get no",  # cut at a line end (a column or page break)
+        "A GLARF converter takes a syntactic tree as an input and augments it with several",
+        "Figure 3: GLARF structure of the sentence.",
+        "Restrictions on garden watering will be lifted at the end of the month.",
+        "Farmers welcomed the news, saying the summer had been hard,",
+        "The council met in Harbourton (the county town)",  # no stop, but not cut mid-clause
+        "See the notes on codes and abbreviations at the begin-",
+    ]
+    pages = [1, 1, 1, 2, 2, 2, 2, 2]
+    assert skip_reasons(sentences, pages) == [None, FRAGMENT, FRAGMENT, None, None, FRAGMENT, None, FRAGMENT]
+    # Text without pages keeps them: a headline or a list item has no final punctuation either.
+    assert skip_reasons(sentences) == [None] * len(sentences)

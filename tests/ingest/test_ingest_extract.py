@@ -9,7 +9,7 @@ from docsum.config import Settings
 from docsum.ingest.decode import declared_html_charset, decode_bytes, decode_html
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.extract import extract_document
-from docsum.ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date
+from docsum.ingest.pdf import _remove_unmapped_glyphs, parse_pdf_date, plausible_title
 from docsum.ingest.reflow import reflow_text
 from docsum.ingest.sentences import split_sentences
 from docsum.ingest.sniff import sniff_media_type
@@ -151,6 +151,40 @@ def test_pdf_pages_metadata_and_sentences() -> None:
     assert doc.sentences == ARTICLE + ARTICLE[:2]
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "10811.exe",
+        "zen_of_python.txt",
+        "905_Precinct_NoOU",
+        "Microsoft Word - quarterly report.docx",
+        "C:\\Users\\clerk\\Desktop\\minutes.doc",
+        "/home/ann/drafts/paper.tex",
+        "Untitled-1",
+        "Document1",
+        "PowerPoint Presentation",
+        "12345",
+    ],
+)
+def test_pdf_metadata_title_that_names_a_file_gives_way_to_the_file_name(metadata: str) -> None:
+    assert plausible_title(metadata) is None
+    doc = extract(make_pdf([ARTICLE], title=metadata), "water.pdf")
+    assert doc.title is None and doc.sentences == ARTICLE
+
+
+@pytest.mark.parametrize(
+    ("metadata", "title"),
+    [
+        ("Reservoirs recover", "Reservoirs recover"),
+        ("Microsoft Word - Reservoirs recover after a wet winter", "Reservoirs recover after a wet winter"),
+        ("Annual report 2023", "Annual report 2023"),
+        ("Zeitschrift für Umweltrecht", "Zeitschrift für Umweltrecht"),
+    ],
+)
+def test_pdf_metadata_title_kept_when_it_reads_as_one(metadata: str, title: str) -> None:
+    assert plausible_title(metadata) == title
+
+
 def test_pdf_page_cap() -> None:
     capped = SETTINGS.model_copy(update={"max_pdf_pages": 2})
     doc = extract(make_pdf([[f"This is page {i}."] for i in range(1, 6)]), "long.pdf", capped)
@@ -225,3 +259,67 @@ def test_time_limit_in_main_thread_and_in_worker_threads() -> None:
     thread.join()
     assert reasons == ["extraction exceeded 0 s"]
     assert extract(pdf, "a.pdf").page_count == 3  # and without the limit it extracts
+
+
+# --- PDF lines that break mid-sentence ------------------------------------------------------------------------
+
+
+def _placed_lines_pdf(lines: list[tuple[float, float, str, float]]) -> bytes:
+    """One page of text lines placed at (x, y) in mm with a font size, as LaTeX and typescript set them."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    for x, y, text, size in lines:
+        pdf.set_font("Helvetica", size=size)
+        pdf.text(x, y, text)
+    return bytes(pdf.output())
+
+
+def test_pdf_double_spaced_lines_that_break_mid_sentence_are_joined() -> None:
+    # Typescript (a court transcript) puts more than a line's height between lines: pdfminer makes each line a box.
+    data = _placed_lines_pdf(
+        [
+            (40, 40, "The above-entitled matter came on for oral", 12),
+            (20, 50, "argument before the Supreme Court of the United States", 12),
+            (20, 60, "at 1:01 p.m. and the clerk read the case aloud.", 12),
+            (20, 70, "APPEARANCES", 12),
+            (20, 80, "The counsel for the petitioner spoke first.", 12),
+        ]
+    )
+    doc = extract(data, "transcript.pdf")
+    assert doc.sentences[0] == (
+        "The above-entitled matter came on for oral argument before the Supreme Court of the United States at "
+        "1:01 p.m. and the clerk read the case aloud."
+    )
+    assert "APPEARANCES" in doc.sentences  # a heading that ends no sentence is not glued onto the next line
+    assert "The counsel for the petitioner spoke first." in doc.sentences
+
+
+def test_pdf_sentence_that_goes_on_at_the_top_of_the_next_column_is_joined() -> None:
+    left = [
+        "Hello, here is some text without a meaning.",
+        "This text should show what a printed text",
+        "will look like at this place. If you read",
+        "this text, you will get no",
+    ]
+    right = ["information. Is there information?", "Is there a difference between this text", "and some nonsense?"]
+    data = _placed_lines_pdf(
+        [(20, 30 + 5 * i, line, 10) for i, line in enumerate(left)]
+        + [(110, 30 + 5 * i, line, 10) for i, line in enumerate(right)]
+    )
+    doc = extract(data, "twocolumn.pdf")
+    assert "If you read this text, you will get no information." in doc.sentences
+    assert not any(s.endswith(" no") for s in doc.sentences)
+
+
+def test_pdf_open_sentence_goes_on_in_another_font_size_within_a_block() -> None:
+    data = _placed_lines_pdf(
+        [
+            (20, 30, "Annuities are taxed as explained on page 12 of these notes.", 10),
+            (20, 34.5, "If you are the beneficiary of an", 10),
+            (20, 39, "employee who died, see chapter 5 for the rules.", 9),
+        ]
+    )
+    doc = extract(data, "instructions.pdf")
+    assert "If you are the beneficiary of an employee who died, see chapter 5 for the rules." in doc.sentences
