@@ -295,6 +295,25 @@ class Client:
         with session_scope(self.session_factory) as session:
             return batches.close_interrupted(session)
 
+    def resume(self, batch_id: int) -> BatchHandle:
+        """Finish the work of a batch whose embedded process died: the batch is closed (as `docsum run` closes it)
+        and its paths are submitted again as a new batch with the same summary length. A document summarized before,
+        by it or any batch, with the same model is not summarized again. Returns the new batch's handle. Raises
+        BatchNotFound, and ValueError for a batch that was not interrupted or kept no paths."""
+        batch_id = int(batch_id)
+        self.close_interrupted()
+        with self.session_factory() as session:
+            batch = batches.get_batch(session, batch_id)
+            params, name = dict(batch.params or {}), batch.name
+        if not params.get("interrupted"):
+            raise ValueError(f"batch {batch_id} was not interrupted: nothing to resume")
+        roots = params.get("roots")
+        if not roots:
+            raise ValueError(f"batch {batch_id} keeps no paths to read again (it was not made from files)")
+        return self.submit(
+            roots, name=f"{name} (resumes batch {batch_id})", k=params.get("k"), force=bool(params.get("force"))
+        )
+
     def batch(self, batch_id: int) -> BatchHandle:
         """The handle of an existing batch. Raises BatchNotFound."""
         self.status(batch_id)

@@ -232,6 +232,12 @@ class Settings(BaseSettings):
                 f"({SHIPPED_MODEL_DIR} does not exist); set DOCSUM_MODEL to a model directory "
                 "(models/docsum-minilm-cnndm of the source tree, or one `docsum train` wrote)"
             )
+        if not (path / "config.json").is_file():  # a mistyped DOCSUM_MODEL: a setting to fix, not a missing input
+            raise ModelNotFound(
+                f"no model at DOCSUM_MODEL={self.model} ({'no config.json there' if path.is_dir() else 'not found'}); "
+                "set it to a model directory (models/docsum-minilm-cnndm of the source tree, or one `docsum train` "
+                "wrote)"
+            )
         return path
 
     @property

@@ -27,6 +27,36 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+# What a database error means for the user, by its message (SQLite's and PostgreSQL's wording), most specific first.
+# Anything else is a connection that failed.
+_DATABASE_TROUBLE = (
+    (
+        ("database is locked", "could not obtain lock", "lock timeout", "deadlock detected"),
+        "the database is busy: {} (another process holds a lock on it; try again when it is done)",
+    ),
+    (
+        ("database or disk is full", "no space left on device", "disk i/o error", "could not extend file"),
+        "the database cannot write: {} (is its disk full?)",
+    ),
+    (
+        ("readonly database", "read-only", "permission denied"),
+        "the database refuses writes: {} (check the permissions of the database or its file)",
+    ),
+    (
+        ("unable to open database file",),
+        "cannot open the database file: {} (check DOCSUM_DATABASE_URL, and that its folder exists and is writable)",
+    ),
+)
+
+
+def _database_trouble(message: str) -> str:
+    lowered = message.lower()
+    for needles, template in _DATABASE_TROUBLE:
+        if any(needle in lowered for needle in needles):
+            return template.format(message)
+    return f"cannot reach the database: {message} (check DOCSUM_DATABASE_URL and that the server is up)"
+
+
 def describe(err: BaseException) -> tuple[int, str] | None:
     """(exit code, one-line message) for a known outage or misconfiguration; None for anything else (a bug)."""
     import kombu.exceptions
@@ -42,9 +72,7 @@ def describe(err: BaseException) -> tuple[int, str] | None:
     if isinstance(err, BrokerUnavailable):
         return EXIT_BROKER, f"{err}"
     if isinstance(err, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
-        return EXIT_DATABASE, (
-            f"cannot reach the database: {_first_line(err)} (check DOCSUM_DATABASE_URL and that the server is up)"
-        )
+        return EXIT_DATABASE, _database_trouble(_first_line(err))
     broker_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, kombu.exceptions.OperationalError)
     if isinstance(err, broker_errors):
         return EXIT_BROKER, (

@@ -243,8 +243,10 @@ def run(
             )
         try:
             batch_id = client.submit(paths, name=name, model=model, k=k, force=force)
-        except ModelNotFound:
-            raise  # a configuration error (exit 5, docsum.outages), not a bad argument
+        except ModelNotFound as error:
+            if model:  # the --model given: a bad argument
+                raise fail(str(error)) from None
+            raise  # the configured model: a configuration error (exit 5, docsum.outages)
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
         console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")

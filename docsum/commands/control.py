@@ -79,12 +79,34 @@ def retry(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the retried documents.")] = False,
 ) -> None:
     """Send a batch's failed documents back to the summarize queue (those whose file cannot be read fail again at
-    once, with their reason)."""
+    once, with their reason). A batch whose process died (interrupted) is resumed instead: its paths run again as a
+    new batch, and what it summarized is not summarized again."""
     from docsum.client import Client
     from docsum.errors import BatchCancelled, BatchNotFound
+    from docsum.outages import EXIT_SOME_FAILED
 
     require_schema()
     with Client() as client:
+        client.close_interrupted()
+        try:
+            interrupted = client.status(batch_id).interrupted
+        except BatchNotFound as error:
+            raise fail(str(error)) from None
+        if interrupted:  # its process died: its unfinished work goes on in a new batch, nothing done is redone
+            try:
+                handle = client.resume(batch_id)
+            except (ValueError, FileNotFoundError) as error:
+                raise fail(str(error)) from None
+            stdout_console().print(
+                f"batch {batch_id} was interrupted: its unfinished work goes on as batch {int(handle)} "
+                "(documents it summarized are not summarized again)"
+            )
+            if wait or client.app.embedded:  # embedded: the work runs in this process, which must stay
+                report = client.wait(handle)
+                stdout_console().print(str(report))
+                if report.counts["failed"]:
+                    raise typer.Exit(code=EXIT_SOME_FAILED)
+            return
         try:
             n = client.retry_failed(batch_id)
         except (BatchNotFound, BatchCancelled) as error:
@@ -93,14 +115,15 @@ def retry(
             left = client.status(batch_id).counts["failed"]
             why = f" ({left} failed at ingest or cannot be summarized)" if left else ""
             stdout_console().print(f"batch {batch_id}: no failed document to send again{why}; the batch is unchanged")
+            # Waiting asks for the batch's outcome: a batch that ended with failures says so, resent or not.
+            if wait and left:
+                raise typer.Exit(code=EXIT_SOME_FAILED)
             return
         stdout_console().print(f"batch {batch_id}: {n} failed document{'s' if n != 1 else ''} sent again")
         if wait or client.app.embedded:
             report = client.wait(batch_id)
             stdout_console().print(str(report))
             if report.counts["failed"]:
-                from docsum.outages import EXIT_SOME_FAILED
-
                 raise typer.Exit(code=EXIT_SOME_FAILED)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docsum.config import DATA_DIR, Settings
+from docsum.errors import ModelNotFound
 
 if TYPE_CHECKING:
     from docsum.bertsum import ExtSummarizer
@@ -50,7 +51,7 @@ def model_path(settings: Settings, model: str | None = None) -> str | None:
     if model:
         path = Path(model).expanduser().resolve()
         if not path.is_dir():
-            raise FileNotFoundError(f"model directory not found: {model}")
+            raise ModelNotFound(f"model directory not found: {model}")
         return str(path)
     return str(settings.require_model_path().resolve())
 

@@ -176,3 +176,26 @@ def test_model_not_found_is_a_docsum_error() -> None:
 
     assert ModelNotFound is docsum.ModelNotFound
     assert issubclass(ModelNotFound, docsum.DocsumError) and issubclass(ModelNotFound, FileNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("driver_message", "expected"),
+    [
+        ("database is locked", "the database is busy: database is locked (another process holds a lock"),
+        ("database or disk is full", "the database cannot write: database or disk is full (is its disk full?)"),
+        ("attempt to write a readonly database", "the database refuses writes: attempt to write a readonly"),
+        ("unable to open database file", "cannot open the database file: unable to open database file"),
+        ("connection refused", "cannot reach the database: connection refused (check DOCSUM_DATABASE_URL"),
+    ],
+)
+def test_a_database_error_says_what_went_wrong(driver_message: str, expected: str) -> None:
+    """A locked or full database is not an unreachable one: the line says which, with what to do."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from docsum.outages import EXIT_DATABASE, describe
+
+    error = sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError(driver_message))
+    code, line = describe(error)
+    assert code == EXIT_DATABASE and line.startswith(expected), line

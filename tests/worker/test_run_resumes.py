@@ -34,14 +34,10 @@ def count(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str, tmp_path: Path) -> None:
-    inputs = tmp_path / "in"
-    inputs.mkdir()
+def killed_run(inputs: Path, env: dict[str, str], db: Path) -> int:
+    """Start `docsum run` over `inputs`, kill -9 it once it has stored a summary; returns how many it stored."""
     for n in range(FILES):
         (inputs / f"doc{n:02d}.txt").write_text(story(n))
-    db = Path(make_url(sqlite_url).database)
-    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
-
     first = subprocess.Popen(
         [DOCSUM, "run", str(inputs)],
         cwd=REPO_ROOT,
@@ -63,6 +59,24 @@ def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str,
         first.wait()
     before = count(db, "SELECT COUNT(*) FROM summaries")[0][0]
     assert 1 <= before < FILES
+    return before
+
+
+def assert_each_document_summarized_once(db: Path, before: int) -> None:
+    per_document = count(db, "SELECT document_id, COUNT(*) FROM summaries GROUP BY document_id")
+    assert len(per_document) == FILES and all(n == 1 for _, n in per_document)
+    statuses = dict(count(db, "SELECT id, status FROM batches"))
+    assert statuses == {1: "cancelled", 2: "finished"}  # no batch left running
+    settled = count(db, "SELECT COUNT(*) FROM jobs WHERE batch_id = 2 AND worker_host = '(summarized before)'")
+    assert settled[0][0] == before  # what the first run summarized was not summarized again
+
+
+def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    db = Path(make_url(sqlite_url).database)
+    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
+    before = killed_run(inputs, env, db)
 
     listed = docsum(["batches"], env)
     assert "interrupted" in listed.stdout, listed.stdout
@@ -71,10 +85,20 @@ def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str,
     assert rerun.returncode == 0, rerun.stderr
     assert "batch 1 was interrupted (its process is gone)" in rerun.stderr
     assert f"{FILES} succeeded, 0 failed" in rerun.stderr
+    assert_each_document_summarized_once(db, before)
 
-    per_document = count(db, "SELECT document_id, COUNT(*) FROM summaries GROUP BY document_id")
-    assert len(per_document) == FILES and all(n == 1 for _, n in per_document)
-    statuses = dict(count(db, "SELECT id, status FROM batches"))
-    assert statuses == {1: "cancelled", 2: "finished"}  # no batch left running
-    settled = count(db, "SELECT COUNT(*) FROM jobs WHERE batch_id = 2 AND worker_host = '(summarized before)'")
-    assert settled[0][0] == before  # what the first run summarized was not summarized again
+
+def test_retry_of_a_killed_run_resumes_it(sqlite_url: str, tmp_path: Path) -> None:
+    """`docsum retry` on the interrupted batch picks its work up (from the paths it kept), run from anywhere."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    db = Path(make_url(sqlite_url).database)
+    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
+    before = killed_run(inputs, env, db)
+
+    retried = subprocess.run([DOCSUM, "retry", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "batch 1 was interrupted: its unfinished work goes on as batch 2" in retried.stdout
+    assert_each_document_summarized_once(db, before)
+    again = docsum(["retry", "2"], env)  # a finished batch with no failure: nothing to do
+    assert again.returncode == 0 and "no failed document to send again" in again.stdout

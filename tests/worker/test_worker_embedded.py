@@ -54,6 +54,11 @@ def test_run_without_broker_summarizes_in_process(sqlite_url: str, shared_data: 
     assert sorted(r["status"] for r in rows) == ["failed", "succeeded", "succeeded", "succeeded"]
     assert all(json.loads(r["indices"]) == by_name[Path(r["source_uri"]).name]["indices"] for r in rows)
 
+    # The truncated PDF failed at ingest: nothing can be sent again. Waiting still reports how the batch ended.
+    retried = docsum(["retry", "1", "--wait"], env)
+    assert retried.returncode == EXIT_SOME_FAILED and "no failed document to send again" in retried.stdout
+    assert docsum(["retry", "1"], env).returncode == 0  # not waiting: the command itself succeeded
+
 
 def test_run_refuses_bad_input_before_doing_anything(sqlite_url: str, tmp_path: Path) -> None:
     env = cli_env(sqlite_url)
