@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client.registry import Collector
 from sqlalchemy import select
 
 from docsum.db.models import Job
@@ -37,9 +37,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARIZED = Counter("docsum_documents_summarized", "Documents summarized by this worker.")
+# docsum's series live in a registry of their own, served only by `serve`: any process that imports the app (Flower
+# does, to read task names) would otherwise show them in its own /metrics, at zero forever.
+DOCSUM_REGISTRY = CollectorRegistry()
+ProcessCollector(registry=DOCSUM_REGISTRY)  # the worker's CPU and memory, as the default registry would give
+SUMMARIZED = Counter("docsum_documents_summarized", "Documents summarized by this worker.", registry=DOCSUM_REGISTRY)
 INGESTED = Counter(
-    "docsum_documents_ingested", "Files and archive members this worker ingested, by outcome.", ["outcome"]
+    "docsum_documents_ingested",
+    "Files and archive members this worker ingested, by outcome.",
+    ["outcome"],
+    registry=DOCSUM_REGISTRY,
 )
 for _outcome in ("ingested", "duplicate", "failed"):
     INGESTED.labels(outcome=_outcome)
@@ -47,14 +54,20 @@ FAILED = Counter(
     "docsum_documents_failed",
     "Documents that failed in this worker (extraction or summarizing), by reason class.",
     ["reason"],
+    registry=DOCSUM_REGISTRY,
 )
 for _reason in FAILURE_CLASSES:
     FAILED.labels(reason=_reason)  # every series exists from the start, at 0: rate() needs a first sample
 # "max" across processes: one number without a pid label (the summarize worker has one process anyway).
 MODEL_LOAD = Gauge(
-    "docsum_model_load_seconds", "Seconds the last model load of this worker took.", multiprocess_mode="max"
+    "docsum_model_load_seconds",
+    "Seconds the last model load of this worker took.",
+    multiprocess_mode="max",
+    registry=DOCSUM_REGISTRY,
 )
-CHUNK_DOCS = Counter("docsum_chunk_documents", "Documents in summarize chunks received (skipped included).")
+CHUNK_DOCS = Counter(
+    "docsum_chunk_documents", "Documents in summarize chunks received (skipped included).", registry=DOCSUM_REGISTRY
+)
 
 
 def chunk_buckets(settings: Settings) -> tuple[float, ...]:
@@ -70,7 +83,10 @@ def _histogram(settings: Settings) -> Histogram:
     global _chunk_seconds
     if _chunk_seconds is None:
         _chunk_seconds = Histogram(
-            "docsum_chunk_seconds", "Wall time of one summarize chunk.", buckets=chunk_buckets(settings)
+            "docsum_chunk_seconds",
+            "Wall time of one summarize chunk.",
+            buckets=chunk_buckets(settings),
+            registry=DOCSUM_REGISTRY,
         )
     return _chunk_seconds
 
@@ -145,7 +161,7 @@ def serve(app: DocsumCelery, port: int, address: str = "0.0.0.0") -> None:
     import os
 
     _histogram(app.docsum_settings)
-    registry: CollectorRegistry = REGISTRY
+    registry: CollectorRegistry = DOCSUM_REGISTRY
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 

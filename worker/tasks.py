@@ -56,6 +56,7 @@ RETRY_OPTIONS = {
 # is done is stored every STORE_INTERVAL_S seconds: a commit per slice would cost a fast (GPU) worker more than its
 # scoring, and progress every half second is as good as per document to a person watching.
 STORE_BATCHES = 2
+RESULT_ITEMS = 20  # failures named in a task's result (Flower shows it); the counts cover the rest
 STORE_INTERVAL_S = 0.5
 
 
@@ -130,7 +131,7 @@ def register_tasks(app: DocsumCelery) -> None:
     """Register the docsum tasks on `app` (each app gets its own task objects bound to its settings)."""
 
     @app.task(name="docsum.ingest_files", bind=True, shared=False, **RETRY_OPTIONS)
-    def ingest_files(self, batch_id: int, paths: list[str]) -> None:
+    def ingest_files(self, batch_id: int, paths: list[str]) -> dict:
         # Deliveries are counted first: a file that kills its worker must not bring its task back forever.
         # A call outside a worker has no message id: a count of its own, never shared.
         task_id = self.request.id or f"local-{uuid.uuid4().hex}"
@@ -173,9 +174,18 @@ def register_tasks(app: DocsumCelery) -> None:
             tally["failed"],
             len(outcome.to_summarize),
         )
+        # The task's result, which Flower shows (no result backend keeps it): what it handled and what failed.
+        failures = outcome.report.failures
+        return {
+            "batch": batch_id,
+            "files": len(paths),
+            **tally,
+            "to_summarize": len(outcome.to_summarize),
+            "failures": [{"file": item.source_uri, "reason": item.reason} for item in failures[:RESULT_ITEMS]],
+        }
 
     @app.task(name="docsum.summarize_chunk", bind=True, shared=False, **RETRY_OPTIONS)
-    def summarize_chunk(self, job_ids: list[int]) -> None:
+    def summarize_chunk(self, job_ids: list[int]) -> dict:
         started = time.perf_counter()
         try:
             settings = app.docsum_settings
@@ -206,6 +216,13 @@ def register_tasks(app: DocsumCelery) -> None:
             len(outcome.skipped),
             outcome.describe_timings(),
         )
+        return {
+            "batches": sorted(outcome.batch_ids),
+            "succeeded": len(outcome.succeeded),
+            "failed": len(outcome.failed),
+            "skipped": len(outcome.skipped),
+            "failed_jobs": outcome.failed[:RESULT_ITEMS],
+        }
 
     # Not acks_late: a lost nightly run is simply run again the next night, never redelivered mid-archive.
     @app.task(name="docsum.nightly", bind=True, shared=False, acks_late=False, **RETRY_OPTIONS)

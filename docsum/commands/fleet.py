@@ -108,7 +108,7 @@ def beat(
 
 
 # The tasks page shows each task's description (e.g. "batch 7: jobs 1-64 (64 docs)") beside its state and runtime.
-FLOWER_TASKS_COLUMNS = "name,uuid,state,args,received,started,runtime,worker,retries,exception"
+FLOWER_TASKS_COLUMNS = "name,uuid,state,args,result,received,started,runtime,worker,retries,exception"
 
 
 def flower_options(settings: Settings) -> list[str]:

@@ -4,6 +4,7 @@ PostgreSQL, watched by a real Flower. The workers are shared by the tests of thi
 from __future__ import annotations
 
 import csv
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -87,6 +88,23 @@ def test_directory_through_workers_to_results(fleet: Fleet, client: Client, shar
         hosts = {j.worker_host for j in session.scalars(select(Job).where(Job.batch_id == batch_id)) if j.worker_host}
         assert all(h.startswith("summarize@") for h in hosts) and hosts
 
+    # Flower shows what each ingest task handled and which file failed, with its reason (the task's result).
+    def ingest_results() -> list[str]:
+        tasks = flower_tasks(fleet).values()
+        return [
+            t.get("result") or ""
+            for t in tasks
+            if t["name"] == "docsum.ingest_files" and str(t.get("args", "")).startswith(f"batch {batch_id}:")
+        ]
+
+    def finished_results() -> list[str]:
+        results = ingest_results()
+        return results if results and all(results) else []
+
+    results = wait_for(finished_results, 30, "flower results")
+    assert sum(int(re.search(r"'failed': (\d+)", r).group(1)) for r in results) == 1, results
+    assert any("truncated.pdf" in r and "corrupt" in r.lower() for r in results), results
+
 
 def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path) -> None:
     (tmp_path / "report.txt").write_text(
@@ -112,6 +130,9 @@ def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path
         ("docsum.ingest_files", f"batch {batch_id}: 1 file"),
         ("docsum.summarize_chunk", f"batch {batch_id}: job {job_id} (1 doc)"),
     ]
+    results = {t["name"]: t.get("result") or "" for t in flower_tasks(fleet).values() if t["args"] in dict(tasks)}
+    assert "'ingested': 1" in results["docsum.ingest_files"] and "'failed': 0" in results["docsum.ingest_files"]
+    assert "'succeeded': 1" in results["docsum.summarize_chunk"], results
     # The tasks page shows the arguments column (docsum flower sets tasks_columns).
     page = requests.get(f"http://127.0.0.1:{fleet.flower_port}/tasks", auth=AUTH, timeout=10).text
     assert 'data-column="args"' in page and 'data-column="runtime"' in page
