@@ -373,7 +373,8 @@ class ResultRecord:
     """One document of a batch: its summary (sentences in document order, their indices and scores) or its error.
 
     `sentences` cites each summary sentence: {"text", "index", "page" (1-based, PDFs), "start", "end" (character
-    span in the stored document text), "score", "ocr"}. `note` says when the summary is not the model's pick."""
+    span in the stored document text), "score", "ocr"}. `note` says when the summary is not the model's pick;
+    `extraction_note` what extraction left out of the stored text (pages past the cap, a cut page or text)."""
 
     job_id: int
     document_id: int
@@ -392,6 +393,7 @@ class ResultRecord:
     page_count: int | None = None
     sentences: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
+    extraction_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -434,6 +436,7 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             Document.language,
             Document.content_sha256,
             Document.page_count,
+            Document.notes,
         )
         .join(Document, Document.id == Job.document_id)
         .outerjoin(Summary, _summary_of(Job))
@@ -444,7 +447,9 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
     if job_ids is not None:
         stmt = stmt.where(Job.id.in_(list(job_ids)))
     previous = None
-    for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages in session.execute(stmt):
+    for job, source_uri, title, sentences, summary, info, media_type, language, sha, pages, notes in session.execute(
+        stmt
+    ):
         if job.id == previous:
             continue
         previous = job.id
@@ -468,6 +473,7 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             page_count=pages,
             sentences=cited_sentences(sentences or [], info, indices, scores),
             note=summary.note if summary else None,
+            extraction_note=notes,
         )
 
 

@@ -34,6 +34,7 @@ CSV_FIELDS = [
     "page_count",
     "sentences",
     "note",
+    "extraction_note",
 ]
 
 

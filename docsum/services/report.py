@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,11 +43,13 @@ class CitedSentence:
 class DocumentRow:
     job_id: int
     name: str
-    source: str
+    source: str  # the stored source URI: the full path, shown on hover
     link: str | None  # file:// URI of the source file (the archive, for a member)
     status: str
     sentences: list[CitedSentence] = field(default_factory=list)
     error: str | None = None
+    extraction_note: str | None = None  # what extraction left out (pages past the cap, a cut text)
+    shown_source: str = ""  # the source relative to the root the user gave (see `relative_sources`)
 
 
 @dataclass
@@ -107,10 +109,40 @@ def _row(record: ResultRecord) -> DocumentRow:
         status=record.status,
         sentences=sentences,
         error=record.error,
+        extraction_note=record.extraction_note,
+        shown_source=record.source_uri,
     )
 
 
-def build_report(batch: BatchReport, records: Iterable[ResultRecord], max_documents: int = MAX_DOCUMENTS) -> RunReport:
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def relative_sources(rows: Iterable[DocumentRow], roots: Sequence[str] | None) -> None:
+    """Show each source relative to the root the user gave (a folder: its path below it; a file: its name), so that
+    a report carries no more of the machine's paths than the user typed. Without roots (nightly runs, older batches),
+    relative to the folder the shown documents share."""
+    rows = list(rows)
+    paths = [row.source.split("!", 1)[0] for row in rows]
+    bases = [root for root in roots or [] if os.path.isabs(root)]
+    if not bases:
+        absolute = [os.path.dirname(p) for p in paths if os.path.isabs(p)]
+        bases = [os.path.commonpath(absolute)] if absolute else []
+    for row, path in zip(rows, paths, strict=True):
+        member = row.source[len(path) :]  # "!member" of an archive, or ""
+        base = next((b for b in bases if _within(path, b)), None)
+        if base is None:
+            continue
+        shown = os.path.basename(path) if path == base else os.path.relpath(path, base)
+        row.shown_source = shown + member
+
+
+def build_report(
+    batch: BatchReport,
+    records: Iterable[ResultRecord],
+    max_documents: int = MAX_DOCUMENTS,
+    roots: Sequence[str] | None = None,
+) -> RunReport:
     documents: list[DocumentRow] = []
     groups: dict[str, FailureGroup] = {}
     total = 0
@@ -128,6 +160,9 @@ def build_report(batch: BatchReport, records: Iterable[ResultRecord], max_docume
             if len(group.examples) < EXAMPLES_PER_REASON:
                 group.examples.append(row)
     failures = sorted(groups.values(), key=lambda g: (-g.count, g.reason))
+    relative_sources(
+        {id(row): row for row in [*documents, *(row for g in failures for row in g.examples)]}.values(), roots
+    )
     return RunReport(batch, documents, failures, total, datetime.now(UTC))
 
 
@@ -155,7 +190,8 @@ def _printable(value: object) -> object:
 def batch_report_html(session: Session, batch_id: int, max_documents: int = MAX_DOCUMENTS) -> str:
     """The report page of a batch as of now. Raises BatchNotFound."""
     report = batch_report(session, batch_id)
-    return render_report(build_report(report, batch_results(session, batch_id), max_documents))
+    roots = (get_batch(session, batch_id).params or {}).get("roots")
+    return render_report(build_report(report, batch_results(session, batch_id), max_documents, roots))
 
 
 def write_report(session: Session, batch_id: int, out: str | os.PathLike[str]) -> Path:

@@ -104,6 +104,10 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     assert "Fish & chips" in names  # the Markdown title
     sources = [row.xpath(".//div[@class='src']")[0].text_content() for row in rows]
     assert any(src.endswith("<img src=x onerror=\"document.title='pwned'\">.md") for src in sources)  # as text
+    # Paths as the user gave them: relative to the folder of the run, the full path only on hover.
+    assert "storm.txt" in sources and not any(str(tmp_path) in src for src in sources), sources
+    full = [row.xpath(".//div[@class='src']")[0].get("title") for row in rows]
+    assert sorted(full) == sorted(str(inputs.resolve() / src) for src in sources)
     assert not dom.xpath(".//table[@id='documents']//img")
 
     failures = {
@@ -164,6 +168,34 @@ def test_page_citations_show_when_results_carry_pages(tmp_path: Path) -> None:
     ]
     assert cites == ["p. 1 · sentence 0", "p. 3 · sentence 4"]
     assert dom.xpath(".//p[@id='no-failures']")
+
+
+def test_sources_relative_to_the_roots_and_extraction_notes_shown(tmp_path: Path) -> None:
+    """A source shows below the root the user gave (an archive member after its archive, a file given alone by its
+    name); with no roots kept, below the folder the documents share. What extraction left out shows beside it."""
+    now = datetime.now(UTC)
+    counts = {"queued": 0, "running": 0, "succeeded": 3, "failed": 0, "cancelled": 0}
+    batch = BatchReport(8, "roots", "finished", "m", 3, 3, counts, now, now, 2.0)
+
+    def record(job_id: int, source_uri: str, note: str | None = None) -> ResultRecord:
+        return ResultRecord(job_id, job_id, source_uri, None, "succeeded", extraction_note=note)
+
+    records = [
+        record(1, "/srv/archive/2024/a.pdf", note="pages 3-40 not read (DOCSUM_MAX_PDF_PAGES=2)"),
+        record(2, "/srv/archive/old.zip!inner/b.txt"),
+        record(3, "/home/ann/single.txt"),
+    ]
+    report = build_report(batch, records, roots=["/srv/archive", "/home/ann/single.txt"])
+    assert [d.shown_source for d in report.documents] == ["2024/a.pdf", "old.zip!inner/b.txt", "single.txt"]
+    assert [d.source for d in report.documents] == [r.source_uri for r in records]  # kept whole for the hover
+    without_roots = build_report(batch, records[:2])
+    assert [d.shown_source for d in without_roots.documents] == ["2024/a.pdf", "old.zip!inner/b.txt"]
+
+    page = tmp_path / "roots.html"
+    page.write_text(render_report(report))
+    dom = lxml_html.fromstring(dump_dom(page))
+    notes = [div.text_content() for div in dom.xpath(".//div[contains(@class, 'extraction-note')]")]
+    assert notes == ["pages 3-40 not read (DOCSUM_MAX_PDF_PAGES=2)"]
 
 
 def test_nightly_leaves_its_report_in_the_report_dir(tmp_path: Path) -> None:
