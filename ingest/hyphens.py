@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import re
 
-from docsum.ingest.reflow import join_lines
-
 SOFT_HYPHEN = "\u00ad"
-_HYPHEN_END = re.compile(r"[^\W\d_]-$")
 _MARKED = re.compile(rf"(\w+){SOFT_HYPHEN}(\w+)")
 _HYPHENATED_WORD = re.compile(r"\w+(?:-\w+)+")
 _WORD = re.compile(r"\w+")
-
-
-def continues_word(current: str, line: str) -> bool:
-    """`current` ends in a hyphen after a letter and `line` goes on in lowercase: one word split by the break."""
-    return bool(_HYPHEN_END.search(current)) and line[:1].islower()
-
-
-def join_wrapped(current: str, line: str) -> str:
-    """Append a wrapped line; a line-break hyphen is kept as a soft hyphen for `resolve`."""
-    if current and continues_word(current, line):
-        return current[:-1] + SOFT_HYPHEN + line
-    return join_lines(current, line)
 
 
 def resolve(text: str) -> str:

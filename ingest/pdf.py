@@ -36,8 +36,8 @@ from pdfminer.utils import decode_text
 
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
-from docsum.ingest.hyphens import continues_word, join_wrapped, resolve
-from docsum.ingest.reflow import continues_sentence, ends_sentence, starts_lowercase
+from docsum.ingest.hyphens import SOFT_HYPHEN, resolve
+from docsum.ingest.reflow import Paragraph, continues_sentence, continues_word, ends_sentence, starts_lowercase
 from docsum.ingest.sniff import PDF
 from docsum.ingest.timelimit import Deadline
 
@@ -298,7 +298,7 @@ _OPEN_SENTENCE_GAP = 1.6
 
 
 def _continues(prev: _Line, line: _Line, current: str = "") -> bool:
-    """Whether `line` continues the paragraph that `prev` ends (`current`: the paragraph so far): same font, and
+    """Whether `line` continues the paragraph that `prev` ends (`current`: the paragraph's last line): same font, and
     the same text box or a box right below it (pdfminer splits widely spaced lines into separate boxes). When
     `current` leaves a sentence open ("... you will get no" + "information ..."), also a box a little further
     below, the top of the next column, or a line of the same box in another font that starts in lowercase."""
@@ -330,20 +330,19 @@ def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
     _page_lines(page, lines, box, rotated)
     lines.extend(_rotated_lines(rotated, box[0]))
     paragraphs: list[str] = []
-    current = ""
+    current = Paragraph()
     prev: _Line | None = None
     for line in lines:
         text = " ".join(line.text.split())
-        if current and prev is not None and not _continues(prev, line, current) and not continues_word(current, text):
-            paragraphs.append(current)
-            current = ""
-        current = join_wrapped(current, text)
-        if ends_sentence(current):
-            paragraphs.append(current)
-            current = ""
+        if current and prev is not None and not _continues(prev, line, current.tail):
+            if not continues_word(current.tail, text):
+                paragraphs.append(current.take())
+        current.add(text, hyphen=SOFT_HYPHEN)
+        if ends_sentence(current.tail):
+            paragraphs.append(current.take())
         prev = line
     if current:
-        paragraphs.append(current)
+        paragraphs.append(current.take())
     return paragraphs
 
 

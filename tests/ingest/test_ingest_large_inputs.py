@@ -62,3 +62,12 @@ def test_cut_sentence_prefers_spaces_and_cuts_a_word_without_any() -> None:
     assert cut_sentence("aaa bbb ccc", limit=7) == ["aaa bbb", "ccc"]
     assert cut_sentence("x" * 25, limit=10) == ["x" * 10, "x" * 10, "x" * 5]
     assert cut_sentence("short", limit=10) == ["short"]
+
+
+def test_a_long_hard_wrapped_paragraph_joins_whole() -> None:
+    # 40,000 wrapped lines with no sentence end: one paragraph, joined in one pass (joining by growing one string
+    # and searching it whole at every line took minutes), then cut into sentences of at most the cap.
+    lines = [f"line {i} of a report typed without stops" for i in range(40_000)]
+    doc = extract_document("\n".join(lines).encode(), "wrapped.txt", SETTINGS)
+    assert " ".join(doc.sentences) == " ".join(lines)
+    assert max(len(s) for s in doc.sentences) <= MAX_SENTENCE_CHARS
