@@ -31,11 +31,10 @@ import redis.exceptions
 from docsum.config import Settings, get_settings
 from docsum.db.migrate import current, upgrade
 from docsum.db.session import session_scope
-from docsum.errors import BatchCancelled, BatchNotFound, DatabaseNotSetUp, DocsumError, WaitTimeout, WorkerStopped
+from docsum.errors import BrokerUnavailable, DatabaseNotSetUp, WaitTimeout, WorkerStopped
 from docsum.ingest.sources import walk_paths
 from docsum.services import batches
 from docsum.services.batches import BatchReport, ResultRecord
-from docsum.services.export import export_format, write_results
 from docsum.services.ingest import not_read_documents
 from docsum.services.models import resolve_model
 from docsum.services.nightly import plan_nightly
@@ -51,21 +50,7 @@ if TYPE_CHECKING:
     from docsum.services.nightly import NightlyOutcome
     from docsum.services.text import TextSummary
 
-__all__ = [
-    "BatchCancelled",
-    "BatchHandle",
-    "BatchNotFound",
-    "BatchReport",
-    "Client",
-    "DocsumError",
-    "ResultRecord",
-    "TextSummary",
-    "WaitTimeout",
-    "WorkerStopped",
-    "collect_files",
-    "export_format",
-    "write_results",
-]
+__all__ = ["BatchHandle", "Client", "collect_files"]
 
 
 def _is_id(item: object) -> bool:
@@ -346,8 +331,6 @@ class Client:
     def _abandon(self, batch_id: int, error: BaseException) -> None:
         """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
         running forever, and say so."""
-        from docsum.outages import BrokerUnavailable
-
         with session_scope(self.session_factory) as session:
             batches.cancel_batch(session, batch_id)
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]

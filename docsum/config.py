@@ -18,7 +18,7 @@ import pydantic_settings
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from docsum.errors import ModelNotFound  # raised here; importable from docsum.config as before
+from docsum.errors import InvalidSetting, ModelNotFound  # raised here; importable from docsum.config as before
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Run from a source checkout (or an editable install of one), rather than installed into site-packages.
@@ -41,11 +41,6 @@ def _data_dir() -> Path:
 
 
 DATA_DIR = _data_dir()
-
-
-class InvalidSetting(ValueError):
-    """The environment holds a setting docsum cannot use (one that does not parse, or that celery rejects); the
-    message names the variable and never its value. The CLI prints it as one `error:` line."""
 
 
 class Settings(BaseSettings):

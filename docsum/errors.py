@@ -45,3 +45,12 @@ class ModelNotFound(DocsumError, FileNotFoundError):
 
 class DatabaseNotSetUp(DocsumError, RuntimeError):
     """The database has no docsum schema, and this mode does not create one: `docsum db upgrade` sets it up."""
+
+
+class InvalidSetting(DocsumError, ValueError):
+    """The environment holds a setting docsum cannot use (one that does not parse, or that celery rejects); the
+    message names the variable and never its value. The CLI prints it as one `error:` line."""
+
+
+class BrokerUnavailable(DocsumError, ConnectionError):
+    """Work could not be enqueued; the message says what became of the batch."""

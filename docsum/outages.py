@@ -9,17 +9,13 @@ work was done, each failure is in the results with its reason).
 
 from __future__ import annotations
 
-from docsum.errors import DatabaseNotSetUp  # a reading command, or a fleet client, on a database never set up
+from docsum.errors import BrokerUnavailable, DatabaseNotSetUp, InvalidSetting, ModelNotFound
 
 EXIT_INPUT = 2
 EXIT_DATABASE = 3
 EXIT_BROKER = 4
 EXIT_SETTINGS = 5
 EXIT_SOME_FAILED = 6
-
-
-class BrokerUnavailable(Exception):
-    """Work could not be enqueued; the message says what became of the batch."""
 
 
 def _first_line(err: BaseException) -> str:
@@ -64,8 +60,6 @@ def describe(err: BaseException) -> tuple[int, str] | None:
     import sqlalchemy.exc
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
-
-    from docsum.config import InvalidSetting, ModelNotFound
 
     if isinstance(err, DatabaseNotSetUp):
         return EXIT_DATABASE, f"{err}"

@@ -21,7 +21,8 @@ from docsum.services.export import EXPORT_FORMATS
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from docsum.client import BatchReport, Client
+    from docsum.client import Client
+    from docsum.services.batches import BatchReport
 
 ExportFormat = StrEnum("ExportFormat", {fmt: fmt for fmt in EXPORT_FORMATS})
 SUMMARY_PREVIEW_WORDS = 14
@@ -171,7 +172,7 @@ def _exit_if_failures(report: BatchReport) -> None:
 
 def _export(client: Client, batch_id: int, out: Path | None, fmt: str, console: Console) -> None:
     """Write the results to `out` (None: stdout, with no note there to spoil them) in `fmt`."""
-    from docsum.client import write_results
+    from docsum.services.export import write_results
 
     if out is None:
         write_results(client.results(batch_id), sys.stdout, fmt)

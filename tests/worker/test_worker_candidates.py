@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from docsum.client import Client, write_results
+from docsum.client import Client
 from docsum.config import Settings
 from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
@@ -20,6 +20,7 @@ from docsum.db.models import Document, Job, JobStatus, Summary
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
 from docsum.ingest.citations import sentence_info
 from docsum.services import batches, summarize
+from docsum.services.export import write_results
 from docsum.services.models import get_summarizer, resolve_model
 from docsum.services.summary_sentences import FALLBACK_NOTE
 
