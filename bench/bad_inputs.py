@@ -75,6 +75,28 @@ def _tar_bomb(d: Path) -> list[Path]:
     return [write(d / "bomb.tar.gz", tar_of({"zeros.txt": b"\0" * (256 << 20), "after.txt": TEXT}))]
 
 
+def _odd_entries(d: Path) -> list[Path]:
+    """A folder of entries no walker should trip on: a self-looping link, a dangling link, a FIFO, and names with
+    terminal escapes and a newline; one ordinary file beside them."""
+    root = d / "root"
+    write(root / "ok.txt", TEXT)
+    write(root / "\x1b[31mred\x1b[0m.txt", TEXT)
+    write(root / "two\nlines.txt", TEXT)
+    symlink(root / "loop.txt", root / "loop.txt")
+    symlink(root / "dangling.txt", root / "missing.txt")
+    os.mkfifo(root / "pipe.txt")
+    return [root]
+
+
+def _sibling_blocks(n: int) -> bytes:
+    body = "".join(f"<p>Item {i} was logged by the clerk.</p>" for i in range(n))
+    return f"<html><body><article>{body}</article></body></html>".encode()
+
+
+def _nested_divs(depth: int) -> bytes:
+    return f"<html><body>{'<div>' * depth}<p>{TEXT.decode()}</p>{'</div>' * depth}</body></html>".encode()
+
+
 CASES: dict[str, Callable[[Path], list[Path]]] = {
     "pdf FlateDecode bomb (4 GiB stream)": lambda d: [write(d / "bomb.pdf", flate_bomb_pdf(4096))],
     "zip bomb (512 MiB member)": _zip_bomb,
@@ -101,8 +123,15 @@ CASES: dict[str, Callable[[Path], list[Path]]] = {
         write(d / "page.txt.gz", gzip_of_repeated(b"All work. " * 6554, 16384))
     ],
     "invalid encoding: random bytes named .txt": lambda d: [write(d / "noise.txt", os.urandom(64 * 1024))],
+    "links, FIFO, escape and newline names": _odd_entries,
+    "100k sibling <p> blocks (4 MB page)": lambda d: [write(d / "blocks.html", _sibling_blocks(100_000))],
+    "200k nested <div>s": lambda d: [write(d / "deep.html", _nested_divs(200_000))],
+    "one 10 MB sentence": lambda d: [write(d / "endless.txt", b"word " * 2_000_000)],
+    "2 MB of unpunctuated wrapped lines": lambda d: [
+        write(d / "wrapped.txt", "\n".join(f"line {i} of a report typed without stops" for i in range(48_000)).encode())
+    ],
 }
-NO_CUT = {"stall: huge page, no HTML cut"}
+NO_CUT = {"stall: huge page, no HTML cut", "100k sibling <p> blocks (4 MB page)"}
 
 
 def _peak_rss_kib() -> int:

@@ -235,10 +235,6 @@ class Settings(BaseSettings):
             )
         return path
 
-    @property
-    def flower_is_local(self) -> bool:
-        return is_loopback(self.flower_address)
-
 
 def is_loopback(address: str) -> bool:
     """True only for addresses provably on this machine (a host name, or "" for all interfaces, is not)."""

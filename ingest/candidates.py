@@ -31,7 +31,6 @@ MIN_WORDS = 4
 MIN_REPEAT_PAGES = 3
 
 FRAGMENT, REPEATED, MARKUP, BYLINE, ADDRESS, BANNER = "fragment", "repeated", "markup", "byline", "address", "banner"
-REASONS = (FRAGMENT, REPEATED, MARKUP, BYLINE, ADDRESS, BANNER)
 
 # CJK ideographs, kana and hangul: scripts written without spaces, where a character is roughly a word.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002fa1f]")

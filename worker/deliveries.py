@@ -27,6 +27,7 @@ from docsum.ingest.sources import Source
 from docsum.ingest.store import store_source
 from docsum.services.archive import record_files, stat_file
 from docsum.services.batches import add_jobs, get_batch
+from docsum.services.failures import gave_up
 from docsum.services.ingest import IngestOutcome, files_done, ingest_files
 
 if TYPE_CHECKING:
@@ -124,10 +125,6 @@ class TaskDeliveries:
         self.store.delete(self.key)
 
 
-def give_up_reason(deliveries: int) -> str:
-    return f"gave up after {deliveries} deliveries"
-
-
 def ingest_redelivered(
     app: DocsumCelery, deliveries: TaskDeliveries, batch_id: int, paths: Sequence[str]
 ) -> IngestOutcome:
@@ -141,7 +138,7 @@ def ingest_redelivered(
             continue
         started = deliveries.count_file(index)
         if started > deliveries.max_deliveries:
-            reason = give_up_reason(started - 1)
+            reason = gave_up(started - 1)
             log.error("batch %s: %s: %s", batch_id, path, reason)
             outcome = fail_file(app, batch_id, path, reason)
         else:

@@ -22,7 +22,7 @@ from docsum.services import batches, summarize
 from docsum.services.ingest import files_done
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import resolve_model
-from docsum.services.nightly import NightlyOutcome, plan_nightly
+from docsum.services.nightly import NightlyOutcome, describe_scan, plan_nightly
 from docsum.services.report import write_nightly_report
 from docsum.worker import metrics
 from docsum.worker.deliveries import TaskDeliveries, ingest_redelivered
@@ -104,14 +104,6 @@ def enqueue_nightly(app: DocsumCelery, outcome: NightlyOutcome) -> None:
     documents already stored to the summarize workers."""
     enqueue_ingest(app, outcome.batch_id, outcome.to_ingest)
     enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
-
-
-def describe_scan(counts: dict[str, int]) -> str:
-    """E.g. '1,204 files seen: 12 new, 3 changed, 1,189 unchanged, 2 deleted, 0 unreadable'."""
-    return (
-        f"{counts['seen']:,} files seen: {counts['new']:,} new, {counts['changed']:,} changed, "
-        f"{counts['skipped']:,} unchanged, {counts['deleted']:,} deleted, {counts['unreadable']:,} unreadable"
-    )
 
 
 def _hostname(request_hostname: str | None) -> str:

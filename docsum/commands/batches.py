@@ -293,7 +293,7 @@ def nightly(
             outcome = client.nightly(roots)
         except FileNotFoundError as error:
             raise fail(str(error)) from None
-        from docsum.worker.tasks import describe_scan
+        from docsum.services.nightly import describe_scan
 
         console.print(f"nightly batch {outcome.batch_id}: {describe_scan(outcome.scan)}")
         if not outcome.to_summarize and not outcome.to_ingest:

@@ -39,6 +39,11 @@ _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 _MAX_REASON = 80
 
 
+def gave_up(deliveries: int) -> str:
+    """The reason of a document whose work was delivered `deliveries` times and never finished (a poison message)."""
+    return f"gave up after {deliveries} deliveries"
+
+
 def failure_reason(error: str | None) -> str:
     """The leading phrase of an error: up to its first ':' (or ' ('), at most 80 characters."""
     text = " ".join((error or "unknown").split())

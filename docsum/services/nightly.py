@@ -104,3 +104,11 @@ def plan_nightly(
         if not files and not queued:
             maybe_finish_batch(session, batch.id)
         return NightlyOutcome(batch_id=batch.id, scan=found.counts(), to_ingest=files, to_summarize=queued)
+
+
+def describe_scan(counts: dict[str, int]) -> str:
+    """E.g. '1,204 files seen: 12 new, 3 changed, 1,189 unchanged, 2 deleted, 0 unreadable'."""
+    return (
+        f"{counts['seen']:,} files seen: {counts['new']:,} new, {counts['changed']:,} changed, "
+        f"{counts['skipped']:,} unchanged, {counts['deleted']:,} deleted, {counts['unreadable']:,} unreadable"
+    )

@@ -23,6 +23,7 @@ from docsum.db.bulk import among, insert_summaries
 from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
 from docsum.services.batches import FINAL_STATES
+from docsum.services.failures import gave_up
 from docsum.services.summary_sentences import (
     StoredPick,
     document_skips,
@@ -138,7 +139,7 @@ def _start_chunk(
             if state.status in FINAL_STATES:
                 outcome.skipped.append(job_id)
             elif state.attempts >= max_deliveries:
-                reason = f"gave up after {state.attempts} deliveries"
+                reason = gave_up(state.attempts)
                 job = session.get(Job, job_id)
                 if job.status == JobStatus.running:
                     db_status.mark_job_failed(session, job, reason)
