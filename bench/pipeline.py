@@ -31,9 +31,7 @@ import gzip
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +47,9 @@ from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # servers.py: the private redis-server the tests start too
+
+from servers import RedisServer  # noqa: E402
 
 from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
@@ -148,45 +149,6 @@ def run_direct(settings: Settings, ids: list[int], null_model: bool) -> Run:
         stages["prepare"] += summarizer.engine.stats.prepare_s - prepared
         stages["score"] += time.perf_counter() - began - (summarizer.engine.stats.prepare_s - prepared)
     return Run(time.perf_counter() - start, stages)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(log_dir: Path) -> tuple[subprocess.Popen, str]:
-    """A redis-server of our own on a free port: the bench never writes to a Redis it did not start."""
-    if shutil.which("redis-server") is None:
-        raise SystemExit("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(log_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("redis-server did not start") from None
-            time.sleep(0.05)
 
 
 def start_worker(settings: Settings, log: Path, null_model: bool, name: str = "bench") -> subprocess.Popen:
@@ -321,7 +283,11 @@ def main() -> None:
     var.mkdir(parents=True, exist_ok=True)
     logs = [var / "bench-pipeline-worker.log"]
     logs += [var / f"bench-pipeline-worker-{i + 1}.log" for i in range(1, args.workers)]
-    redis_proc, broker_url = start_redis(var)
+    try:
+        redis = RedisServer(var / "bench-redis")  # never a Redis the bench did not start
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
+    broker_url = f"{redis.url}/0"
     overrides = {
         k: v for k, v in {"max_batch_tokens": args.max_batch_tokens, "chunk_size": args.chunk_size}.items() if v
     }
@@ -337,8 +303,7 @@ def main() -> None:
         dispose_engine(db_url)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        redis.stop()
 
     n = len(ids)
     scorer = "null scorer (bench fixture)" if args.null_model else "the model"

@@ -8,15 +8,12 @@ stopped at the end), so a developer's own Redis on 6379 is never written to or f
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import RedisServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -86,80 +83,17 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         drop_pg_database(url)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A private `redis-server` on a free loopback port: no RDB or AOF files, gone when stopped."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (the tests start their own; install the redis-server package)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--databases",
-            str(REDIS_DATABASES),
-            "--dir",
-            str(workdir),
-        ]
-        self.log = workdir / "redis.log"
-        self.process = subprocess.Popen(argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
-        self._next_db = iter(range(1, REDIS_DATABASES))
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        import redis
-
-        deadline = time.monotonic() + 20
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"redis-server exited with {self.process.returncode}:\n{self.log.read_text()[-2000:]}")
-            try:
-                if client.ping():
-                    return
-            except redis.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server on port {self.port} did not answer within 20 s")
-            time.sleep(0.05)
-
-    def new_db_url(self) -> str:
-        """A URL on a db number nobody else in this session uses (the server is ours and starts empty)."""
-        return f"{self.url}/{next(self._next_db)}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_redis_server(workdir: Path) -> RedisServer:
-    return RedisServer(workdir)
+    """The session's private redis-server (or the fleet's own); its absence fails the test, never skips it."""
+    try:
+        return RedisServer(workdir, databases=REDIS_DATABASES)
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
 

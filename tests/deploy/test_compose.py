@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -54,6 +53,7 @@ from deploy_files import (
     worker_services,
 )
 from docker.utils.build import exclude_paths
+from servers import free_port
 
 # --- the compose file as a whole -------------------------------------------------------------------------------------
 
@@ -332,12 +332,6 @@ def test_long_running_service_has_healthcheck_and_restart_policy(service: str) -
 
 
 # --- secrets ---------------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_no_secret_is_written_in_the_compose_file() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from deploy_files import SERVICES, argv_of, commanded, env_of, interpolate, worker_services
+from servers import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -125,12 +126,6 @@ def test_beat_healthcheck_needs_a_reachable_broker(service: str, redis_url: str,
         closed = probe.getsockname()[1]
     down = run_healthcheck(service, service_env(service, f"redis://127.0.0.1:{closed}/0", sqlite_url))
     assert down.returncode != 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -29,12 +28,6 @@ def root_conftest(config: pytest.Config) -> ModuleType:
     module = config.pluginmanager.get_plugin(str(REPO_ROOT / "tests" / "conftest.py"))
     assert module is not None, "tests/conftest.py is not loaded"
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> object:
