@@ -362,6 +362,15 @@ class Client:
         with self.session_factory() as session:
             return batches.batch_report(session, int(batch_id))
 
+    def _check_worker(self, batch_id: int) -> None:
+        """Raise what stopped this process's worker: an error no retry cures (DatabaseUnwritable), or its end."""
+        if self._worker is None:
+            return
+        if self.app.fatal_error is not None:
+            raise self.app.fatal_error
+        if not self._worker.alive:
+            raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
+
     def _finish_if_done(self, batch_id: int) -> bool:
         with session_scope(self.session_factory) as session:
             finished = batches.maybe_finish_batch(session, int(batch_id))
@@ -400,8 +409,7 @@ class Client:
             if report.complete:
                 self._finish_if_done(batch_id)
                 continue
-            if self._worker is not None and not self._worker.alive:
-                raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
+            self._check_worker(batch_id)
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(
                     f"batch {batch_id} not finished after {timeout} s: files {report.files_done}/{report.files_total}, "
@@ -448,8 +456,7 @@ class Client:
             if report.complete:
                 self._finish_if_done(batch_id)
                 continue
-            if self._worker is not None and not self._worker.alive:
-                raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
+            self._check_worker(batch_id)
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeout(f"batch {batch_id} not finished after {timeout} s: {report}")
             if not new:

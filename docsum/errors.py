@@ -47,6 +47,11 @@ class DatabaseNotSetUp(DocsumError, RuntimeError):
     """The database has no docsum schema, and this mode does not create one: `docsum db upgrade` sets it up."""
 
 
+class DatabaseUnwritable(DocsumError, RuntimeError):
+    """The database refuses writes that waiting will not cure (its disk is full, it is read-only, its file cannot be
+    opened): the work that needed them stopped, and the message says what to check."""
+
+
 class InvalidSetting(DocsumError, ValueError):
     """The environment holds a setting docsum cannot use (one that does not parse, or that celery rejects); the
     message names the variable and never its value. The CLI prints it as one `error:` line."""

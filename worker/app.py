@@ -41,6 +41,7 @@ class DocsumCelery(Celery):
 
     def __init__(self, settings: Settings) -> None:
         self.docsum_settings = settings
+        self.fatal_error: BaseException | None = None  # set by a task that stopped on what no retry cures
         super().__init__("docsum", set_as_current=False)
 
     @property

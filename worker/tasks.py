@@ -18,7 +18,9 @@ import redis.exceptions
 import sqlalchemy.exc
 
 from docsum.db.session import session_scope
+from docsum.errors import DatabaseUnwritable
 from docsum.services import batches, summarize
+from docsum.services.database_errors import database_trouble
 from docsum.services.ingest import files_done
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import resolve_model
@@ -106,6 +108,19 @@ def enqueue_nightly(app: DocsumCelery, outcome: NightlyOutcome) -> None:
     enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
 
 
+def stop_if_lasting(app: DocsumCelery, error: BaseException) -> None:
+    """Raise DatabaseUnwritable instead of retrying a database error that waiting will not cure (a full disk, a
+    read-only database): retried with backoff, it held a batch for half an hour and its waiting client forever. An
+    embedded worker's client reads it from the app and stops with it."""
+    if not isinstance(error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return
+    trouble = database_trouble(error)
+    if trouble.lasting:
+        failure = DatabaseUnwritable(trouble.message)
+        app.fatal_error = failure
+        raise failure from error
+
+
 def _hostname(request_hostname: str | None) -> str:
     return request_hostname or socket.gethostname()
 
@@ -135,7 +150,8 @@ def register_tasks(app: DocsumCelery) -> None:
                 outcome.to_summarize = []  # enqueued file by file
             else:
                 outcome = ingest_batch_files(app.session_factory, app.docsum_settings, batch_id, paths)
-        except TRANSIENT_ERRORS:
+        except TRANSIENT_ERRORS as error:
+            stop_if_lasting(app, error)
             raise
         except Exception:
             # Not worth a retry, and the task will not come back: count the files so that the batch can finish.
@@ -189,7 +205,8 @@ def register_tasks(app: DocsumCelery) -> None:
                 _hostname(self.request.hostname),
                 **store_slices(settings),
             )
-        except TRANSIENT_ERRORS:
+        except TRANSIENT_ERRORS as error:
+            stop_if_lasting(app, error)
             raise
         except Exception as error:
             # A bug, not a bad document (those fail inside): fail the chunk's running jobs rather than strand them.
@@ -221,7 +238,11 @@ def register_tasks(app: DocsumCelery) -> None:
     def nightly(self, roots: list[str]) -> int:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
-        outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
+        try:
+            outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
+        except TRANSIENT_ERRORS as error:
+            stop_if_lasting(app, error)
+            raise
         enqueue_nightly(app, outcome)
         write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
         log.info(

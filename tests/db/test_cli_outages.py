@@ -154,7 +154,7 @@ def test_model_info_defaults_to_the_configured_model(tmp_path: Path) -> None:
     assert '"model_id": "docsum-minilm-cnndm@' in shipped.stdout
     missing = docsum(["model", "info"], tmp_path, DOCSUM_MODEL=str(tmp_path / "nomodel"))
     assert missing.returncode == 5
-    assert one_error_line(missing).startswith(f"error: no model at {tmp_path / 'nomodel'}")
+    assert one_error_line(missing).startswith(f"error: no model at DOCSUM_MODEL={tmp_path / 'nomodel'}")
     named = docsum(["model", "info", str(tmp_path / "nomodel")], tmp_path)
     assert named.returncode == 2 and one_error_line(named).startswith("error: no model at")
 
