@@ -25,24 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import kombu.exceptions
-import redis.exceptions
-
 from docsum.config import Settings, get_settings
-from docsum.db.migrate import current, upgrade
-from docsum.db.session import session_scope
-from docsum.errors import BrokerUnavailable, DatabaseNotSetUp, WaitTimeout, WorkerStopped
-from docsum.ingest.sources import walk_paths
-from docsum.services import batches
+from docsum.errors import DatabaseNotSetUp, WaitTimeout, WorkerStopped
+from docsum.services import batches, runs
 from docsum.services.batches import BatchReport, ResultRecord
-from docsum.services.ingest import not_read_documents
+from docsum.services.database import is_set_up, set_up
+from docsum.services.ingest import find_files
 from docsum.services.models import resolve_model
-from docsum.services.nightly import plan_nightly
 from docsum.services.owners import this_process
-from docsum.services.report import write_nightly_report
 from docsum.worker.app import create_app
 from docsum.worker.embedded import embedded_worker
-from docsum.worker.tasks import enqueue_ingest, enqueue_nightly, enqueue_summarize
+from docsum.worker.tasks import CelerySender
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -87,15 +80,8 @@ def collect_entries(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[
     missing = [str(p) for p in given if not _exists(p)]
     if missing:
         raise FileNotFoundError(f"not found: {', '.join(missing)}")
-    files, skipped = walk_paths(list(given))
-    return (
-        list(dict.fromkeys(str(p.resolve()) for p in files)),
-        list(dict.fromkeys((str(p.absolute()), reason) for p, reason in skipped)),
-    )
+    return find_files(given)
 
-
-# The broker is unreachable (what enqueueing raises then).
-BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # A waiting client's polls may keep the database busy for at most this share of the time: counting the jobs of a
 # batch of a million takes PostgreSQL about 0.1 s, which every half second would be a fifth of a core per watcher.
@@ -165,10 +151,11 @@ class Client:
         self.settings = settings or get_settings()
         self.app = create_app(self.settings)
         self._stack = ExitStack()
+        self._sender = CelerySender(self.app, before_send=self._ensure_worker)  # the embedded worker starts on demand
         self._worker = None  # the embedded worker, once started
         self._schema_checked = False
         if self.app.embedded:
-            upgrade(self.settings.database_url)  # the embedded default sets itself up
+            set_up(self.settings.database_url)  # the embedded default sets itself up
             self._schema_checked = True
 
     def _require_schema(self) -> None:
@@ -176,7 +163,7 @@ class Client:
         client never creates it (nor leaves an empty SQLite file behind), it says what to run."""
         if self._schema_checked:
             return
-        if current(self.settings.database_url) is None:
+        if not is_set_up(self.settings.database_url):
             from sqlalchemy.engine import make_url
 
             shown = make_url(self.settings.database_url).render_as_string(hide_password=True)
@@ -251,33 +238,25 @@ class Client:
             extra["roots"] = [str(Path(i).expanduser().resolve()) for i in items]
         if self.app.embedded:  # this process is the batch's only worker: a later run can tell when it is gone
             extra["owner"] = this_process()
-        with session_scope(self.session_factory) as session:
-            batch = batches.create_batch(session, name, model_ref, params, files_total=len(files), **extra)
-            batch_id = batch.id
-            if skipped:  # entries not read are the batch's failed documents, each with its reason
-                batches.add_jobs(session, batch, not_read_documents(session, skipped), new_batch=True)
-            if files or skipped:
-                queued = []
-            else:  # a new batch: every job is new, and all of them are sent below
-                queued = batches.add_jobs(session, batch, items, sent=True, new_batch=True)  # type: ignore[arg-type]
-        # Enqueue only after the batch and its jobs are committed: a worker must find them.
-        self._ensure_worker()
-        try:
-            if files:
-                enqueue_ingest(self.app, batch_id, files)
-            elif queued:
-                enqueue_summarize(self.app, queued, batch_id)
-        except BROKER_ERRORS as error:
-            self._abandon(batch_id, error)
-        if not files:
-            self._finish_if_done(batch_id)  # every document may have failed extraction
+        batch_id = runs.submit(
+            self.session_factory,
+            self.settings,
+            self._sender,
+            name,
+            model_ref,
+            params,
+            files=files,
+            skipped=skipped,  # entries not read: the batch's failed documents, each with its reason
+            documents=[] if files else items,  # type: ignore[arg-type]
+            **extra,
+        )
         return BatchHandle(batch_id, self)
 
     def close_interrupted(self) -> list[tuple[int, int]]:
         """Close the running batches whose embedded process is gone (killed, crashed): their unfinished jobs are
         cancelled, what they summarized stays. Returns (batch id, jobs cancelled) per batch closed."""
         self._require_schema()
-        with session_scope(self.session_factory) as session:
+        with self.session_factory.begin() as session:
             return batches.close_interrupted(session)
 
     def resume(self, batch_id: int) -> BatchHandle:
@@ -328,17 +307,6 @@ class Client:
 
         return summarize_file(source, k, model=model, settings=self.settings, **options)  # type: ignore[arg-type]
 
-    def _abandon(self, batch_id: int, error: BaseException) -> None:
-        """The broker is unreachable: cancel the batch (workers skip anything of it already enqueued), never leave it
-        running forever, and say so."""
-        with session_scope(self.session_factory) as session:
-            batches.cancel_batch(session, batch_id)
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise BrokerUnavailable(
-            f"cannot reach the broker: {first_line}; batch {batch_id} was cancelled (check DOCSUM_BROKER_URL and "
-            "that Redis is up, then submit again)"
-        ) from error
-
     def nightly(self, roots: Sequence[str | Path], model: str | None = None, k: int | None = None) -> NightlyOutcome:
         """The nightly bulk run, started here: scan the roots, send new and changed files to the ingest workers and
         stored documents lacking a summary to the summarize workers (see services.nightly)."""
@@ -348,13 +316,7 @@ class Client:
         params = batches.job_params(k or self.settings.summary_sentences)
         self._require_schema()
         model_ref = resolve_model(self.settings, model, keep=self.app.embedded)
-        outcome = plan_nightly(self.session_factory, [str(r) for r in roots], model_ref, params)
-        if outcome.to_ingest or outcome.to_summarize:
-            self._ensure_worker()
-            enqueue_nightly(self.app, outcome)
-        else:
-            write_nightly_report(self.session_factory, self.settings, outcome.batch_id)  # it finished at once
-        return outcome
+        return runs.start_nightly(self.session_factory, self.settings, self._sender, roots, model_ref, params)
 
     # --- follow ---------------------------------------------------------------------------------------------------
     def status(self, batch_id: int) -> BatchReport:
@@ -372,11 +334,7 @@ class Client:
             raise WorkerStopped(f"the embedded worker stopped before batch {batch_id} finished (see the log above)")
 
     def _finish_if_done(self, batch_id: int) -> bool:
-        with session_scope(self.session_factory) as session:
-            finished = batches.maybe_finish_batch(session, int(batch_id))
-        if finished:
-            write_nightly_report(self.session_factory, self.settings, int(batch_id))
-        return finished
+        return runs.finish_if_done(self.session_factory, self.settings, batch_id)
 
     def wait(
         self,
@@ -465,7 +423,7 @@ class Client:
     def cancel(self, batch_id: int) -> int:
         """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many.
         Idempotent: 0 for a batch already cancelled or finished. Raises BatchNotFound."""
-        with session_scope(self.session_factory) as session:
+        with self.session_factory.begin() as session:
             return batches.cancel_batch(session, int(batch_id))
 
     def write_report(self, batch_id: int, out: str | Path) -> Path:
@@ -490,12 +448,4 @@ class Client:
     def retry_failed(self, batch_id: int) -> int:
         """Put the batch's failed jobs back in the queue. Returns how many were re-enqueued. Raises BatchNotFound,
         BatchCancelled."""
-        batch_id = int(batch_id)
-        with session_scope(self.session_factory) as session:
-            requeued = batches.retry_failed(session, batch_id)
-        if requeued:
-            self._ensure_worker()
-            enqueue_summarize(self.app, requeued, batch_id)
-        else:
-            self._finish_if_done(batch_id)  # reopened, but every failure was its document's
-        return len(requeued)
+        return runs.retry_failed(self.session_factory, self.settings, self._sender, int(batch_id))

@@ -10,7 +10,7 @@ work was done, each failure is in the results with its reason).
 from __future__ import annotations
 
 from docsum.errors import BrokerUnavailable, DatabaseNotSetUp, DatabaseUnwritable, InvalidSetting, ModelNotFound
-from docsum.services.database_errors import database_trouble, first_line
+from docsum.services.database import database_trouble, first_line
 
 EXIT_INPUT = 2
 EXIT_DATABASE = 3

@@ -17,7 +17,7 @@ from kombu import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings, get_settings
-from docsum.db.session import make_session_factory
+from docsum.services.database import open_sessions
 from docsum.worker.tasks import register_tasks
 
 INGEST_QUEUE = "ingest"
@@ -51,8 +51,8 @@ class DocsumCelery(Celery):
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:
-        # Engines are cached per process by db.session, and forked children drop inherited pools (register_at_fork).
-        return make_session_factory(self.docsum_settings)
+        # Engines are cached per process (one per URL), and forked children drop inherited pools (register_at_fork).
+        return open_sessions(self.docsum_settings)
 
 
 def transport_options(settings: Settings) -> dict[str, object]:

@@ -17,18 +17,11 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from docsum.config import Settings
-from docsum.db.models import BatchStatus
-from docsum.db.session import session_scope
-from docsum.ingest.sources import Source
-from docsum.ingest.store import store_source
-from docsum.services.archive import record_files, stat_file
-from docsum.services.batches import add_jobs, get_batch
 from docsum.services.failures import gave_up
-from docsum.services.ingest import IngestOutcome, files_done, ingest_files
+from docsum.services.ingest import IngestOutcome, fail_file, ingest_files
 
 if TYPE_CHECKING:
     from docsum.worker.app import DocsumCelery
@@ -130,7 +123,7 @@ def ingest_redelivered(
 ) -> IngestOutcome:
     """A redelivered ingest task: one file at a time, each committed and its summarize jobs enqueued at once; a file
     past the delivery cap fails with its reason instead of being read again."""
-    from docsum.worker.tasks import enqueue_summarize
+    from docsum.worker.tasks import CelerySender
 
     total = IngestOutcome(batch_id=batch_id)
     for index, path in enumerate(paths):
@@ -140,28 +133,11 @@ def ingest_redelivered(
         if started > deliveries.max_deliveries:
             reason = gave_up(started - 1)
             log.error("batch %s: %s: %s", batch_id, path, reason)
-            outcome = fail_file(app, batch_id, path, reason)
+            outcome = fail_file(app.session_factory, app.docsum_settings, batch_id, path, reason)
         else:
             outcome = ingest_files(app.session_factory, app.docsum_settings, batch_id, [path])
-        enqueue_summarize(app, outcome.to_summarize)
+        CelerySender(app).summarize(outcome.to_summarize, batch_id)
         deliveries.mark_file_done(index)
         total.to_summarize += outcome.to_summarize
         total.report.items += outcome.report.items
     return total
-
-
-def fail_file(app: DocsumCelery, batch_id: int, path: str, reason: str) -> IngestOutcome:
-    """Record a file as a failed document with `reason` (without reading it), fail its job, count it done. Its
-    stat is remembered, so the nightly run does not read the same poison file again until it changes."""
-    outcome = IngestOutcome(batch_id=batch_id)
-    stat = stat_file(path)
-    item = store_source(app.session_factory, Source(str(Path(path).absolute()), error=reason), app.docsum_settings)
-    outcome.report.items.append(item)
-    with session_scope(app.session_factory) as session:
-        batch = get_batch(session, batch_id, for_update=True)
-        if batch.status == BatchStatus.running and item.document_id is not None:
-            outcome.to_summarize = add_jobs(session, batch, [item.document_id])
-        if stat is not None:
-            record_files(session, [stat])
-        outcome.to_summarize += files_done(session, batch, 1, app.docsum_settings.chunk_size)
-    return outcome

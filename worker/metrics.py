@@ -14,24 +14,20 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import select
 
-from docsum.db.models import Job
 from docsum.services.failures import FAILURE_CLASSES, failure_class
 from docsum.services.models import get_summarizer, loaded_models
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
     from docsum.bertsum import ExtSummarizer
     from docsum.config import Settings
-    from docsum.ingest.store import IngestItem
+    from docsum.services.ingest import IngestReport
     from docsum.services.summarize import ChunkOutcome
     from docsum.worker.app import DocsumCelery
 
@@ -108,23 +104,21 @@ def timed_loader(settings: Settings) -> Callable[[str | None], ExtSummarizer]:
     return load
 
 
-def count_ingest(items: Iterable[IngestItem]) -> None:
+def count_ingest(report: IngestReport) -> None:
     """Count an ingest task's files (archive members each); failures by the class of their reason."""
-    for item in items:
+    for item in report.items:
         INGESTED.labels(outcome=str(item.outcome)).inc()
         if str(item.outcome) == "failed":
             FAILED.labels(reason=failure_class(item.reason)).inc()
 
 
-def count_chunk(sessions: sessionmaker[Session], outcome: ChunkOutcome, settings: Settings, seconds: float) -> None:
-    """Count a chunk's documents; failures by the class of their stored reason."""
+def count_chunk(outcome: ChunkOutcome, settings: Settings, seconds: float) -> None:
+    """Count a chunk's documents; failures by the class of their reason (the outcome carries it: no query)."""
     SUMMARIZED.inc(len(outcome.succeeded))
     CHUNK_DOCS.inc(len(outcome.succeeded) + len(outcome.failed) + len(outcome.skipped))
     _histogram(settings).observe(seconds)
-    if outcome.failed:
-        with sessions() as session:
-            for error in session.scalars(select(Job.error).where(Job.id.in_(outcome.failed))):
-                FAILED.labels(reason=failure_class(error)).inc()
+    for reason in outcome.reasons.values():
+        FAILED.labels(reason=failure_class(reason)).inc()
 
 
 class QueueDepth(Collector):

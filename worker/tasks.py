@@ -1,4 +1,5 @@
-"""The Celery tasks: thin wrappers around `docsum.services`, plus the enqueue helpers the client and tasks share.
+"""The Celery tasks: thin wrappers around `docsum.services`, and `CelerySender`, how the batch workflow
+(`services.runs`) sends work to the workers.
 
 Transient failures (database or broker unreachable) retry with exponential backoff; a bad document never raises out
 of a task, it fails its own job with a reason.
@@ -10,22 +11,20 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
-from docsum.db.session import session_scope
-from docsum.errors import DatabaseUnwritable
-from docsum.services import batches, summarize
-from docsum.services.database_errors import database_trouble
-from docsum.services.ingest import files_done
+from docsum.errors import BrokerUnavailable, DatabaseUnwritable
+from docsum.services import batches, runs, summarize
+from docsum.services.database import database_trouble
+from docsum.services.ingest import count_unread_files
 from docsum.services.ingest import ingest_files as ingest_batch_files
 from docsum.services.models import resolve_model
-from docsum.services.nightly import NightlyOutcome, describe_scan, plan_nightly
-from docsum.services.report import write_nightly_report
+from docsum.services.nightly import describe_scan
 from docsum.worker import metrics
 from docsum.worker.deliveries import TaskDeliveries, ingest_redelivered
 
@@ -44,6 +43,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     kombu.exceptions.OperationalError,
+    BrokerUnavailable,  # a nightly run whose work could not be sent: its batch was cancelled, the next try plans anew
 )
 RETRY_OPTIONS = {
     "autoretry_for": TRANSIENT_ERRORS,
@@ -101,11 +101,33 @@ def enqueue_ingest(app: DocsumCelery, batch_id: int, paths: Sequence[str]) -> in
     return n
 
 
-def enqueue_nightly(app: DocsumCelery, outcome: NightlyOutcome) -> None:
-    """A planned nightly run's work (after its batch committed): new and changed files to the ingest workers,
-    documents already stored to the summarize workers."""
-    enqueue_ingest(app, outcome.batch_id, outcome.to_ingest)
-    enqueue_summarize(app, outcome.to_summarize, outcome.batch_id)
+# What the broker raises when it cannot take a message.
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class CelerySender:
+    """`services.runs.Sender` over Celery: ingest tasks of ingest_chunk_size files, summarize tasks of chunk_size
+    jobs. `before_send` runs before anything is sent (the client starts its embedded worker there)."""
+
+    unavailable = BROKER_ERRORS
+
+    def __init__(self, app: DocsumCelery, before_send: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.before_send = before_send
+
+    def _ready(self) -> None:
+        if self.before_send is not None:
+            self.before_send()
+
+    def ingest(self, batch_id: int, paths: Sequence[str]) -> None:
+        if paths:
+            self._ready()
+            enqueue_ingest(self.app, batch_id, paths)
+
+    def summarize(self, job_ids: Sequence[int], batch_id: int | None = None) -> None:
+        if job_ids:
+            self._ready()
+            enqueue_summarize(self.app, job_ids, batch_id)
 
 
 def stop_if_lasting(app: DocsumCelery, error: BaseException) -> None:
@@ -123,15 +145,6 @@ def stop_if_lasting(app: DocsumCelery, error: BaseException) -> None:
 
 def _hostname(request_hostname: str | None) -> str:
     return request_hostname or socket.gethostname()
-
-
-def finish_if_done(app: DocsumCelery, batch_id: int) -> bool:
-    """Finish the batch in its own transaction if its last work just ended (see batches.maybe_finish_batch)."""
-    with session_scope(app.session_factory) as session:
-        finished = batches.maybe_finish_batch(session, batch_id)
-    if finished:
-        write_nightly_report(app.session_factory, app.docsum_settings, batch_id)
-    return finished
 
 
 def register_tasks(app: DocsumCelery) -> None:
@@ -158,19 +171,11 @@ def register_tasks(app: DocsumCelery) -> None:
             log.exception(
                 "batch %s: ingest of %d files failed; counting them done without documents", batch_id, len(paths)
             )
-            with session_scope(app.session_factory) as session:
-                ready = files_done(
-                    session,
-                    batches.get_batch(session, batch_id, for_update=True),
-                    len(paths),
-                    app.docsum_settings.chunk_size,
-                )
-            enqueue_summarize(app, ready, batch_id)
-            finish_if_done(app, batch_id)
+            ready = count_unread_files(app.session_factory, app.docsum_settings, batch_id, len(paths))
+            runs.work_sent_on(app.session_factory, app.docsum_settings, CelerySender(app), batch_id, ready)
             raise
-        metrics.count_ingest(outcome.report.items)
-        enqueue_summarize(app, outcome.to_summarize, batch_id)
-        finish_if_done(app, batch_id)
+        metrics.count_ingest(outcome.report)
+        runs.work_sent_on(app.session_factory, app.docsum_settings, CelerySender(app), batch_id, outcome.to_summarize)
         counts.forget()
         tally = outcome.report.counts()
         log.info(
@@ -214,9 +219,9 @@ def register_tasks(app: DocsumCelery) -> None:
             failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason)
             log.exception("%s: internal error; %d jobs failed", summarize.describe_chunk(job_ids), len(failed))
             raise
-        metrics.count_chunk(app.session_factory, outcome, settings, time.perf_counter() - started)
+        metrics.count_chunk(outcome, settings, time.perf_counter() - started)
         for batch_id in sorted(outcome.batch_ids):
-            finish_if_done(app, batch_id)
+            runs.finish_if_done(app.session_factory, settings, batch_id)
         log.info(
             "%s: %d succeeded, %d failed, %d skipped · %s",
             summarize.describe_chunk(job_ids),
@@ -239,12 +244,12 @@ def register_tasks(app: DocsumCelery) -> None:
         settings = app.docsum_settings
         params = batches.job_params(settings.summary_sentences)
         try:
-            outcome = plan_nightly(app.session_factory, roots, resolve_model(settings), params)
+            outcome = runs.start_nightly(
+                app.session_factory, settings, CelerySender(app), roots, resolve_model(settings), params
+            )
         except TRANSIENT_ERRORS as error:
             stop_if_lasting(app, error)
             raise
-        enqueue_nightly(app, outcome)
-        write_nightly_report(app.session_factory, settings, outcome.batch_id)  # when it finished at once
         log.info(
             "nightly batch %s: %s; %d documents to summarize now",
             outcome.batch_id,

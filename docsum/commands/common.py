@@ -56,12 +56,12 @@ def require_schema() -> None:
     from sqlalchemy.engine import make_url
 
     from docsum.config import get_settings
-    from docsum.db.migrate import current
-    from docsum.outages import DatabaseNotSetUp
+    from docsum.errors import DatabaseNotSetUp
+    from docsum.services.database import is_set_up
 
     settings = get_settings()
     url = settings.database_url
-    if current(url) is None:
+    if not is_set_up(url):
         shown = make_url(url).render_as_string(hide_password=True)
         # Only the embedded mode creates its database on first use; a fleet's is set up once, by `docsum db upgrade`.
         creates = (

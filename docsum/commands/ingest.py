@@ -28,9 +28,8 @@ def ingest_command(
 
     from docsum.commands.common import user_text
     from docsum.config import get_settings
-    from docsum.db.migrate import upgrade
-    from docsum.db.session import make_session_factory
-    from docsum.ingest.pipeline import IngestItem, expand_paths, ingest_paths
+    from docsum.services.database import set_up
+    from docsum.services.ingest import count_files, store_paths
 
     console = Console()
     settings = get_settings()
@@ -49,8 +48,7 @@ def ingest_command(
         console.print(f"[red]nothing to ingest: none of {user_text(', '.join(map(str, paths)))} exists[/red]")
         raise typer.Exit(2)
     try:
-        upgrade(settings.database_url)
-        factory = make_session_factory(settings.database_url)
+        set_up(settings.database_url)
     except Exception as err:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)  # never print a password
         console.print(
@@ -58,7 +56,6 @@ def ingest_command(
         )
         raise typer.Exit(1) from err
 
-    files = expand_paths(list(paths))
     with Progress(
         TextColumn("[bold]ingest"),
         BarColumn(),
@@ -67,12 +64,12 @@ def ingest_command(
         TimeElapsedColumn(),
         console=console,
     ) as bar:
-        task = bar.add_task("", total=len(files))
+        task = bar.add_task("", total=count_files(paths))
 
-        def advance(path: Path, _items: list[IngestItem]) -> None:
+        def advance(path: Path, _items: list[object]) -> None:
             bar.update(task, advance=1, description=user_text(path.name[-40:]))
 
-        report = ingest_paths(factory, paths, settings, progress=advance)
+        report = store_paths(settings, paths, progress=advance)
 
     counts = Table(title="ingest")
     for outcome in ("ingested", "duplicate", "failed"):

@@ -208,7 +208,9 @@ def evaluate(
         str | None, typer.Option(help="Model directory (default: DOCSUM_MODEL or the shipped model).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="First N articles only.")] = None,
-    k: Annotated[int, typer.Option(min=1, help="Sentences per summary.")] = 3,
+    k: Annotated[
+        int | None, typer.Option(min=1, help="Sentences per summary (default: DOCSUM_SUMMARY_SENTENCES, 3).")
+    ] = None,
     block_trigrams: Annotated[bool, typer.Option(help="Skip sentences sharing a trigram with the summary.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
 ) -> None:
@@ -217,30 +219,16 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
-    from docsum.bertsum.data import read_examples, read_records
-    from docsum.bertsum.evaluate import evaluate as run
-    from docsum.bertsum.precision import dtype_name
     from docsum.config import get_settings
-    from docsum.ingest.extract import offered_sentences
-    from docsum.services.models import get_summarizer, model_path
+    from docsum.services.evaluation import count_articles, evaluate_file
 
     settings = get_settings()
-    # No model given: the configured or shipped one, or a clear refusal (never ROUGE of an untrained head). Loaded as
-    # workers load it: the same token budget and compute dtype, so the figures are what the product gives.
-    summarizer = get_summarizer(settings, model_path(settings, model))
-    dtype = dtype_name(summarizer.engine.compute_dtype)
-    total = limit if limit is not None else sum(1 for _ in read_records(data))
+    total = limit if limit is not None else count_articles(data)
     with Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task("eval", total=total)
-        result = run(
-            read_examples(data, offered_sentences, limit),  # the summarize path's candidate rule
-            lambda docs: [s.indices for s in summarizer.summarize(docs, k=k, block_trigrams=block_trigrams)],
-            progress=lambda n: bar.advance(task, n),
-        )
-    result["model_id"] = summarizer.model_id
-    result["data"] = str(data)
-    result["dtype"] = dtype
-    table = Table(title=f"ROUGE F1 x100 on {result['n']} documents of {data.name} ({summarizer.model_id}, {dtype})")
+        result = evaluate_file(settings, data, model, limit, k, block_trigrams, lambda n: bar.advance(task, n))
+    model_id, dtype = result["model_id"], result["dtype"]
+    table = Table(title=f"ROUGE F1 x100 on {result['n']} documents of {data.name} ({model_id}, {dtype})")
     for col in ("system", "R1", "R2", "RL"):
         table.add_column(col, justify="right" if col != "system" else "left")
     for system in ("model", "lead3", "oracle"):

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,10 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from docsum.config import Settings
 from docsum.db.models import Batch, BatchStatus, Job
 from docsum.db.session import session_scope
-from docsum.ingest.pipeline import IngestReport, ingest_file
-from docsum.ingest.store import store_skipped
+from docsum.ingest.pipeline import IngestReport, Progress, expand_paths, ingest_file, ingest_paths
+from docsum.ingest.sources import Source, walk_paths
+from docsum.ingest.store import store_skipped, store_source
 from docsum.services.archive import FileStat, record_files, stat_file
 from docsum.services.batches import add_jobs, count_files_done, dispatch, get_batch, without_summary
+from docsum.services.database import open_sessions
 from docsum.services.tokens import store_tokens
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,30 @@ def ingest_files(
     return outcome
 
 
+def store_paths(
+    settings: Settings, paths: Sequence[str | os.PathLike[str]], progress: Progress | None = None
+) -> IngestReport:
+    """`docsum ingest`: store the files, directories and archives under `paths` as documents, in this process, with
+    no batch and no jobs (set the database up first: services.database.set_up). Never raises for a bad document."""
+    return ingest_paths(open_sessions(settings), paths, settings, progress=progress)
+
+
+def count_files(paths: Sequence[str | os.PathLike[str]]) -> int:
+    """How many files `store_paths` will read under `paths` (archives count as one), for a progress bar."""
+    return len(expand_paths(list(paths)))
+
+
+def find_files(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The files under `paths` by ingest's walking rules (sorted, hidden entries skipped, links out of a walked
+    directory refused), resolved and without repeats; and [(absolute path, reason)] of the entries the walk did not
+    read (links out, loops, dangling links, FIFOs, sockets, devices)."""
+    files, skipped = walk_paths(list(paths))
+    return (
+        list(dict.fromkeys(str(p.resolve()) for p in files)),
+        list(dict.fromkeys((str(p.absolute()), reason) for p, reason in skipped)),
+    )
+
+
 def check_paths(
     paths: Sequence[str], roots: Sequence[str] | None
 ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
@@ -133,5 +160,31 @@ def files_done(session: Session, batch: Batch, n: int, chunk_size: int) -> list[
     return dispatch(session, batch.id, chunk_size, everything=batch.files_done >= batch.files_total)
 
 
+def count_unread_files(sessions: sessionmaker[Session], settings: Settings, batch_id: int, n: int) -> list[int]:
+    """Count `n` files of the batch done without documents (an ingest task that failed as a whole and will not come
+    back), so that the batch can finish; returns the jobs now ready to send."""
+    with session_scope(sessions) as session:
+        return files_done(session, get_batch(session, batch_id, for_update=True), n, settings.chunk_size)
+
+
 def _never_sent(session: Session, job_ids: Sequence[int]) -> list[int]:
     return list(session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.enqueued_at.is_(None))))
+
+
+def fail_file(
+    sessions: sessionmaker[Session], settings: Settings, batch_id: int, path: str, reason: str
+) -> IngestOutcome:
+    """Record a file as a failed document with `reason` (without reading it), fail its job, count it done. Its
+    stat is remembered, so the nightly run does not read the same poison file again until it changes."""
+    outcome = IngestOutcome(batch_id=batch_id)
+    stat = stat_file(path)
+    item = store_source(sessions, Source(str(Path(path).absolute()), error=reason), settings)
+    outcome.report.items.append(item)
+    with session_scope(sessions) as session:
+        batch = get_batch(session, batch_id, for_update=True)
+        if batch.status == BatchStatus.running and item.document_id is not None:
+            outcome.to_summarize = add_jobs(session, batch, [item.document_id])
+        if stat is not None:
+            record_files(session, [stat])
+        outcome.to_summarize += files_done(session, batch, 1, settings.chunk_size)
+    return outcome

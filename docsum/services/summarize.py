@@ -67,6 +67,7 @@ class ChunkOutcome:
         default_factory=list
     )  # already final (redelivery), cancelled, or taken by another delivery
     batch_ids: set[int] = field(default_factory=set)
+    reasons: dict[int, str] = field(default_factory=dict)  # failed job id -> its stored reason (metrics label it)
     one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
     # Seconds per stage: fetch (start the jobs, read their documents), prepare (tokenize, pack), score (the model),
     # write (summaries and job states).
@@ -75,6 +76,7 @@ class ChunkOutcome:
     def merge(self, other: ChunkOutcome) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
+        self.reasons.update(other.reasons)
         self.skipped += other.skipped
         self.batch_ids |= other.batch_ids
         for stage, seconds in other.timings.items():
@@ -146,6 +148,7 @@ def _start_chunk(
                 else:
                     db_status.fail_queued_job_for_document(session, job, reason)
                 outcome.failed.append(job_id)
+                outcome.reasons[job_id] = reason
                 log.error("job %s: %s", job_id, reason)
             else:
                 runnable.append(job_id)
@@ -424,6 +427,7 @@ def _store_results(
                 outcome.skipped.append(w.job.id)
                 continue
             outcome.failed.append(w.job.id)
+            outcome.reasons[w.job.id] = reason
         # Transition first: a job cancelled, or finished by another delivery, is not returned and gets no summary.
         stored = set(db_status.mark_jobs_succeeded(session, [w.job.id for w, _ in done]))
         rows = []

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from fleet_harness import free_port
+from servers import free_port
 from test_worker_embedded import cli_env, docsum
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

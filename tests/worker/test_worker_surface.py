@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from fleet_harness import DOCSUM, REPO_ROOT, Fleet, free_port, make_fleet, teardown, wait_for
+from fleet_harness import DOCSUM, REPO_ROOT, Fleet, make_fleet, teardown, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from servers import free_port
 
 import docsum
 from docsum.client import Client

@@ -1,13 +1,44 @@
-"""What a database error means, from its message (SQLite's and PostgreSQL's wording): busy, full, read-only, a file
-that cannot be opened, or a server that cannot be reached; and whether waiting can cure it.
+"""The database as the layers above see it: set it up, tell whether it is set up, open sessions on it, and say
+what an error of it means.
 
-The CLI turns it into its one `error:` line; the workers use it to stop retrying what no retry will cure (a full disk
-retried with backoff kept a batch waiting for half an hour, and its client polling forever).
+What an error means comes from its message (SQLite's and PostgreSQL's wording): busy, full, read-only, a file that
+cannot be opened, or a server that cannot be reached; and whether waiting can cure it. The CLI turns it into its one
+`error:` line; the workers use it to stop retrying what no retry will cure (a full disk retried with backoff kept a
+batch waiting for half an hour, and its client polling forever).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from docsum.config import Settings
+
+# SQLAlchemy and Alembic load on first use: the CLI reads this module's error table on every start.
+
+
+def set_up(url: str) -> None:
+    """Create or upgrade docsum's schema (Alembic, under a lock: two processes at once are safe)."""
+    from docsum.db.migrate import upgrade
+
+    upgrade(url)
+
+
+def is_set_up(url: str) -> bool:
+    """Whether the database holds docsum's schema (never creates anything, not even an empty SQLite file)."""
+    from docsum.db.migrate import current
+
+    return current(url) is not None
+
+
+def open_sessions(url_or_settings: str | Settings) -> sessionmaker[Session]:
+    """A session factory on the database (one engine per URL, shared)."""
+    from docsum.db.session import make_session_factory
+
+    return make_session_factory(url_or_settings)
 
 
 @dataclass(frozen=True)
