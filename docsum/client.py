@@ -351,19 +351,30 @@ class Client:
         display with a clock). Raises WaitTimeout (a TimeoutError) after `timeout` seconds; the batch keeps running.
         BatchNotFound for an unknown id.
         """
-        batch_id = int(batch_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
         shown: tuple[object, ...] | None = None
-        while True:
-            polled = time.monotonic()
-            report = self.status(batch_id)
-            polled = time.monotonic() - polled
+        for report in self._polls(int(batch_id), timeout, poll_interval):
             state = (report.status, report.files_done, report.files_total, tuple(sorted(report.counts.items())))
             if progress is not None and (progress_every_poll or state != shown):
                 shown = state
                 progress(report)
+        return report
+
+    def _polls(
+        self, batch_id: int, timeout: float | None, poll_interval: float, look: Callable[[], bool] | None = None
+    ) -> Iterator[BatchReport]:
+        """The one poll loop of a waiting client: the batch's report after each poll, up to the first that shows it
+        ended. `look` is a further read per poll (after the report: a batch seen ended has nothing left to change);
+        when it finds news, the next poll comes without a pause. Finishes the batch when a poll sees its last work
+        end; raises what stopped this process's worker, and WaitTimeout after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            polled = time.monotonic()
+            report = self.status(batch_id)
+            news = look() if look is not None else False
+            polled = time.monotonic() - polled
+            yield report
             if report.status != "running":
-                return report
+                return
             if report.complete:
                 self._finish_if_done(batch_id)
                 continue
@@ -373,7 +384,8 @@ class Client:
                     f"batch {batch_id} not finished after {timeout} s: files {report.files_done}/{report.files_total}, "
                     f"jobs {report.counts}"
                 )
-            time.sleep(poll_pause(poll_interval, polled, deadline))
+            if not news:
+                time.sleep(poll_pause(poll_interval, polled, deadline))
 
     # --- results and control --------------------------------------------------------------------------------------
     def results(self, batch_id: int) -> Iterator[ResultRecord]:
@@ -397,28 +409,19 @@ class Client:
         return self._as_completed(batch_id, timeout, poll_interval)
 
     def _as_completed(self, batch_id: int, timeout: float | None, poll_interval: float) -> Iterator[ResultRecord]:
-        deadline = None if timeout is None else time.monotonic() + timeout
         seen: set[int] = set()
-        while True:
-            polled = time.monotonic()
-            report = self.status(batch_id)  # before the jobs: a batch seen ended has no job left to become final
+        new: list[int] = []
+
+        def look() -> bool:
             with self.session_factory() as session:
-                new = sorted(batches.final_job_ids(session, batch_id) - seen)
-            polled = time.monotonic() - polled
+                new[:] = sorted(batches.final_job_ids(session, batch_id) - seen)
+            return bool(new)
+
+        for _report in self._polls(batch_id, timeout, poll_interval, look):
             for start in range(0, len(new), 500):
                 part = new[start : start + 500]
                 yield from self._results(batch_id, part)
                 seen.update(part)
-            if report.status != "running":
-                return
-            if report.complete:
-                self._finish_if_done(batch_id)
-                continue
-            self._check_worker(batch_id)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"batch {batch_id} not finished after {timeout} s: {report}")
-            if not new:
-                time.sleep(poll_pause(poll_interval, polled, deadline))
 
     def cancel(self, batch_id: int) -> int:
         """Cancel the batch: queued and running jobs become cancelled and workers skip them. Returns how many.
