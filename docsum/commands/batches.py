@@ -1,4 +1,5 @@
-"""The batch commands: `docsum run` (the main job), `docsum nightly`, `docsum status` and `docsum results`."""
+"""The batch commands: `docsum run` (the main job), `docsum nightly`, `docsum batches`, `docsum status` and
+`docsum results`."""
 
 from __future__ import annotations
 
@@ -366,9 +367,53 @@ def results(
         _export(client, batch_id, target, out_format, err_console())
 
 
+def batches(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many, newest first.")] = 20,
+) -> None:
+    """List recent batches: status, documents done, failures, files ingested and speed."""
+    from rich.table import Table
+
+    from docsum.client import Client
+
+    require_schema()
+    with Client() as client:
+        reports = client.batches(limit)
+    if not reports:
+        err_console().print("no batches yet: `docsum run PATH...` creates one")
+        return
+    table = Table(title="recent batches")
+    for column, justify in (
+        ("id", "right"),
+        ("name", "left"),
+        ("status", "left"),
+        ("done", "right"),
+        ("failed", "right"),
+        ("files", "right"),
+        ("created (UTC)", "left"),
+        ("docs/s", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    colours = {"finished": "green", "cancelled": "yellow", "running": "cyan", "interrupted": "red"}
+    for r in reports:
+        colour = colours.get(r.status, "white")
+        table.add_row(
+            str(r.batch_id),
+            user_text(r.name),
+            f"[{colour}]{r.status}[/{colour}]"
+            + (" (interrupted)" if r.interrupted and r.status != "interrupted" else ""),
+            f"{r.done}/{r.jobs}",
+            str(r.counts["failed"]),
+            f"{r.files_done}/{r.files_total}" if r.files_total else "-",
+            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{r.docs_per_s:.2f}",
+        )
+    stdout_console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add `docsum run`, `docsum nightly`, `docsum status` and `docsum results`."""
     app.command()(run)
+    app.command()(batches)
     app.command()(nightly)
     app.command()(status)
     app.command()(results)

@@ -1,5 +1,4 @@
-"""Commands that look after batches already submitted: `docsum batches`, `docsum cancel`, `docsum retry` and
-`docsum report`."""
+"""Commands that act on a batch already submitted: `docsum cancel`, `docsum retry` and `docsum report`."""
 
 from __future__ import annotations
 
@@ -8,52 +7,9 @@ from typing import Annotated
 
 import typer
 
-from docsum.commands.common import err_console, fail, require_schema, stdout_console, user_text
+from docsum.commands.common import err_console, fail, require_schema, stdout_console
 
 BatchId = Annotated[int, typer.Argument(metavar="BATCH", help="Batch id (`docsum batches` lists them).")]
-
-
-def batches(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N", help="How many, newest first.")] = 20,
-) -> None:
-    """List recent batches: status, documents done, failures, files ingested and speed."""
-    from rich.table import Table
-
-    from docsum.client import Client
-
-    require_schema()
-    with Client() as client:
-        reports = client.batches(limit)
-    if not reports:
-        err_console().print("no batches yet: `docsum run PATH...` creates one")
-        return
-    table = Table(title="recent batches")
-    for column, justify in (
-        ("id", "right"),
-        ("name", "left"),
-        ("status", "left"),
-        ("done", "right"),
-        ("failed", "right"),
-        ("files", "right"),
-        ("created (UTC)", "left"),
-        ("docs/s", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    colours = {"finished": "green", "cancelled": "yellow", "running": "cyan", "interrupted": "red"}
-    for r in reports:
-        colour = colours.get(r.status, "white")
-        table.add_row(
-            str(r.batch_id),
-            user_text(r.name),
-            f"[{colour}]{r.status}[/{colour}]"
-            + (" (interrupted)" if r.interrupted and r.status != "interrupted" else ""),
-            f"{r.done}/{r.jobs}",
-            str(r.counts["failed"]),
-            f"{r.files_done}/{r.files_total}" if r.files_total else "-",
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{r.docs_per_s:.2f}",
-        )
-    stdout_console().print(table)
 
 
 def cancel(batch_id: BatchId) -> None:
@@ -149,7 +105,6 @@ def report(
 
 def register(app: typer.Typer) -> None:
     """Add `docsum batches`, `docsum cancel`, `docsum retry` and `docsum report`."""
-    app.command()(batches)
     app.command()(cancel)
     app.command()(retry)
     app.command()(report)

@@ -91,7 +91,13 @@ def worker(
 
 def beat(
     loglevel: Annotated[str, typer.Option("--loglevel", "-l")] = "INFO",
-    schedule: Annotated[Path, typer.Option(help="Beat's state file.")] = Path("var/celerybeat-schedule"),
+    schedule: Annotated[
+        Path | None,
+        typer.Option(
+            help="Beat's state file (default: celerybeat-schedule in docsum's data directory, wherever beat "
+            "is started from)."
+        ),
+    ] = None,
 ) -> None:
     """Celery beat: sends the nightly bulk run (DOCSUM_NIGHTLY_CRON over DOCSUM_NIGHTLY_ROOTS)."""
     require_broker()
@@ -100,8 +106,10 @@ def beat(
     settings = get_settings()
     if not settings.nightly_roots:
         raise fail('DOCSUM_NIGHTLY_ROOTS is empty: set it to a JSON list of archive roots, e.g. ["/data/archive"]')
+    from docsum.config import DATA_DIR
     from docsum.worker.app import app
 
+    schedule = schedule or DATA_DIR / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
     err_console().print(f"nightly run at cron {settings.nightly_cron!r} (UTC) over {', '.join(settings.nightly_roots)}")
     app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
