@@ -15,8 +15,10 @@ it to a lent GPU host, which has no package index, none of the datasets and limi
             loads, scores ROUGE (model, Lead-3, oracle) from the returned picks, runs the evaluation on a sample on
             this CPU, and with --replace (and a better validation ROUGE-1 than the shipped model) replaces it.
 
-Limits of the host (checked, not assumed): at most 64 MiB travel there; at most 8 files of 16 MiB, 64 MiB in all,
-two folders deep come back.
+A host may limit what is copied to it and what comes back. The limits are options (--upload-limit-mib,
+--return-max-files, --return-file-mib, --return-total-mib, --shard-mib), checked before anything starts and before the
+run exits; their defaults are those of the GPU host this project is lent (64 MiB there; 8 files of 16 MiB, 64 MiB in
+all, two folders deep back). A host without limits: --upload-limit-mib 0 --return-max-files 0.
 """
 
 from __future__ import annotations
@@ -44,9 +46,10 @@ import ship_model  # noqa: E402
 from docsum.bertsum import pack as gpu_pack  # noqa: E402
 
 MIB = 1 << 20
-TRAVEL_LIMIT = 64 * MIB
-RETURN_MAX_FILES, RETURN_MAX_FILE, RETURN_MAX_TOTAL = 8, 16 * MIB, 64 * MIB
-SHARD_BYTES = 15 * MIB
+# Defaults of the options that describe a host's limits (see the module docstring).
+UPLOAD_LIMIT_MIB = 64
+RETURN_MAX_FILES, RETURN_FILE_MIB, RETURN_TOTAL_MIB = 8, 16, 64
+SHARD_MIB = 15
 SHIPPED = Path("models/docsum-minilm-cnndm")
 ASIDE = Path("var/models-aside")
 DEFAULT_PACK = Path("var/gpu-pack")
@@ -84,17 +87,19 @@ def travel_bytes(pack: Path | None) -> dict[str, int]:
     }
 
 
-def report_travel(pack: Path, strict: bool) -> int:
+def report_travel(pack: Path, strict: bool, limit_mib: float) -> int:
+    """Print what is copied to the GPU host; above `limit_mib` (0: no limit), say what to do, and fail if `strict`."""
     t = travel_bytes(pack)
+    limit = limit_mib * MIB if limit_mib > 0 else float("inf")
     print(
         f"travels to the GPU host: tracked {t['tracked'] / MIB:.1f} MiB"
         f" (of which {SHIPPED} {t['shipped_model'] / MIB:.1f})"
         f" + untracked {t['untracked'] / MIB:.1f} + pack {t['pack'] / MIB:.1f} = {t['total'] / MIB:.1f} MiB"
-        f" (limit {TRAVEL_LIMIT / MIB:.0f} MiB)"
+        + (f" (limit {limit_mib:g} MiB)" if limit_mib > 0 else "")
     )
-    if t["total"] <= TRAVEL_LIMIT:
+    if t["total"] <= limit:
         return 0
-    if t["total"] - t["shipped_model"] <= TRAVEL_LIMIT and t["shipped_model"]:
+    if t["total"] - t["shipped_model"] <= limit and t["shipped_model"]:
         print(
             f"over the limit with {SHIPPED} in the tree; `bash bench/gpu_train.sh stage` sets it aside "
             f"({(t['total'] - t['shipped_model']) / MIB:.1f} MiB without it)"
@@ -109,7 +114,7 @@ def report_travel(pack: Path, strict: bool) -> int:
 
 
 def cmd_travel(args: argparse.Namespace) -> int:
-    return report_travel(args.pack, strict=True)
+    return report_travel(args.pack, strict=True, limit_mib=args.upload_limit_mib)
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
@@ -122,7 +127,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(src), str(dst))
         print(f"set {SHIPPED} aside in {ASIDE} (`bash bench/gpu_train.sh restore` or `ingest` puts it back)")
-    return report_travel(args.pack, strict=True)
+    return report_travel(args.pack, strict=True, limit_mib=args.upload_limit_mib)
 
 
 def restore_shipped() -> bool:
@@ -167,13 +172,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if not Path(f).exists():
             raise SystemExit(f"error: {f} does not exist (set DOCSUM_SHARED_DATA to the datasets folder)")
     build_pack(spec)
-    return report_travel(Path(os.path.relpath(spec.out, ROOT)), strict=False)
+    return report_travel(Path(os.path.relpath(spec.out, ROOT)), strict=False, limit_mib=args.upload_limit_mib)
 
 
 # ---- run (the GPU host: torch, transformers, safetensors, numpy and the standard library only) ----------------
-def write_shards(best_dir: Path, out: Path) -> dict[str, str]:
+def write_shards(best_dir: Path, out: Path, shard_bytes: int = SHARD_MIB * MIB) -> dict[str, str]:
     """The best model's fp16 weights (a saved model directory, word embeddings left out: they are the bundled ones)
-    as safetensors shards of at most 15 MiB, and its config.json; returns {shard name: sha256}."""
+    as safetensors shards of at most `shard_bytes`, and its config.json; returns {shard name: sha256}."""
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(best_dir / "model.safetensors"))
@@ -181,9 +186,9 @@ def write_shards(best_dir: Path, out: Path) -> dict[str, str]:
     size = 0
     for key in sorted(state):
         nbytes = state[key].numel() * state[key].element_size()
-        if nbytes > SHARD_BYTES:
+        if nbytes > shard_bytes:
             raise ValueError(f"{key} alone ({nbytes} bytes) exceeds a shard")
-        if size + nbytes > SHARD_BYTES:
+        if size + nbytes > shard_bytes:
             shards.append({})
             size = 0
         shards[-1][key] = state[key]
@@ -201,19 +206,24 @@ def write_shards(best_dir: Path, out: Path) -> dict[str, str]:
     return names
 
 
-def check_returns(out: Path) -> list[str]:
-    """What the host sends back: at most 8 files, 16 MiB each, 64 MiB in all, two folders deep."""
+def check_returns(
+    out: Path, max_files: int = RETURN_MAX_FILES, file_mib: float = RETURN_FILE_MIB, total_mib: float = RETURN_TOTAL_MIB
+) -> list[str]:
+    """What the host's return limits would refuse (`max_files` 0: no limits): too many files, a file or the whole
+    too large, a file more than two folders deep."""
+    if max_files <= 0:
+        return []
     files = [p for p in out.rglob("*") if p.is_file()]
     problems = []
-    if len(files) > RETURN_MAX_FILES:
-        problems.append(f"{len(files)} files (at most {RETURN_MAX_FILES})")
+    if len(files) > max_files:
+        problems.append(f"{len(files)} files (at most {max_files})")
     problems += [
-        f"{p.name}: {p.stat().st_size} bytes (at most {RETURN_MAX_FILE})"
+        f"{p.name}: {p.stat().st_size} bytes (at most {file_mib:g} MiB)"
         for p in files
-        if p.stat().st_size > RETURN_MAX_FILE
+        if p.stat().st_size > file_mib * MIB
     ]
-    if sum(p.stat().st_size for p in files) > RETURN_MAX_TOTAL:
-        problems.append("more than 64 MiB in all")
+    if sum(p.stat().st_size for p in files) > total_mib * MIB:
+        problems.append(f"more than {total_mib:g} MiB in all")
     problems += [f"{p}: too deep" for p in files if len(p.relative_to(out).parts) > 3]
     return problems
 
@@ -276,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     figures = run(settings)
     best = figures["best"]
-    best["shards"] = write_shards(work / BEST, out)
+    best["shards"] = write_shards(work / BEST, out, int(args.shard_mib * MIB))
 
     # The test figures describe the checkpoint that ships: the best weights as rounded to fp16.
     from safetensors.torch import load_file
@@ -316,7 +326,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tmp = out / "figures.json.tmp"
     tmp.write_text(json.dumps(figures, separators=(",", ":")))
     tmp.replace(out / "figures.json")
-    problems = check_returns(out)
+    problems = check_returns(out, args.return_max_files, args.return_file_mib, args.return_total_mib)
     log.info("outputs in %s: %s; %.0f s in all", out, sorted(p.name for p in out.iterdir()), figures["total_wall_s"])
     if problems:
         log.error("outputs exceed what the host returns: %s", problems)
@@ -476,14 +486,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    upload = argparse.ArgumentParser(add_help=False)
+    upload.add_argument(
+        "--upload-limit-mib", type=float, default=UPLOAD_LIMIT_MIB, help="what the host accepts (0: no limit)"
+    )
+    returns = argparse.ArgumentParser(add_help=False)
+    returns.add_argument("--return-max-files", type=int, default=RETURN_MAX_FILES, help="0: no return limits")
+    returns.add_argument("--return-file-mib", type=float, default=RETURN_FILE_MIB)
+    returns.add_argument("--return-total-mib", type=float, default=RETURN_TOTAL_MIB)
+    returns.add_argument("--shard-mib", type=float, default=SHARD_MIB, help="largest weight shard written")
 
-    p = sub.add_parser("prepare", help="build a pack sized to travel (here, CPU)")
+    p = sub.add_parser("prepare", parents=[upload], help="build a pack sized to travel (here, CPU)")
     p.add_argument("--out", default=str(DEFAULT_PACK))
     p.add_argument("--train", action="append", help="training JSONL(.gz) (repeatable; default: every CNN/DM file)")
     p.add_argument("--valid", action="append", help="validation JSONL(.gz) (repeatable; default: both files)")
     p.add_argument("--test", action="append", help="test JSONL(.gz) (repeatable; default: both CNN/DM tests, BBC)")
     p.add_argument(
-        "--max-train-docs", type=int, default=45000, help="training articles packed (what fits 64 MiB; 0: all)"
+        "--max-train-docs",
+        type=int,
+        default=45000,
+        help="training articles packed (what fits the default upload limit; 0: all)",
     )
     p.add_argument("--valid-docs", type=int, default=1000, help="validation records read per file")
     p.add_argument("--valid-r1-docs", type=int, default=500, help="validation documents per file scored with R1")
@@ -500,11 +522,11 @@ def main(argv: list[str] | None = None) -> int:
         ("stage", cmd_stage, f"set {SHIPPED} aside so that the tree fits"),
         ("restore", cmd_restore, f"put {SHIPPED} back"),
     ):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, parents=[upload], help=text)
         p.add_argument("--pack", type=Path, default=DEFAULT_PACK)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("run", help="train, evaluate and write outputs (the GPU host)")
+    p = sub.add_parser("run", parents=[returns], help="train, evaluate and write outputs (the GPU host)")
     p.add_argument("--pack", default=str(DEFAULT_PACK))
     p.add_argument("--out", default=None, help="output folder (default: $OUT, else runs/gpu)")
     p.add_argument("--work", default=None, help="checkpoints and the best model (default: a temporary folder)")

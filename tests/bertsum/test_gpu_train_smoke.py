@@ -129,6 +129,8 @@ def test_prepare_run_ingest_on_the_cpu(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert gpu_train.check_returns(out) == []  # what the host would send back fits its limits
+    assert gpu_train.check_returns(out, max_files=2) == [f"{len(list(out.rglob('*.*')))} files (at most 2)"]
+    assert gpu_train.check_returns(out, max_files=0) == []  # a host without limits
     figures = json.loads((out / "figures.json").read_text())
     assert figures["status"] == "complete" and figures["history"][-1]["docs_seen"] >= 16
     updates = [h["update"] for h in figures["history"]]

@@ -131,7 +131,9 @@ def test_flower_api_lists_the_tasks(fleet: Fleet, client: Client, tmp_path: Path
         ("docsum.ingest_files", f"batch {batch_id}: 1 file"),
         ("docsum.summarize_chunk", f"batch {batch_id}: job {job_id} (1 doc)"),
     ]
-    results = {t["name"]: t.get("result") or "" for t in flower_tasks(fleet).values() if (t["name"], t["args"]) in tasks}
+    results = {
+        t["name"]: t.get("result") or "" for t in flower_tasks(fleet).values() if (t["name"], t["args"]) in tasks
+    }
     assert "'ingested': 1" in results["docsum.ingest_files"] and "'failed': 0" in results["docsum.ingest_files"]
     assert "'succeeded': 1" in results["docsum.summarize_chunk"], results
     # The tasks page shows the arguments column (docsum flower sets tasks_columns).
