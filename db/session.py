@@ -118,9 +118,9 @@ def make_session_factory(url_or_settings: str | URL | Settings) -> sessionmaker[
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+def session_scope(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit when the block ends, roll back (and re-raise) when it raises."""
-    session = factory()
+    session = sessions()
     try:
         yield session
         session.commit()

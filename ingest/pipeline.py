@@ -42,26 +42,24 @@ class IngestReport:
         return [item for item in self.items if item.outcome == "failed"]
 
 
-def ingest_file(
-    session_factory: sessionmaker[Session], path: str | os.PathLike[str], settings: Settings
-) -> list[IngestItem]:
+def ingest_file(sessions: sessionmaker[Session], path: str | os.PathLike[str], settings: Settings) -> list[IngestItem]:
     """Ingest one file (an archive gives one item per member); what an ingest task calls."""
     path = Path(path)
     items: list[IngestItem] = []
     try:
         for source in file_sources(path, settings):
-            items.append(store_source(session_factory, source, settings))
+            items.append(store_source(sessions, source, settings))
     except Exception as err:  # a reader bug or an I/O error mid-archive: record it, keep the items stored so far
         if _is_database_error(err):
             raise
         log.exception("reading %s failed", path)
         source = Source(str(path.absolute()), error=f"unreadable: {type(err).__name__}: {err}"[:1000])
-        items.append(store_source(session_factory, source, settings))
+        items.append(store_source(sessions, source, settings))
     return items
 
 
 def ingest_paths(
-    session_factory: sessionmaker[Session],
+    sessions: sessionmaker[Session],
     paths: Sequence[str | os.PathLike[str]],
     settings: Settings,
     progress: Progress | None = None,
@@ -71,10 +69,10 @@ def ingest_paths(
     files, skipped = walk_paths(list(paths))
     for entry, reason in skipped:  # the entry is recorded with its reason; nothing behind it is read
         log.warning("not read: %a: %a", str(entry), reason)  # %a: a name's control characters stay escaped in logs
-        with session_scope(session_factory) as session:
+        with session_scope(sessions) as session:
             report.items.append(store_skipped(session, str(entry.absolute()), reason))
     for path in files:
-        items = ingest_file(session_factory, path, settings)
+        items = ingest_file(sessions, path, settings)
         report.items.extend(items)
         if progress is not None:
             progress(path, items)

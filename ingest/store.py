@@ -81,8 +81,8 @@ def _duplicate(uri: str, existing: Document) -> IngestItem:
     return IngestItem(uri, "duplicate", existing.id, detail)
 
 
-def _store_unreadable(factory: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
-    with session_scope(factory) as session:
+def _store_unreadable(sessions: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
+    with session_scope(sessions) as session:
         item = _unread_document(session, uri, _clean(source.error) or "unreadable", source.byte_size)
     item.read_error = source.read_error
     return item
@@ -115,13 +115,13 @@ def store_skipped(session: Session, uri: str, reason: str) -> IngestItem:
     return IngestItem(uri, "failed", _unread_document(session, uri, reason).document_id, reason)
 
 
-def _by_hash(factory: sessionmaker[Session], sha: str) -> Document | None:
-    with session_scope(factory) as session:
+def _by_hash(sessions: sessionmaker[Session], sha: str) -> Document | None:
+    with session_scope(sessions) as session:
         return session.scalars(select(Document).where(Document.content_sha256 == sha)).first()
 
 
-def _retry_failed(factory: sessionmaker[Session], existing: Document, result: Extracted, uri: str) -> IngestItem:
-    with session_scope(factory) as session:
+def _retry_failed(sessions: sessionmaker[Session], existing: Document, result: Extracted, uri: str) -> IngestItem:
+    with session_scope(sessions) as session:
         document = session.get(Document, existing.id)
         if document is None or document.status != DocumentStatus.failed:  # another worker got there first
             return _duplicate(uri, document or existing)
@@ -130,7 +130,7 @@ def _retry_failed(factory: sessionmaker[Session], existing: Document, result: Ex
         return IngestItem(uri, "ingested", document.id, f"re-extracted (previously failed: {existing.error})")
 
 
-def store_source(factory: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
+def store_source(sessions: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
     """Store one source as a document and commit; returns what happened to it."""
     uri = _clean(source.uri) or ""
     if len(uri) > MAX_URI_CHARS:  # cut, it would name another file, or none: refuse it and say so
@@ -139,20 +139,20 @@ def store_source(factory: sessionmaker[Session], source: Source, settings: Setti
     if source.data is None:
         if not source.store:
             return IngestItem(uri, "failed", None, source.error)
-        return _store_unreadable(factory, source, uri)
+        return _store_unreadable(sessions, source, uri)
 
     sha = hashlib.sha256(source.data).hexdigest()
-    existing = _by_hash(factory, sha)
+    existing = _by_hash(sessions, sha)
     if existing is not None and existing.status == DocumentStatus.extracted:
         return _duplicate(uri, existing)
     # Extract outside any transaction: it can take seconds, and holds no database connection meanwhile.
     result = _extract(source, settings)
     if existing is not None:
-        return _duplicate(uri, existing) if isinstance(result, str) else _retry_failed(factory, existing, result, uri)
+        return _duplicate(uri, existing) if isinstance(result, str) else _retry_failed(sessions, existing, result, uri)
 
     document = Document(source_uri=uri, content_sha256=sha, byte_size=source.byte_size)
     try:
-        with session_scope(factory) as session:
+        with session_scope(sessions) as session:
             if isinstance(result, str):
                 document.media_type = sniff_media_type(source.data[:HEAD_BYTES], source.name)
                 set_document_failed(session, document, _clean(result) or "failed")
@@ -162,7 +162,7 @@ def store_source(factory: sessionmaker[Session], source: Source, settings: Setti
             session.flush()
     except IntegrityError:
         # Another worker inserted the same bytes between our lookup and our insert.
-        winner = _by_hash(factory, sha)
+        winner = _by_hash(sessions, sha)
         if winner is None:
             raise
         return _duplicate(uri, winner)
