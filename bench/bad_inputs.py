@@ -162,7 +162,10 @@ def run_case(name: str, inputs: list[Path], seconds: float, memory_mib: int) -> 
         report = ingest_paths(factory, inputs, settings)
         wall = time.perf_counter() - start
         sandbox._pool.close_all()  # reaped: its peak memory shows in RUSAGE_CHILDREN
-    outcomes = [f"{item.outcome}: {item.reason}" if item.reason else item.outcome for item in report.items]
+    from docsum.services.display import printable
+
+    # Names and reasons may hold control characters (the escape-name case): shown escaped, as the CLI shows them.
+    outcomes = [printable(f"{item.outcome}: {item.reason}" if item.reason else item.outcome) for item in report.items]
     return {
         "case": name,
         "outcome": "; ".join(outcomes) or "(nothing)",
