@@ -63,6 +63,12 @@ def huge_html(n_bytes: int) -> bytes:
     return b"<!DOCTYPE html><html><head><title>Huge</title></head><body><article>" + body + b"</article></body></html>"
 
 
+def stalling_html() -> bytes:
+    """A page extraction takes many seconds over (15 s here): one 3 MB line of inline markup. (`huge_html`'s many
+    short blocks now take the linear path, so they no longer stall.)"""
+    return single_line_html(3_000_000)
+
+
 def single_line_html(n_bytes: int) -> bytes:
     """One enormous line of inline markup, no newline anywhere."""
     unit = b"<span>word</span> "

@@ -15,7 +15,7 @@ from servers import free_port
 from test_worker_embedded import cli_env, docsum
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_input_cases import huge_html, write, zip_of
+from bad_input_cases import stalling_html, write, zip_of
 
 from docsum.outages import EXIT_SOME_FAILED
 from docsum.services.export import csv_safe
@@ -34,7 +34,7 @@ def test_markup_names_formula_titles_and_a_stall_through_docsum_run(sqlite_url: 
     write(inputs / "a.zip", zip_of({"[/red]x.html": page("Plain title")}))
     write(inputs / "b.html", page("[/red] closing tag [bold]"))
     write(inputs / "c.html", page('=HYPERLINK("http://evil.example/","click")'))
-    write(inputs / "d-stall.html", huge_html(3_000_000))
+    write(inputs / "d-stall.html", stalling_html())
     out = tmp_path / "results.csv"
     env = {**cli_env(sqlite_url), "DOCSUM_MAX_EXTRACT_SECONDS": "2", "DOCSUM_MAX_HTML_CHARS": str(10**9)}
     run = docsum(["run", str(inputs), "--out", str(out)], env)

@@ -13,7 +13,7 @@ from docsum.client import Client
 from docsum.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_input_cases import huge_html, write
+from bad_input_cases import stalling_html, write
 
 STORY = (
     "The harbour authority opened a new ferry terminal on Monday after three years of work. "
@@ -26,7 +26,7 @@ def test_threads_pool_worker_kills_a_stalling_extraction(request, tmp_path: Path
     fleet = make_fleet(request.config, tmp_path)
     fleet.env = {"DOCSUM_MAX_EXTRACT_SECONDS": "2", "DOCSUM_MAX_HTML_CHARS": str(10**9)}
     try:
-        stall = write(tmp_path / "in" / "a-stall.html", huge_html(3_000_000))
+        stall = write(tmp_path / "in" / "a-stall.html", stalling_html())
         good = write(tmp_path / "in" / "b-good.txt", STORY.encode())
         argv = [
             DOCSUM,

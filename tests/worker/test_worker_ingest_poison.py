@@ -18,7 +18,7 @@ from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import make_session_factory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bad_input_cases import huge_html, write
+from bad_input_cases import stalling_html, write
 
 MAX_DELIVERIES = 3
 STORY = (
@@ -68,7 +68,7 @@ def test_an_ingest_task_that_kills_its_worker_gives_up_after_max_deliveries(requ
         "DOCSUM_MAX_HTML_CHARS": str(10**9),
     }
     try:
-        poison = write(tmp_path / "in" / "a-poison.html", huge_html(3_000_000))
+        poison = write(tmp_path / "in" / "a-poison.html", stalling_html())
         good = write(tmp_path / "in" / "b-good.txt", STORY.encode())
         worker = fleet.start_worker("ingest", "ingest")
         fleet.start_worker("summarize", "summarize")
