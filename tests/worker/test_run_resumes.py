@@ -15,7 +15,7 @@ from fleet_harness import DOCSUM, REPO_ROOT
 from sqlalchemy import make_url
 from test_worker_embedded import cli_env, docsum
 
-FILES = 12
+FILES = 60  # enough that the kill, at most one poll after the first summary, lands before the last one
 TOPICS = ["bridge", "library", "harbour", "school", "market", "railway", "park", "museum", "hospital", "tunnel"]
 
 
