@@ -10,7 +10,7 @@ extracts), through the ingest path and the summarize path's candidate rule, with
   both in one paragraph (the first's last words and the second's first words in one truth line);
 - PDF sentences without a page;
 - PDF candidates and summary sentences without final punctuation (no . ! ? : ; closing quote or bracket at the end):
-  sentences cut at a line end, titles, banners, table cells (target 0 in summaries, issue 25);
+  sentences cut at a line end, titles, banners, table cells (target 0 in summaries);
 - junk summary sentences: summary sentences flagged by detectors written here, apart from the candidate rule:
   fragments (no letter, under 4 word tokens, or a lowercase start in cased text), page furniture (the line occurs on
   two or more pages of its PDF, digits ignored), markup (table rules, pipes, tags), bylines and datelines;
