@@ -34,15 +34,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What the broker raises when it cannot take a message.
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 # Worth retrying: the database or the broker went away for a moment (psycopg disconnects surface as
 # OperationalError/InterfaceError; SQLite's "database is locked" is an OperationalError too).
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    kombu.exceptions.OperationalError,
+    *BROKER_ERRORS,
     BrokerUnavailable,  # a nightly run whose work could not be sent: its batch was cancelled, the next try plans anew
 )
 RETRY_OPTIONS = {
@@ -99,10 +99,6 @@ def enqueue_ingest(app: DocsumCelery, batch_id: int, paths: Sequence[str]) -> in
         )
         n += 1
     return n
-
-
-# What the broker raises when it cannot take a message.
-BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class CelerySender:

@@ -18,6 +18,7 @@ from docsum.config import Settings
 from docsum.db.session import session_scope
 from docsum.errors import BrokerUnavailable
 from docsum.services import batches
+from docsum.services.database import first_line
 from docsum.services.ingest import not_read_documents
 from docsum.services.models import ModelRef
 from docsum.services.nightly import NightlyOutcome, plan_nightly
@@ -62,10 +63,9 @@ def send(
     except sender.unavailable as error:
         with session_scope(sessions) as session:
             batches.cancel_batch(session, batch_id)
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise BrokerUnavailable(
-            f"cannot reach the broker: {first_line}; batch {batch_id} was cancelled (check DOCSUM_BROKER_URL and "
-            "that Redis is up, then submit again)"
+            f"cannot reach the broker: {first_line(error)}; batch {batch_id} was cancelled "
+            "(check DOCSUM_BROKER_URL and that Redis is up, then submit again)"
         ) from error
 
 
