@@ -34,8 +34,13 @@ def count(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def killed_run(inputs: Path, env: dict[str, str], db: Path) -> int:
-    """Start `docsum run` over `inputs`, kill -9 it once it has stored a summary; returns how many it stored."""
+def killed_run(sqlite_url: str, tmp_path: Path) -> tuple[Path, dict[str, str], Path, int]:
+    """Start `docsum run` over FILES new files, kill -9 it once it has stored a summary; returns the input folder,
+    the environment, the database file and how many summaries it stored."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    db = Path(make_url(sqlite_url).database)
+    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
     for n in range(FILES):
         (inputs / f"doc{n:02d}.txt").write_text(story(n))
     first = subprocess.Popen(
@@ -59,7 +64,7 @@ def killed_run(inputs: Path, env: dict[str, str], db: Path) -> int:
         first.wait()
     before = count(db, "SELECT COUNT(*) FROM summaries")[0][0]
     assert 1 <= before < FILES
-    return before
+    return inputs, env, db, before
 
 
 def assert_each_document_summarized_once(db: Path, before: int) -> None:
@@ -72,11 +77,7 @@ def assert_each_document_summarized_once(db: Path, before: int) -> None:
 
 
 def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str, tmp_path: Path) -> None:
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    db = Path(make_url(sqlite_url).database)
-    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
-    before = killed_run(inputs, env, db)
+    inputs, env, db, before = killed_run(sqlite_url, tmp_path)
 
     listed = docsum(["batches"], env)
     assert "interrupted" in listed.stdout, listed.stdout
@@ -90,11 +91,7 @@ def test_a_killed_run_resumes_and_summarizes_each_document_once(sqlite_url: str,
 
 def test_retry_of_a_killed_run_resumes_it(sqlite_url: str, tmp_path: Path) -> None:
     """`docsum retry` on the interrupted batch picks its work up (from the paths it kept), run from anywhere."""
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    db = Path(make_url(sqlite_url).database)
-    env = {**cli_env(sqlite_url), "DOCSUM_CHUNK_SIZE": "2", "DOCSUM_STORE_EVERY": "1"}
-    before = killed_run(inputs, env, db)
+    _, env, db, before = killed_run(sqlite_url, tmp_path)
 
     retried = subprocess.run([DOCSUM, "retry", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert retried.returncode == 0, retried.stdout + retried.stderr
