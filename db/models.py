@@ -149,6 +149,9 @@ class Document(Base):
     sentence_skips: Mapped[list[str | None] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[DocumentStatus] = mapped_column(_status_type(DocumentStatus))
     error: Mapped[str | None] = mapped_column(Text)  # a readable reason when status is failed
+    # Beside `error`: its class (a docsum.errors.FailureClass value), for grouping and metrics. A string column, not
+    # an enum type, so that a class added later needs no migration and an older reader sees it as "other".
+    failure_class: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)  # what extraction left out (pages past the cap, a cut page)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -218,6 +221,7 @@ class Job(Base):
     status: Mapped[JobStatus] = mapped_column(_status_type(JobStatus), default=JobStatus.queued)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # deliveries since the last (re)queue
     error: Mapped[str | None] = mapped_column(Text)
+    failure_class: Mapped[str | None] = mapped_column(String(16))  # beside `error`, as on documents
     worker_host: Mapped[str | None] = mapped_column(String)
     enqueued_at: Mapped[datetime | None] = mapped_column()  # sent to the broker (services.batches.dispatch)
     started_at: Mapped[datetime | None] = mapped_column()

@@ -30,6 +30,7 @@ from docsum.db.models import (
     JobStatus,
     utcnow,
 )
+from docsum.errors import FailureClass
 
 
 class IllegalTransition(Exception):
@@ -201,7 +202,8 @@ def mark_jobs_running(session: Session, job_ids: Iterable[int], worker_host: str
 def mark_job_succeeded(session: Session, job: Job) -> Job:
     """running -> succeeded (final). Store the summary in the same transaction."""
     now = utcnow()
-    _transition_one(session, job, JobStatus.succeeded, {"error": None, "finished_at": now, "updated_at": now})
+    values = {"error": None, "failure_class": None, "finished_at": now, "updated_at": now}
+    _transition_one(session, job, JobStatus.succeeded, values)
     return job
 
 
@@ -212,7 +214,13 @@ def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
     if not ids:
         return []
     now = utcnow()
-    values = {"status": JobStatus.succeeded, "error": None, "finished_at": now, "updated_at": now}
+    values = {
+        "status": JobStatus.succeeded,
+        "error": None,
+        "failure_class": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
     rows = _conditional_update(
         session, Job, [among(session, Job.id, ids)], [JobStatus.running], values, _holds(session, Job)
     )
@@ -220,18 +228,23 @@ def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
     return [i for i in ids if i in done]
 
 
-def mark_job_failed(session: Session, job: Job, error: str) -> Job:
-    """running -> failed with a readable reason."""
+def _failed(error: str, failure: FailureClass) -> dict[str, object]:
+    if not error:
+        raise ValueError("a failed job needs a readable error")
     now = utcnow()
-    _transition_one(session, job, JobStatus.failed, {"error": error, "finished_at": now, "updated_at": now})
+    return {"error": error, "failure_class": FailureClass(failure).value, "finished_at": now, "updated_at": now}
+
+
+def mark_job_failed(session: Session, job: Job, error: str, failure: FailureClass) -> Job:
+    """running -> failed with a readable reason and its class."""
+    _transition_one(session, job, JobStatus.failed, _failed(error, failure))
     return job
 
 
-def fail_queued_job_for_document(session: Session, job: Job, error: str) -> Job:
+def fail_queued_job_for_document(session: Session, job: Job, error: str, failure: FailureClass) -> Job:
     """queued -> failed: the job's document cannot be summarized (it failed extraction, or it has no sentences).
     The same target as mark_job_failed, but only from queued: a running job fails through mark_job_failed."""
-    now = utcnow()
-    values = {"error": error, "finished_at": now, "updated_at": now}
+    values = _failed(error, failure)
     _transition_one(session, job, JobStatus.failed, values, sources=[JobStatus.queued])
     return job
 
@@ -250,6 +263,7 @@ def requeue_job(session: Session, job: Job) -> Job:
     values = {
         "attempts": 0,
         "error": None,
+        "failure_class": None,
         "worker_host": None,
         "enqueued_at": now,
         "started_at": None,
@@ -270,6 +284,20 @@ def batch_counts(session: Session, batch_id: int) -> dict[str, int]:
     for status, n in rows:
         counts[JobStatus(status).value] = n
     return counts
+
+
+def failure_counts(session: Session, batch_id: int) -> dict[str, int]:
+    """Failed jobs of a batch by class (a FailureClass value; "other" for a job failed without one), largest first."""
+    rows = session.execute(
+        select(Job.failure_class, func.count())
+        .where(Job.batch_id == batch_id, Job.status == JobStatus.failed)
+        .group_by(Job.failure_class)
+    )
+    counts: dict[str, int] = {}
+    for failure, n in rows:
+        name = (FailureClass.parse(failure) or FailureClass.other).value
+        counts[name] = counts.get(name, 0) + n
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def has_open_jobs(session: Session, batch_id: int) -> bool:
@@ -318,12 +346,15 @@ def cancel_batch(session: Session, batch: Batch) -> int:
 # --- documents ---------------------------------------------------------------------------------------------------
 
 
-def _set_document_status(session: Session, document: Document, target: DocumentStatus, error: str | None) -> Document:
+def _set_document_status(
+    session: Session, document: Document, target: DocumentStatus, error: str | None, failure: FailureClass | None
+) -> Document:
     current = document.status
     if target not in DOCUMENT_TRANSITIONS.get(current, frozenset()):
         raise _illegal("document", document.id, current if current is not None else "new", target, DOCUMENT_TRANSITIONS)
     document.status = target
     document.error = error
+    document.failure_class = None if failure is None else FailureClass(failure).value
     document.updated_at = utcnow()
     session.add(document)
     return document
@@ -336,14 +367,14 @@ def set_document_extracted(session: Session, document: Document) -> Document:
     """
     if document.text is None or document.sentences is None:
         raise ValueError(f"document {document.source_uri!r}: an extracted document needs text and sentences (got None)")
-    return _set_document_status(session, document, DocumentStatus.extracted, None)
+    return _set_document_status(session, document, DocumentStatus.extracted, None, None)
 
 
-def set_document_failed(session: Session, document: Document, error: str) -> Document:
-    """A new document that could not be extracted: stored as failed with a readable reason."""
+def set_document_failed(session: Session, document: Document, error: str, failure: FailureClass) -> Document:
+    """A new document that could not be extracted: stored as failed with a readable reason and its class."""
     if not error:
         raise ValueError(f"document {document.source_uri!r}: a failed document needs a readable error")
-    return _set_document_status(session, document, DocumentStatus.failed, error)
+    return _set_document_status(session, document, DocumentStatus.failed, error, failure)
 
 
 __all__ = [
@@ -356,6 +387,7 @@ __all__ = [
     "cancel_batch",
     "cancel_job",
     "fail_queued_job_for_document",
+    "failure_counts",
     "finish_batch",
     "has_open_jobs",
     "mark_job_failed",

@@ -3,6 +3,7 @@ heavy imports (torch, celery, pdfminer) happen inside the commands, so `docsum -
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
@@ -75,6 +76,29 @@ app = _DocsumApp(
 )
 for area in (batches, control, ingest, fleet, db, model, training):
     area.register(app)
+
+
+def one_paragraph_per_block(doc: str | None) -> str | None:
+    """A docstring as help text: the line breaks of its source joined, so that the terminal wraps each paragraph
+    (typer would keep them, and break sentences mid-line); blank lines still separate paragraphs."""
+    if not doc:
+        return doc
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None:
+            command.help = one_paragraph_per_block(command.callback.__doc__)
+        else:
+            command.help = one_paragraph_per_block(command.help)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
+_unwrap_help(app)
 
 
 def _version(value: bool) -> None:

@@ -30,7 +30,7 @@ from docsum.errors import DatabaseNotSetUp, WaitTimeout, WorkerStopped
 from docsum.services import batches, runs
 from docsum.services.batches import BatchReport, ResultRecord
 from docsum.services.database import is_set_up, set_up
-from docsum.services.ingest import find_files
+from docsum.services.ingest import NotRead, find_files
 from docsum.services.models import resolve_model
 from docsum.services.owners import this_process
 from docsum.worker.app import create_app
@@ -67,9 +67,9 @@ def collect_files(paths: Iterable[str | Path]) -> list[str]:
     return collect_entries(paths)[0]
 
 
-def collect_entries(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
-    """(`collect_files`, [(absolute path, reason)] of the entries the walk did not read: links out of a walked
-    directory, loops, dangling links, FIFOs, sockets, devices)."""
+def collect_entries(paths: Iterable[str | Path]) -> tuple[list[str], list[NotRead]]:
+    """(`collect_files`, [(absolute path, reason, class)] of the entries the walk did not read: links out of a
+    walked directory, loops, dangling links, FIFOs, sockets, devices)."""
     paths = list(paths)
     if any(isinstance(p, str) and _looks_like_text(p) and not _exists(p) for p in paths):
         raise FileNotFoundError(
@@ -218,7 +218,7 @@ class Client:
         if not items:
             raise ValueError("nothing to submit: give paths or document ids")
         params = batches.job_params(k or self.settings.summary_sentences)
-        skipped: list[tuple[str, str]] = []
+        skipped: list[NotRead] = []
         if all(_is_id(i) for i in items):
             files: list[str] = []
             kind = "documents"
@@ -430,7 +430,7 @@ class Client:
             return batches.cancel_batch(session, int(batch_id))
 
     def write_report(self, batch_id: int, out: str | Path) -> Path:
-        """Write the batch's HTML report (counts, speed, failures by reason, every summary) to `out`."""
+        """Write the batch's HTML report (counts, speed, failures by class and reason, every summary) to `out`."""
         from docsum.services.report import write_report
 
         with self.session_factory() as session:

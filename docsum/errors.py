@@ -1,10 +1,39 @@
 """The exceptions docsum raises to its users, all under one base, `DocsumError`.
 
 Each also derives from the built-in its meaning matches (LookupError, ValueError, TimeoutError, RuntimeError), so
-code written against the built-ins keeps working. This module imports nothing, so any layer may raise these.
+code written against the built-ins keeps working. This module imports nothing of docsum, so any layer may raise
+these, and name a `FailureClass`.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class FailureClass(enum.StrEnum):
+    """Why a document or a job failed, as data: one of a small closed set, stored beside the readable reason
+    (`documents.failure_class`, `jobs.failure_class`), grouped by reports and used as a Prometheus label (whose values
+    must stay few: every distinct value is a time series)."""
+
+    unreadable = "unreadable"  # corrupt, truncated, or the bytes could not be read
+    unsupported = "unsupported"  # a format docsum does not read (binary data, nested archives, encryption)
+    no_text = "no_text"  # read, but nothing to summarize
+    too_large = "too_large"  # over a size, page, member or memory limit
+    timeout = "timeout"  # over a time limit
+    poison = "poison"  # delivered again and again without finishing: given up
+    model = "model"  # the summarizer failed on it
+    internal = "internal"  # a bug: the reason says where
+    other = "other"  # stored before failures had classes, and not recognised
+
+    @classmethod
+    def parse(cls, value: str | None) -> FailureClass | None:
+        """A stored value back into the class (None stays None; an unknown value, from a newer release, is other)."""
+        if value is None:
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.other
 
 
 class DocsumError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from docsum.config import Settings
+from docsum.errors import FailureClass
 from docsum.ingest.candidates import candidate_indices
 from docsum.ingest.citations import sentence_info
 from docsum.ingest.document import Extracted
@@ -24,7 +25,7 @@ def _unsupported(media_type: str, name: str) -> ExtractionError:
     reason = f"unsupported content: {what}"
     if suffix in _EXTENSION_TYPES:
         reason += f" (named {suffix}, but the content is not {_EXTENSION_TYPES[suffix]})"
-    return ExtractionError(reason)
+    return ExtractionError(reason, FailureClass.unsupported)
 
 
 def extract_document(data: bytes, name: str, settings: Settings) -> Extracted:
@@ -37,12 +38,12 @@ def extract_document(data: bytes, name: str, settings: Settings) -> Extracted:
         with cpu_alarm(limit):
             return _extract(data, name, settings)
     except TimeLimitExceeded as err:
-        raise ExtractionError(time_limit_reason(limit)) from err
+        raise ExtractionError(time_limit_reason(limit), FailureClass.timeout) from err
 
 
 def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
     if not data:
-        raise ExtractionError("empty file (0 bytes)")
+        raise ExtractionError("empty file (0 bytes)", FailureClass.no_text)
     media_type = sniff_media_type(data[:HEAD_BYTES], name)
     if media_type == PDF:
         from docsum.ingest.pdf import OcrOptions, extract_pdf  # pdfminer import only when a PDF comes
@@ -58,17 +59,19 @@ def _extract(data: bytes, name: str, settings: Settings) -> Extracted:
 
         doc = extract_text_file(data, media_type)
     elif is_archive(media_type):
-        raise ExtractionError(f"nested archive ({media_type}) not ingested: extract it and ingest its contents")
+        raise ExtractionError(
+            f"nested archive ({media_type}) not ingested: extract it and ingest its contents", FailureClass.unsupported
+        )
     else:
         raise _unsupported(media_type, name)
     doc.text = doc.text.replace("\x00", "")  # the database cannot store NUL; removed here so offsets stay true
     _cut_text(doc, settings.max_text_chars)
     if not doc.text.strip():
-        raise ExtractionError("no text")
+        raise ExtractionError("no text", FailureClass.no_text)
     doc.language = doc.language or detect_language(doc.text)
     doc.sentences = document_sentences(doc.text, doc.title, doc.language)
     if not doc.sentences:
-        raise ExtractionError("no text")
+        raise ExtractionError("no text", FailureClass.no_text)
     if long := over_long_sentences(doc.text, doc.language):
         s = "s" if long != 1 else ""
         doc.add_note(f"{long:,} sentence{s} over {MAX_SENTENCE_CHARS:,} characters cut into pieces")

@@ -18,6 +18,7 @@ from trafilatura.settings import set_date_params
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
+from docsum.errors import FailureClass
 from docsum.ingest.decode import decode_html
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
@@ -238,7 +239,7 @@ def extract_html(data: bytes, max_chars: int | None = None) -> Extracted:
             date_extraction_params={**set_date_params(extensive=False)},
         )
     except (ValueError, TypeError, RecursionError) as err:  # malformed markup lxml cannot build a tree from
-        raise ExtractionError(f"unreadable HTML: {type(err).__name__}: {err}") from err
+        raise ExtractionError(f"unreadable HTML: {type(err).__name__}: {err}", FailureClass.unreadable) from err
     if doc is None or not (doc.text or "").strip():
         return _whole_page(page, notes)
     body = doc.body
@@ -267,7 +268,7 @@ def _whole_page(page: str, notes: str | None, found_none: bool = True) -> Extrac
     `found_none` is False); none at all is an error."""
     text = plain_text(page)
     if not text.strip():
-        raise ExtractionError("no text: no main content found in the HTML page")
+        raise ExtractionError("no text: no main content found in the HTML page", FailureClass.no_text)
     doc = Extracted(media_type=HTML, text=text, notes=notes)
     if found_none:
         doc.add_note("no main content found: the page's whole visible text is kept")

@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from docsum.errors import FailureClass
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.reflow import reflow_text
 
@@ -24,6 +25,9 @@ TESSERACT = "tesseract"
 
 class OcrUnavailable(ExtractionError):
     """The page needs OCR and no OCR engine is installed."""
+
+    def __init__(self, reason: str, failure: FailureClass = FailureClass.unsupported) -> None:
+        super().__init__(reason, failure)
 
 
 @dataclass
@@ -77,10 +81,10 @@ def ocr_png(png: bytes, languages: str, timeout_s: float) -> str:
             env=env,
         )
     except subprocess.TimeoutExpired as err:
-        raise ExtractionError(f"OCR time limit exceeded ({timeout_s:g} s per page)") from err
+        raise ExtractionError(f"OCR time limit exceeded ({timeout_s:g} s per page)", FailureClass.timeout) from err
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-        raise ExtractionError(f"OCR failed: {detail[0][:200]}")
+        raise ExtractionError(f"OCR failed: {detail[0][:200]}", FailureClass.unreadable)
     return reflow_text(done.stdout.decode("utf-8", "replace"))
 
 
@@ -93,8 +97,8 @@ def open_pdf(data: bytes) -> object:
     except pdfium.PdfiumError as err:
         message = str(err)
         if "password" in message.lower():
-            raise ExtractionError("encrypted (password required)") from err
-        raise ExtractionError(f"not a readable PDF (PDFium: {message})") from err
+            raise ExtractionError("encrypted (password required)", FailureClass.unsupported) from err
+        raise ExtractionError(f"not a readable PDF (PDFium: {message})", FailureClass.unreadable) from err
 
 
 def ocr_pages(

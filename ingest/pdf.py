@@ -34,6 +34,7 @@ from pdfminer.pdftypes import resolve1
 from pdfminer.psparser import PSLiteral
 from pdfminer.utils import decode_text
 
+from docsum.errors import FailureClass
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.hyphens import SOFT_HYPHEN, resolve
@@ -354,7 +355,8 @@ def _remove_unmapped_glyphs(text: str) -> str:
     mapped = sum(1 for ch in _CID.sub("", text) if not ch.isspace())
     if unmapped / (unmapped + mapped) > MAX_CID_SHARE:
         raise ExtractionError(
-            f"unmapped glyphs: text layer unreadable (cid:N) ({unmapped} of {unmapped + mapped} glyphs)"
+            f"unmapped glyphs: text layer unreadable (cid:N) ({unmapped} of {unmapped + mapped} glyphs)",
+            FailureClass.unreadable,
         )
     return re.sub(r"[ \t]+(?=[\n\f]|$)|(?<=[\n\f])[ \t]+", "", re.sub(r"[ \t]{2,}", " ", _CID.sub("", text)))
 
@@ -387,13 +389,22 @@ def describe_unparsable(data: bytes, detail: str, outcome: str) -> str:
     return f"corrupt PDF: {detail}"
 
 
+def unparsable_error(
+    data: bytes, detail: str, outcome: str, scan_failure: FailureClass = FailureClass.unreadable
+) -> ExtractionError:
+    """`describe_unparsable` as an error: a scan takes `scan_failure` (what came of trying it as one), anything
+    else is unreadable."""
+    reason = describe_unparsable(data, detail, outcome)
+    return ExtractionError(reason, scan_failure if reason.startswith("scanned PDF") else FailureClass.unreadable)
+
+
 def _open(data: bytes) -> PDFDocument:
     try:
         return PDFDocument(PDFParser(BytesIO(data)), password="")
     except PDFPasswordIncorrect as err:
-        raise ExtractionError("encrypted (password required)") from err
+        raise ExtractionError("encrypted (password required)", FailureClass.unsupported) from err
     except PDFEncryptionError as err:
-        raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})") from err
+        raise ExtractionError(f"encrypted (unsupported encryption: {_short(err)})", FailureClass.unsupported) from err
     except RecursionError as err:
         raise _Unparsable("recursion too deep (self-referencing objects)") from err
     except MemoryError:
@@ -482,7 +493,7 @@ def _scan_fallback(data: bytes, detail: str, max_pages: int, ocr: OcrOptions, de
     """pdfminer could not parse the file: PDFium renders its pages and OCR reads them, or a reason that says
     what the file is."""
     if not ocr.enabled:
-        raise ExtractionError(describe_unparsable(data, detail, "it needs OCR, which is off (DOCSUM_OCR)"))
+        raise unparsable_error(data, detail, "it needs OCR, which is off (DOCSUM_OCR)", FailureClass.unsupported)
     from docsum.ingest.ocr import OcrUnavailable, page_count
 
     try:
@@ -490,14 +501,14 @@ def _scan_fallback(data: bytes, detail: str, max_pages: int, ocr: OcrOptions, de
     except ExtractionError as err:
         if err.reason.startswith("encrypted"):
             raise
-        raise ExtractionError(describe_unparsable(data, detail, "PDFium cannot open it either")) from None
+        raise unparsable_error(data, detail, "PDFium cannot open it either") from None
     if n == 0:
-        raise ExtractionError(describe_unparsable(data, detail, "PDFium finds no pages either"))
+        raise unparsable_error(data, detail, "PDFium finds no pages either")
     read = _Read(pages=[_PageText(images=1) for _ in range(n)], unparsable=detail)
     try:
         read.errors.extend(_ocr_into(data, read.pages, list(range(1, n + 1)), ocr, deadline))
     except OcrUnavailable as err:
-        raise ExtractionError(describe_unparsable(data, detail, err.reason)) from err
+        raise unparsable_error(data, detail, err.reason, err.failure) from err
     return read
 
 
@@ -514,7 +525,7 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
         read = _scan_fallback(data, str(err), max_pages, ocr, deadline)
 
     if read.errors and all(p.error for p in read.pages):
-        raise ExtractionError(f"corrupt PDF: no page could be read ({read.errors[0]})")
+        raise ExtractionError(f"corrupt PDF: no page could be read ({read.errors[0]})", FailureClass.unreadable)
     scanned = [i + 1 for i, p in enumerate(read.pages) if not p.ocr_tried and p.images and not p.text.strip()]
     ocr_note = ""
     if scanned and ocr.enabled:
@@ -530,8 +541,9 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
         if read.unparsable is not None:
             failures = "; ".join(dict.fromkeys(read.errors[:2]))
             outcome = f"OCR found no text ({failures or 'blank pages'})"
-            raise ExtractionError(describe_unparsable(data, read.unparsable, outcome))
+            raise unparsable_error(data, read.unparsable, outcome, FailureClass.no_text)
         if any(p.images for p in read.pages):
+            failure = FailureClass.unsupported  # a scan docsum cannot read as configured
             if not ocr.enabled:
                 detail = "image-only pages (a scan); OCR is off (DOCSUM_OCR)"
             elif ocr_note:
@@ -539,9 +551,10 @@ def extract_pdf(data: bytes, max_pages: int, time_limit_s: float, ocr: OcrOption
             else:
                 failures = "; ".join(dict.fromkeys(read.errors[:2]))
                 detail = "image-only pages (a scan); OCR found no text" + (f" ({failures})" if failures else "")
+                failure = FailureClass.no_text
         else:
-            detail = "no text objects"
-        raise ExtractionError(f"no text layer ({detail})")
+            detail, failure = "no text objects", FailureClass.no_text
+        raise ExtractionError(f"no text layer ({detail})", failure)
 
     infos = [info for info in doc.info if isinstance(info, dict)] if doc is not None else []
     created = _info_value(infos, "CreationDate") or _info_value(infos, "ModDate")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from docsum.config import Settings
 from docsum.db.session import session_scope
+from docsum.errors import FailureClass
 from docsum.ingest.sources import Source, expand_paths, file_sources, walk_paths
 from docsum.ingest.store import IngestItem, Outcome, store_skipped, store_source
 
@@ -53,7 +54,8 @@ def ingest_file(sessions: sessionmaker[Session], path: str | os.PathLike[str], s
         if _is_database_error(err):
             raise
         log.exception("reading %s failed", path)
-        source = Source(str(path.absolute()), error=f"unreadable: {type(err).__name__}: {err}"[:1000])
+        reason = f"unreadable: {type(err).__name__}: {err}"[:1000]
+        source = Source(str(path.absolute()), error=reason, failure=FailureClass.unreadable)
         items.append(store_source(sessions, source, settings))
     return items
 
@@ -67,10 +69,10 @@ def ingest_paths(
     """Ingest files, directories (recursive, sorted) and archives; never raises for a bad document."""
     report = IngestReport()
     files, skipped = walk_paths(list(paths))
-    for entry, reason in skipped:  # the entry is recorded with its reason; nothing behind it is read
+    for entry, reason, failure in skipped:  # the entry is recorded with its reason; nothing behind it is read
         log.warning("not read: %a: %a", str(entry), reason)  # %a: a name's control characters stay escaped in logs
         with session_scope(sessions) as session:
-            report.items.append(store_skipped(session, str(entry.absolute()), reason))
+            report.items.append(store_skipped(session, str(entry.absolute()), reason, failure))
     for path in files:
         items = ingest_file(sessions, path, settings)
         report.items.extend(items)

@@ -34,6 +34,7 @@ import time
 from typing import IO, Any
 
 from docsum.config import Settings
+from docsum.errors import FailureClass
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.timelimit import time_limit_reason
@@ -113,11 +114,11 @@ def _child_main(memory_mib: int) -> None:
         try:
             reply: tuple[str, object] = ("ok", extract_document(data, name, settings))
         except ExtractionError as err:
-            reply = ("failed", err.reason)
+            reply = ("failed", (err.reason, err.failure.value))
         except MemoryError:
             reply = ("memory", None)
         except Exception as err:  # noqa: BLE001 - a library bug on one document must not stop the run
-            reply = ("failed", f"extraction error: {type(err).__name__}: {err}"[:1000])
+            reply = ("failed", (f"extraction error: {type(err).__name__}: {err}"[:1000], FailureClass.internal.value))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         del data, request
@@ -249,14 +250,16 @@ _pool = _Pool()
 atexit.register(_pool.close_all)
 
 
-def _death_reason(child: _Child, settings: Settings) -> str:
+def _death(child: _Child, settings: Settings) -> ExtractionError:
     code = child.process.wait()
     if code == -signal.SIGALRM:
-        return time_limit_reason(settings.max_extract_seconds)
+        return ExtractionError(time_limit_reason(settings.max_extract_seconds), FailureClass.timeout)
     what = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-    if child.memory_mib > 0:
-        return f"extraction process died ({what}; memory limit {child.memory_mib} MiB)"
-    return f"extraction process died ({what})"
+    if child.memory_mib > 0:  # the usual death under a ceiling: the kernel's OOM killer or an allocator abort
+        return ExtractionError(
+            f"extraction process died ({what}; memory limit {child.memory_mib} MiB)", FailureClass.too_large
+        )
+    return ExtractionError(f"extraction process died ({what})", FailureClass.unreadable)
 
 
 def extract_isolated(data: bytes, name: str, settings: Settings) -> Extracted:
@@ -268,22 +271,23 @@ def extract_isolated(data: bytes, name: str, settings: Settings) -> Extracted:
     except TimeoutError:
         child.kill()
         log.warning("extraction of %s exceeded %g s; its process was killed", name, settings.max_extract_seconds)
-        raise ExtractionError(time_limit_reason(settings.max_extract_seconds)) from None
+        raise ExtractionError(time_limit_reason(settings.max_extract_seconds), FailureClass.timeout) from None
     except _Died:
-        reason = _death_reason(child, settings)
+        death = _death(child, settings)
         child.kill()
-        log.warning("extraction of %s: %s", name, reason)
-        raise ExtractionError(reason) from None
+        log.warning("extraction of %s: %s", name, death.reason)
+        raise death from None
     except BaseException:
         child.kill()  # interrupted mid-request (KeyboardInterrupt, a task revoked): the stream is out of step
         raise
     if kind == "memory":
         child.kill()  # it exits by itself after a MemoryError; never hand it the next document
-        raise ExtractionError(memory_limit_reason(settings.max_extract_memory_mib))
+        raise ExtractionError(memory_limit_reason(settings.max_extract_memory_mib), FailureClass.too_large)
     _pool.checkin(child)
     if kind == "ok":
         return value
-    raise ExtractionError(value)
+    reason, failure = value
+    raise ExtractionError(reason, FailureClass(failure))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from docsum.config import Settings
+from docsum.errors import FailureClass
 from docsum.ingest.sniff import COMPRESSED, HEAD_BYTES, TAR, ZIP, is_archive, sniff_media_type
 from docsum.ingest.walk import walk
 
@@ -44,10 +45,15 @@ class Source:
     uri: str
     data: bytes | None = None
     error: str | None = None
+    failure: FailureClass | None = None  # with `error`: its class, stored beside it
     byte_size: int | None = None
     store: bool = True  # False for a path that does not exist: reported, not recorded as a document
     # The bytes could not be read (permissions, an I/O error): that may pass, so the file is not remembered as seen.
     read_error: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.error is None) != (self.failure is None):
+            raise ValueError(f"{self.uri!r}: a source that failed needs both a reason and its class")
 
     @property
     def name(self) -> str:
@@ -182,32 +188,32 @@ def _zip_sources(path: Path, uri: str, settings: Settings) -> Iterator[Source]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        yield Source(uri, error=f"corrupt archive (zip): {err}")
+        yield Source(uri, error=f"corrupt archive (zip): {err}", failure=FailureClass.unreadable)
         return
     with archive:
         infos = [info for info in archive.infolist() if not info.is_dir()]
         if not infos:
-            yield Source(uri, error="empty archive (zip): no files in it")
+            yield Source(uri, error="empty archive (zip): no files in it", failure=FailureClass.no_text)
             return
         budget = _ArchiveBudget(settings, path.stat().st_size)
         for info in sorted(infos, key=lambda i: i.filename):
             if budget.exhausted:
-                yield Source(uri, error=budget.stopped(budget.exhausted))
+                yield Source(uri, error=budget.stopped(budget.exhausted), failure=FailureClass.too_large)
                 return
             too_many = budget.count_member()
             if too_many:
                 budget.members -= 1
-                yield Source(uri, error=budget.stopped(too_many))
+                yield Source(uri, error=budget.stopped(too_many), failure=FailureClass.too_large)
                 return
             member_uri = f"{uri}!{info.filename}"
             reason = _zip_member_reason(info)
             if reason:
-                yield Source(member_uri, error=reason, byte_size=info.file_size)
+                yield Source(member_uri, error=reason, failure=FailureClass.unsupported, byte_size=info.file_size)
                 continue
             try:
                 data = budget.read(lambda: archive.open(info), info.file_size, info.compress_size)
             except _LimitHit as hit:
-                yield Source(member_uri, error=str(hit), byte_size=info.file_size)
+                yield Source(member_uri, error=str(hit), failure=FailureClass.too_large, byte_size=info.file_size)
                 continue
             except (
                 zipfile.BadZipFile,
@@ -218,7 +224,12 @@ def _zip_sources(path: Path, uri: str, settings: Settings) -> Iterator[Source]:
                 ValueError,
                 zlib.error,
             ) as err:
-                yield Source(member_uri, error=f"corrupt archive member: {err}", byte_size=info.file_size)
+                yield Source(
+                    member_uri,
+                    error=f"corrupt archive member: {err}",
+                    failure=FailureClass.unreadable,
+                    byte_size=info.file_size,
+                )
                 continue
             yield Source(member_uri, data=data, byte_size=len(data))
 
@@ -252,21 +263,21 @@ def _tar_sources(path: Path, uri: str, settings: Settings, media_type: str) -> I
                 too_many = budget.count_member()
                 if too_many:
                     budget.members -= 1
-                    yield Source(uri, error=budget.stopped(too_many))
+                    yield Source(uri, error=budget.stopped(too_many), failure=FailureClass.too_large)
                     return
                 member_uri = f"{uri}!{_display_name(member.name)}"
                 reason = _tar_member_reason(member)
                 if reason is None and not member.isreg():
                     reason = f"unsupported tar member type {member.type!r}"
                 if reason:
-                    yield Source(member_uri, error=reason, byte_size=member.size)
+                    yield Source(member_uri, error=reason, failure=FailureClass.unsupported, byte_size=member.size)
                     continue
                 try:
                     data = budget.read(lambda: archive.extractfile(member), member.size, None)
                 except _LimitHit as hit:
-                    yield Source(member_uri, error=str(hit), byte_size=member.size)
+                    yield Source(member_uri, error=str(hit), failure=FailureClass.too_large, byte_size=member.size)
                     if budget.exhausted:  # archive-wide: stop now instead of inflating the rest to skip it
-                        yield Source(uri, error=budget.stopped(budget.exhausted))
+                        yield Source(uri, error=budget.stopped(budget.exhausted), failure=FailureClass.too_large)
                         return
                     continue
                 yield Source(member_uri, data=data, byte_size=len(data))
@@ -274,13 +285,17 @@ def _tar_sources(path: Path, uri: str, settings: Settings, media_type: str) -> I
         if budget.members == 0 and media_type in COMPRESSED:
             yield from _compressed_file_source(path, uri, settings, media_type)
             return
-        yield Source(uri, error=f"corrupt or truncated archive (after {budget.members} members): {err}")
+        yield Source(
+            uri,
+            error=f"corrupt or truncated archive (after {budget.members} members): {err}",
+            failure=FailureClass.unreadable,
+        )
         return
     if budget.members == 0:
         if media_type in COMPRESSED:  # not a tar after all (a gzip of NUL blocks reads as an empty tar): one file
             yield from _compressed_file_source(path, uri, settings, media_type)
         else:
-            yield Source(uri, error="empty archive (tar): no files in it")
+            yield Source(uri, error="empty archive (tar): no files in it", failure=FailureClass.no_text)
 
 
 def _compressed_file_source(path: Path, uri: str, settings: Settings, media_type: str) -> Iterator[Source]:
@@ -291,10 +306,10 @@ def _compressed_file_source(path: Path, uri: str, settings: Settings, media_type
     try:
         data = budget.read(lambda: _DECOMPRESSORS[media_type](path, "rb"), 0, budget.compressed_size)
     except _LimitHit as hit:
-        yield Source(member_uri, error=str(hit))
+        yield Source(member_uri, error=str(hit), failure=FailureClass.too_large)
         return
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as err:
-        yield Source(uri, error=f"corrupt compressed file ({media_type}): {err}")
+        yield Source(uri, error=f"corrupt compressed file ({media_type}): {err}", failure=FailureClass.unreadable)
         return
     yield Source(member_uri, data=data, byte_size=len(data))
 
@@ -305,30 +320,38 @@ def file_sources(path: Path, settings: Settings) -> Iterator[Source]:
     try:
         st = path.stat()
     except FileNotFoundError:
-        yield Source(uri, error="not found: no such file or directory", store=False)
+        yield Source(uri, error="not found: no such file or directory", failure=FailureClass.unreadable, store=False)
         return
     except OSError as err:
-        yield Source(uri, error=f"unreadable: {err.strerror or err}", read_error=True)
+        yield Source(uri, error=f"unreadable: {err.strerror or err}", failure=FailureClass.unreadable, read_error=True)
         return
     if not stat.S_ISREG(st.st_mode):
-        yield Source(uri, error="not a regular file (device, socket or pipe)")
+        yield Source(uri, error="not a regular file (device, socket or pipe)", failure=FailureClass.unsupported)
         return
     try:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
             media_type = sniff_media_type(head, path.name)
             if st.st_size > settings.max_file_bytes:  # decided from stat: the file is never read whole
-                yield Source(uri, error=_oversized(st.st_size, settings), byte_size=st.st_size)
+                yield Source(
+                    uri, error=_oversized(st.st_size, settings), failure=FailureClass.too_large, byte_size=st.st_size
+                )
                 return
             if is_archive(media_type):
                 data = None
             else:
                 data = head + _read_limited(handle, settings.max_file_bytes - len(head))
     except _TooLarge:  # grew while we read it
-        yield Source(uri, error=_oversized(st.st_size, settings), byte_size=st.st_size)
+        yield Source(uri, error=_oversized(st.st_size, settings), failure=FailureClass.too_large, byte_size=st.st_size)
         return
     except OSError as err:
-        yield Source(uri, error=f"unreadable: {err.strerror or err}", byte_size=st.st_size, read_error=True)
+        yield Source(
+            uri,
+            error=f"unreadable: {err.strerror or err}",
+            failure=FailureClass.unreadable,
+            byte_size=st.st_size,
+            read_error=True,
+        )
         return
     if data is not None:
         yield Source(uri, data=data, byte_size=len(data))
@@ -349,13 +372,16 @@ def expand_paths(paths: list[str | os.PathLike[str]]) -> list[Path]:
     return walk_paths(paths)[0]
 
 
-def walk_paths(paths: list[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """(files to ingest, [(skipped path, reason)]): the one walker's verdicts (`ingest.walk`), split in two."""
+def walk_paths(
+    paths: list[str | os.PathLike[str]],
+) -> tuple[list[Path], list[tuple[Path, str, FailureClass]]]:
+    """(files to ingest, [(skipped path, reason, its class)]): the one walker's verdicts (`ingest.walk`), split in
+    two."""
     files: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str, FailureClass]] = []
     for found in walk(paths):
-        if found.skip is None:
+        if found.skip is None or found.failure is None:
             files.append(found.path)
         else:
-            skipped.append((found.path, found.skip))
+            skipped.append((found.path, found.skip, found.failure))
     return files, skipped

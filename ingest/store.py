@@ -20,6 +20,7 @@ from docsum.config import Settings
 from docsum.db.models import Document, DocumentStatus
 from docsum.db.session import session_scope
 from docsum.db.status import set_document_extracted, set_document_failed
+from docsum.errors import FailureClass
 from docsum.ingest.document import Extracted
 from docsum.ingest.errors import ExtractionError
 from docsum.ingest.sandbox import extract_isolated
@@ -38,6 +39,7 @@ class IngestItem:
     outcome: Outcome
     document_id: int | None
     reason: str | None = None
+    failure: FailureClass | None = None  # with a failed outcome's reason: its class
     read_error: bool = False  # its bytes could not be read (see Source.read_error): worth trying again unchanged
 
 
@@ -62,16 +64,16 @@ def _fill(document: Document, doc: Extracted) -> None:
     document.sentence_info = doc.sentence_info
 
 
-def _extract(source: Source, settings: Settings) -> Extracted | str:
-    """The extracted document, or the reason it failed (never raises for a bad document)."""
+def _extract(source: Source, settings: Settings) -> Extracted | ExtractionError:
+    """The extracted document, or why it failed (never raises for a bad document)."""
     assert source.data is not None
     try:
         return extract_isolated(source.data, source.name, settings)
     except ExtractionError as err:
-        return err.reason
+        return err
     except Exception as err:
         log.exception("extraction crashed on %s", source.uri)
-        return f"extraction error: {type(err).__name__}: {err}"[:1000]
+        return ExtractionError(f"extraction error: {type(err).__name__}: {err}"[:1000], FailureClass.internal)
 
 
 def _duplicate(uri: str, existing: Document) -> IngestItem:
@@ -83,12 +85,15 @@ def _duplicate(uri: str, existing: Document) -> IngestItem:
 
 def _store_unreadable(sessions: sessionmaker[Session], source: Source, uri: str) -> IngestItem:
     with session_scope(sessions) as session:
-        item = _unread_document(session, uri, _clean(source.error) or "unreadable", source.byte_size)
+        failure = source.failure or FailureClass.unreadable
+        item = _unread_document(session, uri, _clean(source.error) or "unreadable", failure, source.byte_size)
     item.read_error = source.read_error
     return item
 
 
-def _unread_document(session: Session, uri: str, error: str, byte_size: int | None = None) -> IngestItem:
+def _unread_document(
+    session: Session, uri: str, error: str, failure: FailureClass, byte_size: int | None = None
+) -> IngestItem:
     """A failed document without bytes: the one already stored for this path and reason, or a new one."""
     existing = session.scalars(
         select(Document)
@@ -99,20 +104,26 @@ def _unread_document(session: Session, uri: str, error: str, byte_size: int | No
     if existing is not None:
         return _duplicate(uri, existing)
     document = Document(source_uri=uri, content_sha256=None, byte_size=byte_size)
-    set_document_failed(session, document, error)
+    set_document_failed(session, document, error, failure)
     session.flush()
-    return IngestItem(uri, "failed", document.id, error)
+    return IngestItem(uri, "failed", document.id, error, failure)
 
 
-def store_skipped(session: Session, uri: str, reason: str) -> IngestItem:
+def store_skipped(session: Session, uri: str, reason: str, failure: FailureClass) -> IngestItem:
     """Record an entry the walker did not read (a link out of its root, a loop, a FIFO, ...) as a failed document
     with its reason, in the caller's transaction, so that a batch can show it; the same path and reason again is
     the same document. Nothing is read."""
     uri = _clean(uri) or ""
     if len(uri) > MAX_URI_CHARS:
-        return IngestItem(uri, "failed", None, f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored")
+        return _too_long(uri)
     reason = _clean(reason) or "not read"
-    return IngestItem(uri, "failed", _unread_document(session, uri, reason).document_id, reason)
+    return IngestItem(uri, "failed", _unread_document(session, uri, reason, failure).document_id, reason, failure)
+
+
+def _too_long(uri: str) -> IngestItem:
+    """A path that no column can hold whole: cut, it would name another file, or none; refused, and said so."""
+    reason = f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored"
+    return IngestItem(uri, "failed", None, reason, FailureClass.unsupported)
 
 
 def _by_hash(sessions: sessionmaker[Session], sha: str) -> Document | None:
@@ -133,12 +144,11 @@ def _retry_failed(sessions: sessionmaker[Session], existing: Document, result: E
 def store_source(sessions: sessionmaker[Session], source: Source, settings: Settings) -> IngestItem:
     """Store one source as a document and commit; returns what happened to it."""
     uri = _clean(source.uri) or ""
-    if len(uri) > MAX_URI_CHARS:  # cut, it would name another file, or none: refuse it and say so
-        reason = f"path longer than {MAX_URI_CHARS} characters ({len(uri)}): not stored"
-        return IngestItem(uri, "failed", None, reason)
+    if len(uri) > MAX_URI_CHARS:
+        return _too_long(uri)
     if source.data is None:
         if not source.store:
-            return IngestItem(uri, "failed", None, source.error)
+            return IngestItem(uri, "failed", None, source.error, source.failure)
         return _store_unreadable(sessions, source, uri)
 
     sha = hashlib.sha256(source.data).hexdigest()
@@ -148,14 +158,15 @@ def store_source(sessions: sessionmaker[Session], source: Source, settings: Sett
     # Extract outside any transaction: it can take seconds, and holds no database connection meanwhile.
     result = _extract(source, settings)
     if existing is not None:
-        return _duplicate(uri, existing) if isinstance(result, str) else _retry_failed(sessions, existing, result, uri)
+        failed = isinstance(result, ExtractionError)
+        return _duplicate(uri, existing) if failed else _retry_failed(sessions, existing, result, uri)
 
     document = Document(source_uri=uri, content_sha256=sha, byte_size=source.byte_size)
     try:
         with session_scope(sessions) as session:
-            if isinstance(result, str):
+            if isinstance(result, ExtractionError):
                 document.media_type = sniff_media_type(source.data[:HEAD_BYTES], source.name)
-                set_document_failed(session, document, _clean(result) or "failed")
+                set_document_failed(session, document, _clean(result.reason) or "failed", result.failure)
             else:
                 _fill(document, result)
                 set_document_extracted(session, document)
@@ -166,6 +177,6 @@ def store_source(sessions: sessionmaker[Session], source: Source, settings: Sett
         if winner is None:
             raise
         return _duplicate(uri, winner)
-    if isinstance(result, str):
-        return IngestItem(uri, "failed", document.id, result)
+    if isinstance(result, ExtractionError):
+        return IngestItem(uri, "failed", document.id, result.reason, result.failure)
     return IngestItem(uri, "ingested", document.id, None)

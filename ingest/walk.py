@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from docsum.errors import FailureClass
+
 _KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISSOCK, "a socket"),
@@ -35,7 +37,12 @@ class Found:
     size: int | None = None
     mtime_ns: int | None = None
     skip: str | None = None
+    failure: FailureClass | None = None  # with `skip`: its class
     unlisted: bool = False  # a directory that could not be listed: what was under it is not known to be gone
+
+    def __post_init__(self) -> None:
+        if (self.skip is None) != (self.failure is None):
+            raise ValueError(f"{self.path}: a skipped entry needs both a reason and its class")
 
 
 def walk(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Found]:
@@ -63,11 +70,11 @@ def _given(path: Path) -> Found:
             target = os.readlink(path)
         except (OSError, ValueError):
             return Found(path)  # missing: the reader reports it as not found
-        return Found(path, skip=f"dangling symbolic link (-> {target})")
+        return Found(path, skip=f"dangling symbolic link (-> {target})", failure=FailureClass.unreadable)
     except OSError as err:
-        return Found(path, skip=_stat_error(path, err))
+        return Found(path, skip=_stat_error(path, err), failure=FailureClass.unreadable)
     except ValueError as err:  # an embedded NUL byte
-        return Found(path, skip=f"unreadable: {err}")
+        return Found(path, skip=f"unreadable: {err}", failure=FailureClass.unreadable)
     return _by_kind(path, st)
 
 
@@ -78,7 +85,12 @@ def _walk_directory(top: Path, root: Path) -> Iterator[Found]:
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as err:
-            yield Found(directory, skip=f"directory not readable: {err.strerror or err}", unlisted=True)
+            yield Found(
+                directory,
+                skip=f"directory not readable: {err.strerror or err}",
+                unlisted=True,
+                failure=FailureClass.unreadable,
+            )
             continue
         subdirs = []
         for entry in entries:
@@ -93,7 +105,7 @@ def _walk_directory(top: Path, root: Path) -> Iterator[Found]:
                 else:
                     yield _by_kind(path, entry.stat(follow_symlinks=False))
             except OSError as err:
-                yield Found(path, skip=f"unreadable: {err.strerror or err}")
+                yield Found(path, skip=f"unreadable: {err.strerror or err}", failure=FailureClass.unreadable)
         stack.extend(reversed(subdirs))
 
 
@@ -103,13 +115,17 @@ def _link(path: Path, top: Path, root: Path) -> Found:
     try:
         st = path.stat()
     except FileNotFoundError:
-        return Found(path, skip=f"dangling symbolic link (-> {target})")
+        return Found(path, skip=f"dangling symbolic link (-> {target})", failure=FailureClass.unreadable)
     except OSError as err:
-        return Found(path, skip=_stat_error(path, err))
+        return Found(path, skip=_stat_error(path, err), failure=FailureClass.unreadable)
     if not Path(os.path.realpath(path)).is_relative_to(root):
-        return Found(path, skip=f"symbolic link out of {top} not followed (-> {target})")
+        return Found(
+            path, skip=f"symbolic link out of {top} not followed (-> {target})", failure=FailureClass.unsupported
+        )
     if stat.S_ISDIR(st.st_mode):
-        return Found(path, skip=f"symbolic link to a directory not followed (-> {target})")
+        return Found(
+            path, skip=f"symbolic link to a directory not followed (-> {target})", failure=FailureClass.unsupported
+        )
     return _by_kind(path, st)
 
 
@@ -127,5 +143,5 @@ def _by_kind(path: Path, st: os.stat_result) -> Found:
         return Found(path, st.st_size, st.st_mtime_ns)
     for test, kind in _KINDS:
         if test(st.st_mode):
-            return Found(path, skip=f"not a regular file: {kind}")
-    return Found(path, skip="not a regular file")
+            return Found(path, skip=f"not a regular file: {kind}", failure=FailureClass.unsupported)
+    return Found(path, skip="not a regular file", failure=FailureClass.unsupported)

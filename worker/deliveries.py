@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from docsum.config import Settings
+from docsum.errors import FailureClass
 from docsum.services.failures import gave_up
 from docsum.services.ingest import IngestOutcome, fail_file, ingest_files
 
@@ -133,7 +134,7 @@ def ingest_redelivered(
         if started > deliveries.max_deliveries:
             reason = gave_up(started - 1)
             log.error("batch %s: %s: %s", batch_id, path, reason)
-            outcome = fail_file(app.session_factory, app.docsum_settings, batch_id, path, reason)
+            outcome = fail_file(app.session_factory, app.docsum_settings, batch_id, path, reason, FailureClass.poison)
         else:
             outcome = ingest_files(app.session_factory, app.docsum_settings, batch_id, [path])
         CelerySender(app).summarize(outcome.to_summarize, batch_id)

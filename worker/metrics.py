@@ -1,6 +1,6 @@
 """docsum's own Prometheus metrics, served by a worker on DOCSUM_METRICS_PORT (`/metrics`).
 
-Labels are bounded: failures are labelled by one of `services.failures.FAILURE_CLASSES`, queues by their two names;
+Labels are bounded: failures are labelled by their `errors.FailureClass`, queues by their two names;
 no metric carries a host, worker or batch label (Prometheus adds the scraped `instance` itself).
 
 Counters live in the process that runs the tasks. A summarize worker (solo pool) runs them in its main process, where
@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from docsum.services.failures import FAILURE_CLASSES, failure_class
+from docsum.errors import FailureClass
 from docsum.services.models import get_summarizer, loaded_models
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ FAILED = Counter(
     ["reason"],
     registry=DOCSUM_REGISTRY,
 )
-for _reason in FAILURE_CLASSES:
-    FAILED.labels(reason=_reason)  # every series exists from the start, at 0: rate() needs a first sample
+for _failure in FailureClass:
+    FAILED.labels(reason=_failure.value)  # every series exists from the start, at 0: rate() needs a first sample
 # "max" across processes: one number without a pid label (the summarize worker has one process anyway).
 MODEL_LOAD = Gauge(
     "docsum_model_load_seconds",
@@ -109,7 +109,7 @@ def count_ingest(report: IngestReport) -> None:
     for item in report.items:
         INGESTED.labels(outcome=str(item.outcome)).inc()
         if str(item.outcome) == "failed":
-            FAILED.labels(reason=failure_class(item.reason)).inc()
+            FAILED.labels(reason=(item.failure or FailureClass.other).value).inc()
 
 
 def count_chunk(outcome: ChunkOutcome, settings: Settings, seconds: float) -> None:
@@ -117,8 +117,8 @@ def count_chunk(outcome: ChunkOutcome, settings: Settings, seconds: float) -> No
     SUMMARIZED.inc(len(outcome.succeeded))
     CHUNK_DOCS.inc(len(outcome.succeeded) + len(outcome.failed) + len(outcome.skipped))
     _histogram(settings).observe(seconds)
-    for reason in outcome.reasons.values():
-        FAILED.labels(reason=failure_class(reason)).inc()
+    for failure in outcome.failures.values():
+        FAILED.labels(reason=failure.value).inc()
 
 
 class QueueDepth(Collector):

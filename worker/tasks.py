@@ -18,7 +18,7 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
-from docsum.errors import BrokerUnavailable, DatabaseUnwritable
+from docsum.errors import BrokerUnavailable, DatabaseUnwritable, FailureClass
 from docsum.services import batches, runs, summarize
 from docsum.services.database import database_trouble
 from docsum.services.ingest import count_unread_files
@@ -212,7 +212,7 @@ def register_tasks(app: DocsumCelery) -> None:
         except Exception as error:
             # A bug, not a bad document (those fail inside): fail the chunk's running jobs rather than strand them.
             reason = f"internal error: {type(error).__name__}: {error}"
-            failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason)
+            failed = summarize.fail_running_jobs(app.session_factory, job_ids, reason, FailureClass.internal)
             log.exception("%s: internal error; %d jobs failed", summarize.describe_chunk(job_ids), len(failed))
             raise
         metrics.count_chunk(outcome, settings, time.perf_counter() - started)

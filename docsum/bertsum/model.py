@@ -152,6 +152,39 @@ class Bert(nn.Module):
         self.model = model
 
 
+def load_encoder_without_pooler(encoder_dir: str | Path) -> torch.nn.Module:
+    """A BERT encoder's weights, without its pooler (extraction reads the [CLS] vectors, never the pooled one).
+
+    transformers prints a load report for the pooler weights it leaves unused, and a progress bar, on every load;
+    both are silenced here and the load checked instead: any missing weight, or an unused one other than the
+    pooler's, is an error (a wrong or damaged encoder directory)."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a bar for a 90 MB local load is noise in a worker's log
+    try:
+        encoder, info = AutoModel.from_pretrained(
+            str(encoder_dir),
+            local_files_only=True,
+            attn_implementation="sdpa",
+            add_pooling_layer=False,
+            output_loading_info=True,
+        )
+    finally:
+        hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
+    unused = [k for k in info.get("unexpected_keys", []) if not k.startswith("pooler.")]
+    missing = list(info.get("missing_keys", []))
+    if unused or missing:
+        raise ValueError(
+            f"encoder {encoder_dir}: weights do not match a BERT encoder (missing {missing[:5]}, unused {unused[:5]})"
+        )
+    return encoder
+
+
 class ExtSummarizer(nn.Module):
     def __init__(self, config: BertSumConfig, encoder: nn.Module, tokenizer: PreTrainedTokenizerBase):
         super().__init__()
@@ -295,9 +328,7 @@ class ExtSummarizer(nn.Module):
             stacklevel=2,
         )
         config.trained = False
-        encoder = AutoModel.from_pretrained(
-            str(encoder_dir), local_files_only=True, attn_implementation="sdpa", add_pooling_layer=False
-        )
+        encoder = load_encoder_without_pooler(encoder_dir)
         tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True, use_fast=True)
         config.encoder_config = encoder_config_dict(encoder)
         return cls(config, encoder, tokenizer)

@@ -153,10 +153,16 @@ def _results_table(client: Client, batch_id: int, console: Console) -> None:
     console.print(table)
 
 
+def _failed(report: BatchReport, label: str = " failed") -> str:
+    """'3 failed (2 unreadable, 1 too_large)': the count, by class."""
+    by_class = ", ".join(f"{n} {name}" for name, n in report.failures.items())
+    return f"{report.counts['failed']}{label}" + (f" ({by_class})" if by_class else "")
+
+
 def _print_report(report: BatchReport, console: Console) -> None:
     c = report.counts
     console.print(
-        f"batch {report.batch_id} [bold]{report.status}[/bold]: {c['succeeded']} succeeded, {c['failed']} failed, "
+        f"batch {report.batch_id} [bold]{report.status}[/bold]: {c['succeeded']} succeeded, {_failed(report)}, "
         f"{c['cancelled']} cancelled, {c['queued']} queued, {c['running']} running · files {report.files_done}/"
         f"{report.files_total} · {report.elapsed_s:.1f} s · {report.docs_per_s:.2f} docs/s"
     )
@@ -402,7 +408,7 @@ def batches(
             f"[{colour}]{r.status}[/{colour}]"
             + (" (interrupted)" if r.interrupted and r.status != "interrupted" else ""),
             f"{r.done}/{r.jobs}",
-            str(r.counts["failed"]),
+            _failed(r, label=""),
             f"{r.files_done}/{r.files_total}" if r.files_total else "-",
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{r.docs_per_s:.2f}",

@@ -89,7 +89,7 @@ def report(
         "report.html"
     ),
 ) -> None:
-    """Write a batch's report: one self-contained HTML page with its counts, speed, failures by reason and every
+    """Write a batch's report: one self-contained HTML page with its counts, speed, failures by class and every
     document's summary."""
     from docsum.client import Client
     from docsum.errors import BatchNotFound

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from docsum.db.bulk import upsert_files
 from docsum.db.models import ArchiveFile, utcnow
+from docsum.errors import FailureClass
 from docsum.ingest.walk import Found
 from docsum.ingest.walk import walk as walk_entries
 
@@ -72,7 +73,8 @@ class Scan:
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # directories that could not be listed
-    not_read: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): links refused, loops, FIFOs, ...
+    # (path, reason, its class): links refused, loops, FIFOs, ...
+    not_read: list[tuple[str, str, FailureClass]] = field(default_factory=list)
 
     @property
     def seen(self) -> int:
@@ -115,7 +117,9 @@ def scan(session: Session, roots: Sequence[str]) -> Scan:
                 if item.unlisted:
                     result.unreadable.append(str(item.path))
                 else:
-                    result.not_read.append((str(item.path), item.skip or "not read"))
+                    result.not_read.append(
+                        (str(item.path), item.skip or "not read", item.failure or FailureClass.unsupported)
+                    )
                 continue
             before = known.pop(item.path, None)
             if before is None:
@@ -127,7 +131,7 @@ def scan(session: Session, roots: Sequence[str]) -> Scan:
         # A file under a directory that could not be read this time is not known to be gone.
         blind = tuple(u.rstrip(os.sep) + os.sep for u in result.unreadable)
         # An entry seen but not read (a file turned into a dangling link, say) is not gone either.
-        present = set(result.unreadable) | {path for path, _ in result.not_read}
+        present = set(result.unreadable) | {entry[0] for entry in result.not_read}
         gone = sorted(p for p in known if p not in present and not p.startswith(blind or ("\0",)))
         now = utcnow()
         for start in range(0, len(gone), BULK):

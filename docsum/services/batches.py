@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from docsum.db import status as db_status
 from docsum.db.bulk import among, insert_jobs, is_postgres
 from docsum.db.models import Batch, BatchStatus, Document, DocumentStatus, Job, JobStatus, Summary, params_key
-from docsum.errors import BatchCancelled, BatchNotFound
+from docsum.errors import BatchCancelled, BatchNotFound, FailureClass
 from docsum.services.models import ModelRef
 from docsum.services.owners import owner_gone
 
@@ -54,9 +54,9 @@ def create_batch(
     return batch
 
 
-def unsummarizable_reason(document: Document) -> str | None:
-    """Why this document cannot be summarized, or None if it can."""
-    return _reason(document.status, document.error, bool(document.sentences))
+def unsummarizable(document: Document) -> tuple[str, FailureClass] | None:
+    """Why this document cannot be summarized, and the class of that, or None if it can."""
+    return _reason(document.status, document.error, document.failure_class, bool(document.sentences))
 
 
 def add_jobs(
@@ -91,7 +91,11 @@ def add_jobs(
             row.id: row
             for row in session.execute(
                 select(
-                    Document.id, Document.status, Document.error, _has_sentences(session).label("has_sentences")
+                    Document.id,
+                    Document.status,
+                    Document.error,
+                    Document.failure_class,
+                    _has_sentences(session).label("has_sentences"),
                 ).where(among(session, Document.id, new))
             )
         }
@@ -107,10 +111,10 @@ def add_jobs(
         existing.update({document_id: job_id for job_id, document_id in created})
         for document_id in new:
             row = documents[document_id]
-            reason = _reason(row.status, row.error, bool(row.has_sentences))
-            if reason is not None:
+            why = _reason(row.status, row.error, row.failure_class, bool(row.has_sentences))
+            if why is not None:
                 job_id = existing[document_id]
-                db_status.fail_queued_job_for_document(session, session.get(Job, job_id), reason)
+                db_status.fail_queued_job_for_document(session, session.get(Job, job_id), *why)
                 failed.add(job_id)
         if not batch.params.get("force"):
             failed.update(_settle_summarized(session, batch, [existing[d] for d in new if existing[d] not in failed]))
@@ -151,11 +155,14 @@ def _has_sentences(session: Session) -> ColumnElement[bool]:
     return Document.sentences.is_not(None) & (size(cast(Document.sentences, String)) > 4)
 
 
-def _reason(status: DocumentStatus, error: str | None, has_sentences: bool) -> str | None:
+def _reason(
+    status: DocumentStatus, error: str | None, failure: str | None, has_sentences: bool
+) -> tuple[str, FailureClass] | None:
+    """A job for a document that failed shares its reason and class."""
     if status == DocumentStatus.failed:
-        return error or "document failed extraction"
+        return error or "document failed extraction", FailureClass.parse(failure) or FailureClass.other
     if not has_sentences:
-        return "document has no sentences"
+        return "document has no sentences", FailureClass.no_text
     return None
 
 
@@ -277,8 +284,8 @@ def retry_failed(session: Session, batch_id: int) -> list[int]:
     )
     document_ids = [j.document_id for j in failed]
     documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(document_ids)))}
-    reasons = {job.id: unsummarizable_reason(documents[job.document_id]) for job in failed}
-    if all(reason is not None for reason in reasons.values()):
+    reasons = {job.id: unsummarizable(documents[job.document_id]) for job in failed}
+    if all(why is not None for why in reasons.values()):
         # Nothing can run again: a finished batch stays finished, with its timing and counts as they were.
         return []
     if batch.status == BatchStatus.finished:
@@ -286,9 +293,9 @@ def retry_failed(session: Session, batch_id: int) -> list[int]:
     requeued = []
     for job in failed:
         db_status.requeue_job(session, job)
-        reason = reasons[job.id]
-        if reason is not None:  # the document still cannot be summarized: fail it again at once, with its reason
-            db_status.fail_queued_job_for_document(session, job, reason)
+        why = reasons[job.id]
+        if why is not None:  # the document still cannot be summarized: fail it again at once, with its reason
+            db_status.fail_queued_job_for_document(session, job, *why)
         else:
             requeued.append(job.id)
     return requeued
@@ -314,6 +321,7 @@ class BatchReport:
     # The embedded process that ran it died before it ended (status "interrupted" while still open; a batch closed
     # since, by the next `docsum run`, is "cancelled" with this still set).
     interrupted: bool = False
+    failures: dict[str, int] = field(default_factory=dict)  # failed jobs by FailureClass value, largest first
 
     @property
     def jobs(self) -> int:
@@ -362,6 +370,7 @@ def batch_report(session: Session, batch_id: int) -> BatchReport:
         files_total=batch.files_total,
         files_done=batch.files_done,
         counts={str(k): v for k, v in counts.items()},
+        failures=db_status.failure_counts(session, batch_id) if counts.get("failed") else {},
         created_at=batch.created_at,
         finished_at=batch.finished_at,
         elapsed_s=max(0.0, (end - batch.created_at).total_seconds()),
@@ -385,6 +394,7 @@ class ResultRecord:
     indices: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     error: str | None = None
+    failure_class: str | None = None  # beside `error`: one of docsum.errors.FailureClass
     model_id: str | None = None
     batch_id: int | None = None
     media_type: str | None = None
@@ -465,6 +475,7 @@ def batch_results(session: Session, batch_id: int, job_ids: Collection[int] | No
             indices=indices,
             scores=scores,
             error=job.error,
+            failure_class=job.failure_class,
             model_id=summary.model_id if summary else job.model_id,
             batch_id=job.batch_id,
             media_type=media_type,

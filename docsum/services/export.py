@@ -26,6 +26,7 @@ CSV_FIELDS = [
     "indices",
     "scores",
     "error",
+    "failure_class",
     "model_id",
     "batch_id",
     "media_type",

@@ -1,40 +1,10 @@
-"""Why a document failed, in words a report can group by and a metric can label with.
+"""How failures read: the reason a poison message gets, and the leading phrase a report groups reasons by.
 
-`failure_reason` keeps the leading phrase of a stored error ("corrupt PDF: unexpected EOF" -> "corrupt PDF"), which
-reads well in a report; `failure_class` maps it onto a small closed set, fit for a Prometheus label (whose values must
-stay few: every distinct value is a time series).
+Their class (`docsum.errors.FailureClass`) is not read from these words: whoever fails a document or a job stores it
+beside the reason.
 """
 
 from __future__ import annotations
-
-import re
-
-FAILURE_CLASSES = (
-    "unreadable",
-    "unsupported",
-    "no_text",
-    "too_large",
-    "timeout",
-    "poison",
-    "model",
-    "internal",
-    "other",
-)
-
-# First match wins; patterns look at the start of the stored reason.
-_CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
-    for name, pattern in (
-        ("timeout", r"extraction time limit|time limit"),
-        ("poison", r"gave up after"),
-        ("too_large", r"oversized|archive has \d+ members|too large|limit"),
-        ("unsupported", r"unsupported|nested archive|encrypted|no text layer"),
-        ("no_text", r"no text|document has no sentences|empty file"),
-        ("unreadable", r"corrupt|unreadable|not a regular file|not found"),
-        ("model", r"summarize failed|model .* could not be loaded"),
-        ("internal", r"internal error"),
-    )
-)
 
 _MAX_REASON = 80
 
@@ -45,16 +15,8 @@ def gave_up(deliveries: int) -> str:
 
 
 def failure_reason(error: str | None) -> str:
-    """The leading phrase of an error: up to its first ':' (or ' ('), at most 80 characters."""
+    """The leading phrase of an error: up to its first ': ' (or ' ('), at most 80 characters."""
     text = " ".join((error or "unknown").split())
-    head = re.split(r": | \(", text, maxsplit=1)[0] or text
-    return head if len(head) <= _MAX_REASON else head[: _MAX_REASON - 1] + "…"
-
-
-def failure_class(error: str | None) -> str:
-    """One of FAILURE_CLASSES."""
-    text = error or ""
-    for name, pattern in _CLASS_PATTERNS:
-        if pattern.search(text):
-            return name
-    return "other"
+    head = min((text.find(sep) for sep in (": ", " (") if sep in text), default=len(text))
+    head_text = text[:head] or text
+    return head_text if len(head_text) <= _MAX_REASON else head_text[: _MAX_REASON - 1] + "…"

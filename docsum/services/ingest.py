@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from docsum.config import Settings
 from docsum.db.models import Batch, BatchStatus, Job
 from docsum.db.session import session_scope
+from docsum.errors import FailureClass
 from docsum.ingest.pipeline import IngestReport, Progress, expand_paths, ingest_file, ingest_paths
 from docsum.ingest.sources import Source, walk_paths
 from docsum.ingest.store import store_skipped, store_source
@@ -27,6 +28,9 @@ from docsum.services.database import open_sessions
 from docsum.services.tokens import store_tokens
 
 log = logging.getLogger(__name__)
+
+# An entry the walk did not read: (absolute path, reason, its class); stored as a failed document.
+NotRead = tuple[str, str, FailureClass]
 
 
 @dataclass
@@ -78,7 +82,7 @@ def ingest_files(
         batch = get_batch(session, batch_id, for_update=True)
         record_files(session, seen)
         if links:  # the batch's own files, turned into links out of its roots since the walk: not read
-            skipped = [store_skipped(session, path, reason) for path, reason in links]
+            skipped = [store_skipped(session, *link) for link in links]
             outcome.report.items.extend(skipped)
             document_ids += [item.document_id for item in skipped if item.document_id is not None]
         own: list[int] = []
@@ -107,20 +111,18 @@ def count_files(paths: Sequence[str | os.PathLike[str]]) -> int:
     return len(expand_paths(list(paths)))
 
 
-def find_files(paths: Sequence[Path]) -> tuple[list[str], list[tuple[str, str]]]:
+def find_files(paths: Sequence[Path]) -> tuple[list[str], list[NotRead]]:
     """The files under `paths` by ingest's walking rules (sorted, hidden entries skipped, links out of a walked
-    directory refused), resolved and without repeats; and [(absolute path, reason)] of the entries the walk did not
-    read (links out, loops, dangling links, FIFOs, sockets, devices)."""
+    directory refused), resolved and without repeats; and the entries the walk did not read (links out, loops,
+    dangling links, FIFOs, sockets, devices), each with its absolute path, reason and class."""
     files, skipped = walk_paths(list(paths))
     return (
         list(dict.fromkeys(str(p.resolve()) for p in files)),
-        list(dict.fromkeys((str(p.absolute()), reason) for p, reason in skipped)),
+        list(dict.fromkeys((str(p.absolute()), reason, failure) for p, reason, failure in skipped)),
     )
 
 
-def check_paths(
-    paths: Sequence[str], roots: Sequence[str] | None
-) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+def check_paths(paths: Sequence[str], roots: Sequence[str] | None) -> tuple[list[str], list[str], list[NotRead]]:
     """(paths to read, paths not under any root, [(path, reason)] of paths under a root that now resolve out of
     every root: a link swapped in after the walk, refused as the walker refuses links out of its root). A root is
     a directory or a file the batch was given, resolved when the batch was made."""
@@ -128,12 +130,13 @@ def check_paths(
         return list(paths), [], []
     read: list[str] = []
     foreign: list[str] = []
-    links: list[tuple[str, str]] = []
+    links: list[NotRead] = []
     for path in paths:
         if not any(_within(os.path.abspath(path), root) for root in roots):
             foreign.append(path)
         elif not any(_within(os.path.realpath(path), root) for root in roots):
-            links.append((path, "a link out of the batch's roots (made after the walk): not read"))
+            reason = "a link out of the batch's roots (made after the walk): not read"
+            links.append((path, reason, FailureClass.unsupported))
         else:
             read.append(path)
     return read, foreign, links
@@ -143,10 +146,10 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def not_read_documents(session: Session, entries: Sequence[tuple[str, str]]) -> list[int]:
-    """Record entries the walk did not read ((path, reason): a link out of the root, a loop, a FIFO, ...) as failed
-    documents with their reason, in this transaction; returns their ids, for the batch's jobs."""
-    ids = [store_skipped(session, path, reason).document_id for path, reason in entries]
+def not_read_documents(session: Session, entries: Sequence[NotRead]) -> list[int]:
+    """Record entries the walk did not read (a link out of the root, a loop, a FIFO, ...) as failed documents with
+    their reason and class, in this transaction; returns their ids, for the batch's jobs."""
+    ids = [store_skipped(session, *entry).document_id for entry in entries]
     return [i for i in ids if i is not None]
 
 
@@ -172,13 +175,18 @@ def _never_sent(session: Session, job_ids: Sequence[int]) -> list[int]:
 
 
 def fail_file(
-    sessions: sessionmaker[Session], settings: Settings, batch_id: int, path: str, reason: str
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    batch_id: int,
+    path: str,
+    reason: str,
+    failure: FailureClass,
 ) -> IngestOutcome:
-    """Record a file as a failed document with `reason` (without reading it), fail its job, count it done. Its
-    stat is remembered, so the nightly run does not read the same poison file again until it changes."""
+    """Record a file as a failed document with `reason` and its class (without reading it), fail its job, count it
+    done. Its stat is remembered, so the nightly run does not read the same poison file again until it changes."""
     outcome = IngestOutcome(batch_id=batch_id)
     stat = stat_file(path)
-    item = store_source(sessions, Source(str(Path(path).absolute()), error=reason), settings)
+    item = store_source(sessions, Source(str(Path(path).absolute()), error=reason, failure=failure), settings)
     outcome.report.items.append(item)
     with session_scope(sessions) as session:
         batch = get_batch(session, batch_id, for_update=True)

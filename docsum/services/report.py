@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docsum.config import Settings
+from docsum.errors import FailureClass
 from docsum.services.batches import BatchReport, ResultRecord, batch_report, batch_results, get_batch
 from docsum.services.display import printable
-from docsum.services.failures import failure_class, failure_reason
+from docsum.services.failures import failure_reason
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -144,7 +145,7 @@ def build_report(
     roots: Sequence[str] | None = None,
 ) -> RunReport:
     documents: list[DocumentRow] = []
-    groups: dict[str, FailureGroup] = {}
+    groups: dict[tuple[str, str], FailureGroup] = {}  # by (class, the reason's leading phrase)
     total = 0
     for record in records:
         total += 1
@@ -152,14 +153,19 @@ def build_report(
         if len(documents) < max_documents:
             documents.append(row)
         if record.status == "failed":
-            reason = failure_reason(record.error)
-            group = groups.get(reason)
+            failure = (FailureClass.parse(record.failure_class) or FailureClass.other).value
+            key = (failure, failure_reason(record.error))
+            group = groups.get(key)
             if group is None:
-                group = groups[reason] = FailureGroup(reason, failure_class(record.error), 0)
+                group = groups[key] = FailureGroup(key[1], failure, 0)
             group.count += 1
             if len(group.examples) < EXAMPLES_PER_REASON:
                 group.examples.append(row)
-    failures = sorted(groups.values(), key=lambda g: (-g.count, g.reason))
+    by_class: dict[str, int] = {}
+    for group in groups.values():
+        by_class[group.failure_class] = by_class.get(group.failure_class, 0) + group.count
+    # The largest class first, and within it the most frequent reason.
+    failures = sorted(groups.values(), key=lambda g: (-by_class[g.failure_class], g.failure_class, -g.count, g.reason))
     relative_sources(
         {id(row): row for row in [*documents, *(row for g in failures for row in g.examples)]}.values(), roots
     )

@@ -19,7 +19,7 @@ from docsum.db.session import session_scope
 from docsum.errors import BrokerUnavailable
 from docsum.services import batches
 from docsum.services.database import first_line
-from docsum.services.ingest import not_read_documents
+from docsum.services.ingest import NotRead, not_read_documents
 from docsum.services.models import ModelRef
 from docsum.services.nightly import NightlyOutcome, plan_nightly
 from docsum.services.report import write_nightly_report
@@ -77,7 +77,7 @@ def submit(
     model: ModelRef,
     params: dict[str, Any],
     files: Sequence[str] = (),
-    skipped: Sequence[tuple[str, str]] = (),
+    skipped: Sequence[NotRead] = (),
     documents: Sequence[int] = (),
     **extra: Any,
 ) -> int:

@@ -22,6 +22,7 @@ from docsum.db import status as db_status
 from docsum.db.bulk import among, insert_summaries
 from docsum.db.models import Batch, Document, Job, JobStatus, params_key
 from docsum.db.session import session_scope
+from docsum.errors import FailureClass
 from docsum.services.batches import FINAL_STATES
 from docsum.services.failures import gave_up
 from docsum.services.summary_sentences import (
@@ -67,7 +68,7 @@ class ChunkOutcome:
         default_factory=list
     )  # already final (redelivery), cancelled, or taken by another delivery
     batch_ids: set[int] = field(default_factory=set)
-    reasons: dict[int, str] = field(default_factory=dict)  # failed job id -> its stored reason (metrics label it)
+    failures: dict[int, FailureClass] = field(default_factory=dict)  # failed job id -> its class (metrics count it)
     one_by_one: bool = False  # a redelivered chunk: documents run and commit one at a time
     # Seconds per stage: fetch (start the jobs, read their documents), prepare (tokenize, pack), score (the model),
     # write (summaries and job states).
@@ -76,7 +77,7 @@ class ChunkOutcome:
     def merge(self, other: ChunkOutcome) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
-        self.reasons.update(other.reasons)
+        self.failures.update(other.failures)
         self.skipped += other.skipped
         self.batch_ids |= other.batch_ids
         for stage, seconds in other.timings.items():
@@ -144,11 +145,11 @@ def _start_chunk(
                 reason = gave_up(state.attempts)
                 job = session.get(Job, job_id)
                 if job.status == JobStatus.running:
-                    db_status.mark_job_failed(session, job, reason)
+                    db_status.mark_job_failed(session, job, reason, FailureClass.poison)
                 else:
-                    db_status.fail_queued_job_for_document(session, job, reason)
+                    db_status.fail_queued_job_for_document(session, job, reason, FailureClass.poison)
                 outcome.failed.append(job_id)
-                outcome.reasons[job_id] = reason
+                outcome.failures[job_id] = FailureClass.poison
                 log.error("job %s: %s", job_id, reason)
             else:
                 runnable.append(job_id)
@@ -416,18 +417,19 @@ def _store_results(
             if not isinstance(result, BaseException):
                 done.append((w, result))
                 continue
-            reason = (
-                str(result) if isinstance(result, NoSummary) else f"summarize failed: {type(result).__name__}: {result}"
-            )
+            if isinstance(result, NoSummary):
+                reason, failure = str(result), FailureClass.no_text
+            else:  # the model could not be loaded, or raised on this document
+                reason, failure = f"summarize failed: {type(result).__name__}: {result}", FailureClass.model
             try:
                 job = session.get(Job, w.job.id)
-                db_status.mark_job_failed(session, job, reason)
+                db_status.mark_job_failed(session, job, reason, failure)
             except db_status.IllegalTransition as skip:
                 log.info("job %s not stored: %s", w.job.id, skip)
                 outcome.skipped.append(w.job.id)
                 continue
             outcome.failed.append(w.job.id)
-            outcome.reasons[w.job.id] = reason
+            outcome.failures[w.job.id] = failure
         # Transition first: a job cancelled, or finished by another delivery, is not returned and gets no summary.
         stored = set(db_status.mark_jobs_succeeded(session, [w.job.id for w, _ in done]))
         rows = []
@@ -460,14 +462,16 @@ def _store_results(
     return outcome
 
 
-def fail_running_jobs(sessions: sessionmaker[Session], job_ids: Sequence[int], reason: str) -> list[int]:
+def fail_running_jobs(
+    sessions: sessionmaker[Session], job_ids: Sequence[int], reason: str, failure: FailureClass
+) -> list[int]:
     """After an unexpected error in a chunk: its jobs still running fail with the reason instead of staying running
     (the task is acknowledged as failed and will not come back). Returns the ids failed."""
     failed: list[int] = []
     with session_scope(sessions) as session:
         for job in session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status == JobStatus.running)):
             try:
-                db_status.mark_job_failed(session, job, reason)
+                db_status.mark_job_failed(session, job, reason, failure)
             except db_status.IllegalTransition:
                 continue
             failed.append(job.id)

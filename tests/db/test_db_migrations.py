@@ -156,8 +156,8 @@ def _documents_table(*columns):
     return table("documents", *(column(c) for c in base), *columns)
 
 
-def _insert_document(conn, docs, doc_id: int, **columns) -> None:
-    """One extracted document row in `docs` (see _documents_table), with `columns` besides."""
+def _insert_document(conn, docs, doc_id: int, status: str = "extracted", **columns) -> None:
+    """One document row in `docs` (see _documents_table), extracted unless told, with `columns` besides."""
     from datetime import UTC, datetime
 
     from sqlalchemy import insert
@@ -168,7 +168,7 @@ def _insert_document(conn, docs, doc_id: int, **columns) -> None:
             id=doc_id,
             source_uri=f"/d/{doc_id}",
             content_sha256=f"{doc_id:064d}",
-            status="extracted",
+            status=status,
             created_at=now,
             updated_at=now,
             **columns,
@@ -273,5 +273,103 @@ def test_0009_fills_sentence_skips_from_the_records_and_drops_them_on_downgrade(
         assert downgrade(any_db_url, "0008") == "0008"
         with engine.connect() as conn:
             assert "sentence_skips" not in {c["name"] for c in inspect(conn).get_columns("documents")}
+    finally:
+        engine.dispose()
+
+
+def test_0011_classes_earlier_failures_from_their_reasons(any_db_url: str) -> None:
+    """Rows that failed before 0011 get a class from the wording of their reason, first match winning; rows that did
+    not fail get none; a reason no release wrote is "other". Jobs as documents."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import JSON, column, insert, select, table
+
+    upgrade(any_db_url, "0010")
+    docs = _documents_table(column("error"))
+    failed = {
+        1: "extraction time limit (60 s) exceeded",
+        2: "gave up after 3 deliveries",
+        3: "archive has 20001 members (max_archive_members 20000)",
+        4: "no text layer (scanned PDF?); OCR is off",
+        5: "empty file (0 bytes)",
+        6: "corrupt PDF: unexpected EOF",
+        7: "summarize failed: RuntimeError: boom",
+        8: "internal error: KeyError: 'x'",
+        9: "something no release wrote",
+        10: "encrypted PDF: a password is needed",
+    }
+    expected = {
+        1: "timeout",
+        2: "poison",
+        3: "too_large",
+        4: "unsupported",
+        5: "no_text",
+        6: "unreadable",
+        7: "model",
+        8: "internal",
+        9: "other",
+        10: "unsupported",
+        11: None,
+    }
+    engine = create_engine(any_db_url, poolclass=NullPool)
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            for doc_id, error in failed.items():
+                _insert_document(conn, docs, doc_id, status="failed", error=error)
+            _insert_document(conn, docs, 11)
+            counts = ("files_total", "files_done", "n_queued", "n_running", "n_succeeded", "n_failed", "n_cancelled")
+            batches = table(
+                "batches", *(column(c) for c in ("id", "name", "status", "created_at", *counts)), column("params", JSON)
+            )
+            conn.execute(
+                insert(batches).values(
+                    id=1,
+                    name="b",
+                    params={},
+                    status="finished",
+                    files_total=0,
+                    files_done=0,
+                    created_at=now,
+                    n_queued=0,
+                    n_running=0,
+                    n_succeeded=1,
+                    n_failed=1,
+                    n_cancelled=0,
+                )
+            )
+            jobs = table(
+                "jobs",
+                *(column(c) for c in ("id", "batch_id", "document_id", "model_id", "params_key", "status")),
+                column("params", JSON),
+                column("attempts"),
+                column("error"),
+                column("updated_at"),
+            )
+            for job_id, status, error in ((1, "failed", failed[6]), (2, "succeeded", None)):
+                conn.execute(
+                    insert(jobs).values(
+                        id=job_id,
+                        batch_id=1,
+                        document_id=job_id,
+                        model_id="m",
+                        params_key="k",
+                        params={},
+                        status=status,
+                        attempts=1,
+                        error=error,
+                        updated_at=now,
+                    )
+                )
+        upgrade(any_db_url, "0011")
+        with engine.connect() as conn:
+            documents = table("documents", column("id"), column("failure_class"))
+            assert dict(conn.execute(select(documents.c.id, documents.c.failure_class)).all()) == expected
+            classed = table("jobs", column("id"), column("failure_class"))
+            assert dict(conn.execute(select(classed.c.id, classed.c.failure_class)).all()) == {1: "unreadable", 2: None}
+        assert downgrade(any_db_url, "0010") == "0010"
+        with engine.connect() as conn:
+            for name in ("documents", "jobs"):
+                assert "failure_class" not in {c["name"] for c in inspect(conn).get_columns(name)}
     finally:
         engine.dispose()

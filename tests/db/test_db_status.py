@@ -25,6 +25,7 @@ from docsum.db.models import (
     utcnow,
 )
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
+from docsum.errors import FailureClass
 
 J = JobStatus
 # The contract in docs/ARCHITECTURE.md, written out independently of db.status.
@@ -68,14 +69,17 @@ PATH_TO: dict[JobStatus, list[Callable[[Session, Job], object]]] = {
     J.queued: [],
     J.running: [lambda s, j: st.mark_job_running(s, j, "h")],
     J.succeeded: [lambda s, j: st.mark_job_running(s, j, "h"), st.mark_job_succeeded],
-    J.failed: [lambda s, j: st.mark_job_running(s, j, "h"), lambda s, j: st.mark_job_failed(s, j, "boom")],
+    J.failed: [
+        lambda s, j: st.mark_job_running(s, j, "h"),
+        lambda s, j: st.mark_job_failed(s, j, "boom", FailureClass.model),
+    ],
     J.cancelled: [st.cancel_job],
 }
 MOVE_TO: dict[JobStatus, Callable[[Session, Job], object]] = {
     J.queued: st.requeue_job,
     J.running: lambda s, j: st.mark_job_running(s, j, "h2"),
     J.succeeded: st.mark_job_succeeded,
-    J.failed: lambda s, j: st.mark_job_failed(s, j, "boom"),
+    J.failed: lambda s, j: st.mark_job_failed(s, j, "boom", FailureClass.model),
     J.cancelled: st.cancel_job,
 }
 
@@ -119,12 +123,13 @@ def test_job_lifecycle_timestamps_and_attempts(factory: sessionmaker[Session]) -
         assert (job.attempts, job.worker_host) == (2, "gpu-2")
         assert job.started_at >= first_start
 
-        st.mark_job_failed(s, job, "CUDA out of memory")
-        assert (job.status, job.error) == (J.failed, "CUDA out of memory")
+        st.mark_job_failed(s, job, "CUDA out of memory", FailureClass.model)
+        assert (job.status, job.error, job.failure_class) == (J.failed, "CUDA out of memory", "model")
         assert job.finished_at is not None and job.finished_at >= job.started_at
 
         st.requeue_job(s, job)
         assert (job.status, job.attempts, job.error, job.started_at, job.finished_at) == (J.queued, 0, None, None, None)
+        assert job.failure_class is None
         job_id = job.id
 
     with session_scope(factory) as s:  # what was committed, read back
@@ -168,13 +173,14 @@ def test_mark_jobs_running_starts_only_startable(factory: sessionmaker[Session])
 def test_fail_queued_job_for_document(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as s:
         job = _new_job(s)
-        st.fail_queued_job_for_document(s, job, "document failed extraction: no text layer")
+        st.fail_queued_job_for_document(s, job, "document failed extraction: no text layer", FailureClass.unreadable)
         assert (job.status, job.error) == (J.failed, "document failed extraction: no text layer")
+        assert job.failure_class == FailureClass.unreadable
         assert job.finished_at is not None
         running = _new_job(s)
         st.mark_job_running(s, running, "h")
         with pytest.raises(st.IllegalTransition, match="not queued"):
-            st.fail_queued_job_for_document(s, running, "x")
+            st.fail_queued_job_for_document(s, running, "x", FailureClass.unreadable)
 
 
 def test_unknown_job_is_a_lookup_error(factory: sessionmaker[Session]) -> None:
@@ -192,7 +198,7 @@ def test_batch_finish_and_counts(factory: sessionmaker[Session]) -> None:
         jobs = [_new_job(s, batch) for _ in range(4)]
         st.mark_job_running(s, jobs[0], "h")
         st.mark_job_succeeded(s, jobs[0])
-        st.fail_queued_job_for_document(s, jobs[1], "bad pdf")
+        st.fail_queued_job_for_document(s, jobs[1], "bad pdf", FailureClass.unreadable)
         st.cancel_job(s, jobs[2])
         assert st.batch_counts(s, batch.id) == {"queued": 1, "running": 0, "succeeded": 1, "failed": 1, "cancelled": 1}
         assert batch.status == BatchStatus.running and batch.finished_at is None
@@ -232,17 +238,21 @@ def test_cancel_batch_cancels_open_jobs(factory: sessionmaker[Session]) -> None:
 def test_document_transitions(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as s:
         doc = Document(source_uri="scan.pdf", content_sha256="f" * 64, byte_size=3 * 1024**3)
-        st.set_document_failed(s, doc, "no text layer (scanned PDF?)")
-        assert (doc.status, doc.error) == (DocumentStatus.failed, "no text layer (scanned PDF?)")
+        st.set_document_failed(s, doc, "no text layer (scanned PDF?)", FailureClass.unsupported)
+        assert (doc.status, doc.error, doc.failure_class) == (
+            DocumentStatus.failed,
+            "no text layer (scanned PDF?)",
+            "unsupported",
+        )
         with pytest.raises(ValueError, match="needs text and sentences"):
             st.set_document_extracted(s, doc)
         doc.text, doc.sentences = "Now it reads.", ["Now it reads."]
         st.set_document_extracted(s, doc)
-        assert (doc.status, doc.error) == (DocumentStatus.extracted, None)
+        assert (doc.status, doc.error, doc.failure_class) == (DocumentStatus.extracted, None, None)
         with pytest.raises(st.IllegalTransition, match="from extracted to failed"):
-            st.set_document_failed(s, doc, "again")
+            st.set_document_failed(s, doc, "again", FailureClass.unsupported)
         with pytest.raises(ValueError, match="readable error"):
-            st.set_document_failed(s, Document(source_uri="x"), "")
+            st.set_document_failed(s, Document(source_uri="x"), "", FailureClass.unsupported)
         s.flush()
         doc_id = doc.id
     with session_scope(factory) as s:
@@ -305,7 +315,7 @@ def test_open_jobs_are_found_through_the_partial_index(factory: sessionmaker[Ses
         assert st.has_open_jobs(session, batch_id)  # one still queued
         st.mark_job_running(session, jobs[2], "h")
         assert st.has_open_jobs(session, batch_id)  # running is open too
-        st.mark_job_failed(session, jobs[2], "bad input")
+        st.mark_job_failed(session, jobs[2], "bad input", FailureClass.model)
         assert not st.has_open_jobs(session, batch_id)
         assert not st.has_open_jobs(session, batch_id + 1)
     with factory() as session:

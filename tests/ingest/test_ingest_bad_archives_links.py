@@ -62,6 +62,7 @@ def test_archives_are_files_under_max_file_bytes(
     small = settings.model_copy(update={"max_file_bytes": 1000})
     [item] = ingest_file(factory, path, small)
     assert item.outcome == "failed" and item.reason == f"oversized: {path.stat().st_size} bytes (limit 1000)"
+    assert item.failure == "too_large"
 
 
 def test_empty_archives_and_nul_block_gzip_leave_a_failed_row(
@@ -78,8 +79,8 @@ def test_empty_archives_and_nul_block_gzip_leave_a_failed_row(
     assert reasons["empty.tar"] == ("failed", "unsupported content: binary data")  # only end-of-archive NUL blocks
     assert reasons["zeros.gz"] == ("failed", "compression ratio above 200 (max_archive_ratio; zip bomb?)")
     with factory() as session:
-        stored = {Path(d.source_uri.split("!")[0]).name for d in session.scalars(select(Document))}
-    assert stored == {"empty.zip", "empty.tar", "zeros.gz"}
+        stored = {Path(d.source_uri.split("!")[0]).name: d.failure_class for d in session.scalars(select(Document))}
+    assert stored == {"empty.zip": "no_text", "empty.tar": "unsupported", "zeros.gz": "too_large"}
 
 
 def test_tar_reading_stops_when_an_archive_wide_limit_trips(

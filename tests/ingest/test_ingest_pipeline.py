@@ -95,6 +95,15 @@ def test_mixed_directory_good_and_bad_documents(
         "i-cut.pdf": reasons["i-cut.pdf"],
     }
     assert reasons["i-cut.pdf"].startswith("corrupt PDF")
+    # Each reason's class travels with it from the extractor (a scan OCR found nothing in has no text; a locked or
+    # mislabelled file is one docsum does not read; a cut one cannot be read).
+    assert {name: item.failure for name, item in items.items() if item.outcome == "failed"} == {
+        "b-scan.pdf": "no_text",
+        "c-locked.pdf": "unsupported",
+        "d-junk.pdf": "unsupported",
+        "e-empty.txt": "no_text",
+        "i-cut.pdf": "unreadable",
+    }
     assert report.counts() == {"ingested": 5, "duplicate": 0, "failed": 5}
 
     stored = documents(factory)
@@ -262,6 +271,7 @@ def test_tar_gz_members_links_devices_traversal(
     assert first["news/../../evil.txt"].reason == "unsafe member path 'news/../../evil.txt' (parent directory '..')"
     assert first["news/passwd.txt"].reason == "link member not ingested (-> '/etc/passwd')"
     assert first["news/null"].reason == "device or special file member not ingested"
+    assert {first[m].failure for m in ("news/../../evil.txt", "news/passwd.txt", "news/null")} == {"unsupported"}
     second = [i for i in report.items if "in.tgz" in i.source_uri]
     assert {i.outcome for i in second if "story" in i.source_uri or "page" in i.source_uri} == {"duplicate"}
     assert [i.outcome for i in report.items if "plain.tar" in i.source_uri] == ["ingested"]
@@ -284,6 +294,8 @@ def test_gzip_tar_bomb_and_single_gz(tmp_path: Path, factory: sessionmaker[Sessi
     )
     assert "bomb.tar.gz!after.txt" not in reasons
     assert reasons["page.html.gz!page.html"] == ("ingested", None)
+    classes = {i.source_uri.rsplit("/", 1)[1]: i.failure for i in report.items}
+    assert (classes["bomb.tar.gz!zeros.txt"], classes["bomb.tar.gz"]) == ("too_large", "too_large")
 
 
 def test_oversized_file_is_not_read(tmp_path: Path, factory: sessionmaker[Session], settings: Settings) -> None:

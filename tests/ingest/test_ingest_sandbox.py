@@ -96,10 +96,10 @@ def test_runaways_fail_with_their_reason_and_the_run_goes_on(tmp_path: Path, fac
         write(tmp_path / "in" / "c-good.html", GOOD_PAGE),
     ]
     report = ingest_paths(factory, [tmp_path / "in"], settings)
-    assert [(Path(i.source_uri).name, i.outcome, i.reason) for i in report.items] == [
-        (files[0].name, "failed", "extraction exceeded 1 s"),
-        (files[1].name, "failed", "extraction exceeded memory limit of 512 MiB"),
-        (files[2].name, "ingested", None),
+    assert [(Path(i.source_uri).name, i.outcome, i.reason, i.failure) for i in report.items] == [
+        (files[0].name, "failed", "extraction exceeded 1 s", "timeout"),
+        (files[1].name, "failed", "extraction exceeded memory limit of 512 MiB", "too_large"),
+        (files[2].name, "ingested", None, None),
     ]
 
 

@@ -60,10 +60,25 @@ def odd_tree(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     return root, secret, reasons
 
 
+# The class stored beside each reason: what cannot be read, and what docsum does not read.
+CLASSES = {
+    "loop.txt": "unreadable",
+    "a-pong": "unreadable",
+    "b-ping": "unreadable",
+    "dangling.txt": "unreadable",
+    "escape.txt": "unsupported",
+    "outdir": "unsupported",
+    "subdir-link": "unsupported",
+    "pipe": "unsupported",
+    "sock": "unsupported",
+}
+
+
 def test_the_walker_gives_every_entry_it_does_not_read_a_reason(tmp_path: Path) -> None:
     root, _secret, reasons = odd_tree(tmp_path)
     found = list(walk([root]))
     assert {f.path.name: f.skip for f in found if f.skip} == reasons
+    assert {f.path.name: f.failure for f in found if f.skip} == CLASSES
     assert sorted(f.path.name for f in found if f.skip is None) == ["alias.txt", "good.txt"]
     assert all(f.size == len(TEXT) for f in found if f.skip is None)
     # Given explicitly, a loop or a FIFO is a skipped entry too, never an exception; a missing path is the reader's.
@@ -88,6 +103,10 @@ def test_ingest_stores_each_skipped_entry_with_its_reason(tmp_path: Path, factor
         stored = {Path(d.source_uri).name: d.error for d in session.scalars(select(Document)) if d.error}
         texts = [d.text or "" for d in session.scalars(select(Document))]
     assert stored == reasons
+    with factory() as session:
+        classes = {Path(d.source_uri).name: d.failure_class for d in session.scalars(select(Document)) if d.error}
+    assert classes == CLASSES
+    assert {Path(i.source_uri).name: i.failure for i in report.items if i.outcome == "failed"} == CLASSES
     assert not any("secret" in t.lower() for t in texts)
     # The same walk again records nothing twice.
     ingest_paths(factory, [root], settings)
@@ -102,7 +121,8 @@ def test_the_nightly_scan_follows_the_same_rule_and_stores_what_it_skipped(
     with factory() as session:
         found = archive.scan(session, [str(root)])
     assert str(secret) not in found.new and sorted(Path(p).name for p in found.new) == ["alias.txt", "good.txt"]
-    assert {Path(p).name: r for p, r in found.not_read} == {
+    assert {Path(p).name: f for p, _r, f in found.not_read} == CLASSES
+    assert {Path(p).name: r for p, r, _f in found.not_read} == {
         # The scan walks the resolved root, so link targets inside it read from there.
         name: reason.replace(str(root), str(root.resolve()))
         for name, reason in reasons.items()

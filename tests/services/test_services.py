@@ -16,6 +16,7 @@ from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
 from docsum.db.models import Batch, BatchStatus, Document, Job, JobStatus, Summary, params_key
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
+from docsum.errors import FailureClass
 from docsum.services import batches, nightly, summarize
 from docsum.services.ingest import ingest_files
 from docsum.services.models import ModelRef, get_summarizer, resolve_model
@@ -47,7 +48,7 @@ def add_document(session_factory, n: int, sentences: list[str] | None = SENTENCE
             doc.text = " ".join(doc.sentences)
             db_status.set_document_extracted(session, doc)
         else:
-            db_status.set_document_failed(session, doc, error)
+            db_status.set_document_failed(session, doc, error, FailureClass.unreadable)
         session.flush()
         return doc.id
 
@@ -114,6 +115,10 @@ def test_failed_and_empty_documents_fail_alone(env) -> None:
         by_doc = {j.document_id: j for j in session.scalars(select(Job))}
     assert by_doc[broken].status == JobStatus.failed and by_doc[broken].error == "pdf: no text layer (scanned?)"
     assert by_doc[empty].status == JobStatus.failed and by_doc[empty].error == "document has no sentences"
+    # A job takes its document's class; a document without sentences has nothing to summarize.
+    assert (by_doc[broken].failure_class, by_doc[empty].failure_class) == ("unreadable", "no_text")
+    with sf() as session:  # what `docsum status` and `docsum batches` show beside the count
+        assert batches.batch_report(session, batch_id).failures == {"no_text": 1, "unreadable": 1}
     assert queued == [by_doc[good].id]
     outcome = run_chunk(settings, sf, queued, get_summarizer, "w")
     assert outcome.succeeded == queued
@@ -157,6 +162,7 @@ def test_delivery_cap_fails_a_poison_job(env) -> None:
     with sf() as session:
         job = session.get(Job, queued[0])
         assert job.status == JobStatus.failed and job.error == f"gave up after {settings.max_deliveries} deliveries"
+        assert job.failure_class == FailureClass.poison
         assert session.scalar(select(func.count()).select_from(Summary)) == 0
     # retry_failed gives it a fresh delivery budget; the batch (still running) keeps it.
     assert in_tx(sf, batches.retry_failed, batch_id) == queued
@@ -208,6 +214,7 @@ def test_a_model_that_cannot_load_fails_the_chunk_with_its_reason(env, tmp_path)
     with sf() as session:
         job = session.get(Job, queued[0])
         assert job.status == JobStatus.failed and "could not be loaded" in job.error and "no-such-model" in job.error
+        assert job.failure_class == FailureClass.model
     assert in_tx(sf, batches.maybe_finish_batch, batch_id)
 
 
@@ -216,10 +223,13 @@ def test_fail_running_jobs_leaves_final_jobs_alone(env) -> None:
     _, queued = make_batch(settings, sf, [add_document(sf, i) for i in range(2)])
     with session_scope(sf) as session:
         db_status.mark_jobs_running(session, queued[:1], "w")
-    assert summarize.fail_running_jobs(sf, queued, "internal error: boom") == queued[:1]
+    assert summarize.fail_running_jobs(sf, queued, "internal error: boom", FailureClass.internal) == queued[:1]
     with sf() as session:
-        states = {j.id: (j.status, j.error) for j in session.scalars(select(Job))}
-    assert states == {queued[0]: (JobStatus.failed, "internal error: boom"), queued[1]: (JobStatus.queued, None)}
+        states = {j.id: (j.status, j.error, j.failure_class) for j in session.scalars(select(Job))}
+    assert states == {
+        queued[0]: (JobStatus.failed, "internal error: boom", "internal"),
+        queued[1]: (JobStatus.queued, None, None),
+    }
 
 
 def test_retry_failed_reopens_a_finished_batch(env) -> None:

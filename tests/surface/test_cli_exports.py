@@ -91,7 +91,7 @@ def test_status_watch_follows_a_batch_to_its_end(tmp_path: Path) -> None:
         watched = docsum(["status", "1", "--watch"], tmp_path)
         # Until its end, then the final counts, and the exit code a script waiting on it needs.
         assert watched.returncode == EXIT_SOME_FAILED, watched.stderr
-        assert "batch 1 finished: 4 succeeded, 1 failed" in watched.stdout
+        assert "batch 1 finished: 4 succeeded, 1 failed (1 unreadable)" in watched.stdout  # counted by class
         assert running.wait(timeout=120) == EXIT_SOME_FAILED
     finally:
         if running.poll() is None:

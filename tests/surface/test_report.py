@@ -1,5 +1,6 @@
 """The run report: written by `docsum run --report` and `docsum report`, loaded in a real headless browser, whose
-DOM must hold the batch's counts, its failures grouped by reason, and one row per document with its summary."""
+DOM must hold the batch's counts, its failures grouped by class and reason, and one row per document with its
+summary."""
 
 from __future__ import annotations
 
@@ -111,10 +112,10 @@ def test_run_report_in_a_browser(tmp_path: Path) -> None:
     assert not dom.xpath(".//table[@id='documents']//img")
 
     failures = {
-        tr.get("data-reason"): int(tr.get("data-count"))
+        (tr.get("data-class"), tr.get("data-reason")): int(tr.get("data-count"))
         for tr in dom.xpath(".//table[@id='failures']//tr[@class='failure']")
     }
-    assert failures == {"corrupt PDF": 2, "empty file": 1}, failures
+    assert failures == {("unreadable", "corrupt PDF"): 2, ("no_text", "empty file"): 1}, failures
 
     # `docsum report` writes the same page for the same batch (but for its generation time).
     again = tmp_path / "again.html"

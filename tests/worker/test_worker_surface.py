@@ -21,7 +21,7 @@ from servers import free_port
 import docsum
 from docsum.client import Client
 from docsum.config import Settings
-from docsum.services.failures import FAILURE_CLASSES
+from docsum.errors import FailureClass
 
 WAIT_S = 240
 AUTH = ("ops", "s3cret-test")
@@ -88,7 +88,7 @@ def test_handle_streams_documents_through_the_fleet(fleet: Fleet, client: Client
     assert after[("docsum_documents_summarized_total", ())] == before + 5
     assert after[("docsum_model_load_seconds", ())] > 0
     failed = {dict(labels)["reason"] for (name, labels) in after if name == "docsum_documents_failed_total"}
-    assert failed == set(FAILURE_CLASSES)
+    assert failed == {c.value for c in FailureClass}
     assert after[("docsum_queue_depth", (("queue", "summarize"),))] == 0
     assert after[("docsum_chunk_seconds_bucket", (("le", "14400.0"),))] >= 1  # buckets reach the visibility timeout
 
