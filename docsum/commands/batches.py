@@ -257,8 +257,8 @@ def run(
             raise  # the configured model: a configuration error (exit 5, docsum.outages)
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
-        console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
-        try:
+        try:  # from here a Ctrl-C leaves the batch going on, and says how to follow it
+            console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
             final = _progress_loop(client, batch_id, console)
         except KeyboardInterrupt:
             where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"

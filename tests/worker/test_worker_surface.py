@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,10 +202,16 @@ def test_ctrl_c_leaves_the_batch_running_and_says_how_to_follow_it(
             text=True,
             cwd=REPO_ROOT,
         )
-        wait_for(lambda: _submitted(client, inputs), 60, "the document ingested")
-        time.sleep(1.0)
+        # Conditions, not a clock: the run has said which batch it waits on, and the fleet has ingested its file.
+        said = []
+        for line in proc.stderr:  # ends at EOF too, should the run exit early (the assertions below then say why)
+            said.append(line)
+            if "submitted" in line:
+                break
+        wait_for(lambda: _submitted(client, inputs), WAIT_S, "the document ingested")
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        _, rest = proc.communicate(timeout=WAIT_S)  # a bound for a stuck process, not a speed requirement
+        err = "".join(said) + rest
     finally:
         assert client.app.control.add_consumer("summarize", destination=[node()], reply=True)
     assert proc.returncode == 130, err
