@@ -30,7 +30,14 @@ SUMMARY_PREVIEW_WORDS = 14
 TABLE_ROWS = 200
 
 
-def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchReport:
+def _progress_loop(
+    client: Client, batch_id: int, console: Console, ctrl_c: threading.Event | None = None
+) -> BatchReport:
+    """Progress bars until the batch ends. `ctrl_c`: a Ctrl-C remembered since before the loop (see
+    `_remembered_ctrl_c`); without one, the loop remembers its own."""
+    if ctrl_c is None:
+        with _remembered_ctrl_c() as own:
+            return _progress_loop(client, batch_id, console, own)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -62,8 +69,7 @@ def _progress_loop(client: Client, batch_id: int, console: Console) -> BatchRepo
                 note=f"{c['running']} running · {c['failed']} failed · {report.docs_per_s:.1f} docs/s",
             )
 
-        with _remembered_ctrl_c() as ctrl_c:
-            return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
+        return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
 
 
 @contextlib.contextmanager
@@ -249,18 +255,23 @@ def run(
                 f"[yellow]batch {closed} was interrupted (its process is gone): closed, {cancelled} unfinished "
                 "documents cancelled; what it summarized is kept and not summarized again[/yellow]"
             )
-        try:
-            batch_id = client.submit(paths, name=name, model=model, k=k, force=force)
-        except ModelNotFound as error:
-            if model:  # the --model given: a bad argument
+        # Remembered from before the submit: a Ctrl-C that Python drops (raised inside a finalizer, as can happen
+        # under load) between the submit and the first poll still stops the waiting at that poll.
+        with _remembered_ctrl_c() as ctrl_c:
+            try:
+                batch_id = client.submit(paths, name=name, model=model, k=k, force=force)
+            except ModelNotFound as error:
+                if model:  # the --model given: a bad argument
+                    raise fail(str(error)) from None
+                raise  # the configured model: a configuration error (exit 5, docsum.outages)
+            except (ValueError, FileNotFoundError) as error:
                 raise fail(str(error)) from None
-            raise  # the configured model: a configuration error (exit 5, docsum.outages)
-        except (ValueError, FileNotFoundError) as error:
-            raise fail(str(error)) from None
-        try:  # from here a Ctrl-C leaves the batch going on, and says how to follow it
-            console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
-            final = _progress_loop(client, batch_id, console)
-        except KeyboardInterrupt:
+            try:  # from here a Ctrl-C leaves the batch going on, and says how to follow it
+                console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
+                final = _progress_loop(client, batch_id, console, ctrl_c)
+            except KeyboardInterrupt:
+                final = None
+        if final is None:
             where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
             console.print(
                 f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)} --watch`, "
