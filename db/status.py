@@ -295,7 +295,7 @@ def failure_counts(session: Session, batch_id: int) -> dict[str, int]:
     )
     counts: dict[str, int] = {}
     for failure, n in rows:
-        name = (FailureClass.parse(failure) or FailureClass.other).value
+        name = FailureClass.of_failed(failure).value
         counts[name] = counts.get(name, 0) + n
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 

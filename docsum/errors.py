@@ -26,10 +26,9 @@ class FailureClass(enum.StrEnum):
     other = "other"  # stored before failures had classes, and not recognised
 
     @classmethod
-    def parse(cls, value: str | None) -> FailureClass | None:
-        """A stored value back into the class (None stays None; an unknown value, from a newer release, is other)."""
-        if value is None:
-            return None
+    def of_failed(cls, value: str | None) -> FailureClass:
+        """The class of a failed row from its stored value: none stored (a row failed before classes were stored) or
+        one this release does not know (written by a newer one) is other."""
         try:
             return cls(value)
         except ValueError:

@@ -375,27 +375,22 @@ class OcrOptions:
 _SCAN_IMAGE = re.compile(rb"/(?:DCTDecode|JBIG2Decode|CCITTFaxDecode|JPXDecode)\b")
 
 
-def describe_unparsable(data: bytes, detail: str, outcome: str) -> str:
-    """Why pdfminer could not read the file, saying what the file is (a scan is not "corrupt"), and what came of
-    trying it as a scan (`outcome`)."""
-    if b"%PDF-" not in data[:1024]:
-        return f"not a PDF: {detail}"
-    images = len(_SCAN_IMAGE.findall(data))
-    if images:
-        return (
-            f"scanned PDF ({images} page image{'s' if images != 1 else ''}) whose structure pdfminer cannot parse "
-            f"({detail}); {outcome}"
-        )
-    return f"corrupt PDF: {detail}"
-
-
 def unparsable_error(
     data: bytes, detail: str, outcome: str, scan_failure: FailureClass = FailureClass.unreadable
 ) -> ExtractionError:
-    """`describe_unparsable` as an error: a scan takes `scan_failure` (what came of trying it as one), anything
-    else is unreadable."""
-    reason = describe_unparsable(data, detail, outcome)
-    return ExtractionError(reason, scan_failure if reason.startswith("scanned PDF") else FailureClass.unreadable)
+    """Why pdfminer could not read the file, saying what the file is (a scan is not "corrupt"), and what came of
+    trying it as a scan (`outcome`). A scan takes `scan_failure`, the class of that outcome; anything else is
+    unreadable."""
+    if b"%PDF-" not in data[:1024]:
+        return ExtractionError(f"not a PDF: {detail}", FailureClass.unreadable)
+    images = len(_SCAN_IMAGE.findall(data))
+    if images:
+        return ExtractionError(
+            f"scanned PDF ({images} page image{'s' if images != 1 else ''}) whose structure pdfminer cannot parse "
+            f"({detail}); {outcome}",
+            scan_failure,
+        )
+    return ExtractionError(f"corrupt PDF: {detail}", FailureClass.unreadable)
 
 
 def _open(data: bytes) -> PDFDocument:
@@ -499,7 +494,7 @@ def _scan_fallback(data: bytes, detail: str, max_pages: int, ocr: OcrOptions, de
     try:
         n = min(page_count(data), max_pages)
     except ExtractionError as err:
-        if err.reason.startswith("encrypted"):
+        if err.failure is FailureClass.unsupported:  # encrypted: PDFium says so, and that is the reason to keep
             raise
         raise unparsable_error(data, detail, "PDFium cannot open it either") from None
     if n == 0:

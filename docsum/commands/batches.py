@@ -270,14 +270,12 @@ def run(
                 console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
                 final = _progress_loop(client, batch_id, console, ctrl_c)
             except KeyboardInterrupt:
-                final = None
-        if final is None:
-            where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
-            console.print(
-                f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)} --watch`, "
-                f"`docsum cancel {int(batch_id)}`"
-            )
-            raise typer.Exit(code=130) from None
+                where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
+                console.print(
+                    f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)} --watch`, "
+                    f"`docsum cancel {int(batch_id)}`"
+                )
+                raise typer.Exit(code=130) from None
         # With `--out -` the results own stdout: the table goes to stderr with the progress.
         _results_table(client, batch_id, console if out is not None and target is None else stdout_console())
         _print_report(final, console)

@@ -160,7 +160,7 @@ def _reason(
 ) -> tuple[str, FailureClass] | None:
     """A job for a document that failed shares its reason and class."""
     if status == DocumentStatus.failed:
-        return error or "document failed extraction", FailureClass.parse(failure) or FailureClass.other
+        return error or "document failed extraction", FailureClass.of_failed(failure)
     if not has_sentences:
         return "document has no sentences", FailureClass.no_text
     return None

@@ -153,7 +153,7 @@ def build_report(
         if len(documents) < max_documents:
             documents.append(row)
         if record.status == "failed":
-            failure = (FailureClass.parse(record.failure_class) or FailureClass.other).value
+            failure = FailureClass.of_failed(record.failure_class).value
             key = (failure, failure_reason(record.error))
             group = groups.get(key)
             if group is None:
