@@ -184,6 +184,11 @@ class Batch(Base):
     n_succeeded: Mapped[int] = mapped_column(Integer, default=0)
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
     n_cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    # The batch's change marker: bumped, under this row's lock, by every transaction that makes jobs of the batch
+    # final, which stamp it on those jobs (Job.final_seq). The lock orders the bumps as the commits, so "jobs with a
+    # marker above the last one read" never skips a job that commits late (as a timestamp or a database sequence
+    # could: they are taken before the commit, in an order the commits need not keep).
+    final_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
 
@@ -209,6 +214,8 @@ class Job(Base):
             postgresql_where=text(JOB_IS_OPEN),
             sqlite_where=text(JOB_IS_OPEN),
         ),
+        # Client.as_completed: "the batch's jobs final since marker N", read from the index on each poll.
+        Index("ix_jobs_batch_id_final_seq", "batch_id", "final_seq"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -223,6 +230,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     failure_class: Mapped[str | None] = mapped_column(String(16))  # beside `error`, as on documents
     worker_host: Mapped[str | None] = mapped_column(String)
+    final_seq: Mapped[int | None] = mapped_column(BigInteger)  # its batch's marker when it became final
     enqueued_at: Mapped[datetime | None] = mapped_column()  # sent to the broker (services.batches.dispatch)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

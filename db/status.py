@@ -127,6 +127,29 @@ def _kind(model: type[Base]) -> str:
     return {Job: "job", Batch: "batch", Document: "document"}[model]
 
 
+def _bump_markers(session: Session, batch_ids: Iterable[int]) -> None:
+    """Take the next change marker of each batch, under its row lock, before any job of it is made final: the lock is
+    held to the commit, so markers are taken in commit order (Batch.final_seq). Batches in id order, and always
+    before their jobs (as cancel_batch locks them), so that two transactions never wait for each other's locks."""
+    for batch_id in sorted(set(batch_ids)):
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id)
+            .values(final_seq=Batch.final_seq + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+# A job made final takes the marker its transaction took for its batch (after _bump_markers).
+_BATCH_MARKER = select(Batch.final_seq).where(Batch.id == Job.batch_id).scalar_subquery()
+
+
+def _batch_of(session: Session, job: Job) -> int:
+    if job.batch_id is None:
+        _ensure_id(session, job)
+    return job.batch_id
+
+
 def _transition_one(
     session: Session,
     obj: Job | Batch,
@@ -202,7 +225,8 @@ def mark_jobs_running(session: Session, job_ids: Iterable[int], worker_host: str
 def mark_job_succeeded(session: Session, job: Job) -> Job:
     """running -> succeeded (final). Store the summary in the same transaction."""
     now = utcnow()
-    values = {"error": None, "failure_class": None, "finished_at": now, "updated_at": now}
+    values = {"error": None, "failure_class": None, "final_seq": _BATCH_MARKER, "finished_at": now, "updated_at": now}
+    _bump_markers(session, [_batch_of(session, job)])
     _transition_one(session, job, JobStatus.succeeded, values)
     return job
 
@@ -218,9 +242,11 @@ def mark_jobs_succeeded(session: Session, job_ids: Iterable[int]) -> list[int]:
         "status": JobStatus.succeeded,
         "error": None,
         "failure_class": None,
+        "final_seq": _BATCH_MARKER,
         "finished_at": now,
         "updated_at": now,
     }
+    _bump_markers(session, session.scalars(select(Job.batch_id).where(among(session, Job.id, ids)).distinct()))
     rows = _conditional_update(
         session, Job, [among(session, Job.id, ids)], [JobStatus.running], values, _holds(session, Job)
     )
@@ -232,12 +258,20 @@ def _failed(error: str, failure: FailureClass) -> dict[str, object]:
     if not error:
         raise ValueError("a failed job needs a readable error")
     now = utcnow()
-    return {"error": error, "failure_class": FailureClass(failure).value, "finished_at": now, "updated_at": now}
+    return {
+        "error": error,
+        "failure_class": FailureClass(failure).value,
+        "final_seq": _BATCH_MARKER,
+        "finished_at": now,
+        "updated_at": now,
+    }
 
 
 def mark_job_failed(session: Session, job: Job, error: str, failure: FailureClass) -> Job:
     """running -> failed with a readable reason and its class."""
-    _transition_one(session, job, JobStatus.failed, _failed(error, failure))
+    values = _failed(error, failure)
+    _bump_markers(session, [_batch_of(session, job)])
+    _transition_one(session, job, JobStatus.failed, values)
     return job
 
 
@@ -245,6 +279,7 @@ def fail_queued_job_for_document(session: Session, job: Job, error: str, failure
     """queued -> failed: the job's document cannot be summarized (it failed extraction, or it has no sentences).
     The same target as mark_job_failed, but only from queued: a running job fails through mark_job_failed."""
     values = _failed(error, failure)
+    _bump_markers(session, [_batch_of(session, job)])
     _transition_one(session, job, JobStatus.failed, values, sources=[JobStatus.queued])
     return job
 
@@ -252,7 +287,9 @@ def fail_queued_job_for_document(session: Session, job: Job, error: str, failure
 def cancel_job(session: Session, job: Job) -> Job:
     """queued -> cancelled, or running -> cancelled (a worker finishing it later then gets IllegalTransition)."""
     now = utcnow()
-    _transition_one(session, job, JobStatus.cancelled, {"finished_at": now, "updated_at": now})
+    _bump_markers(session, [_batch_of(session, job)])
+    values = {"final_seq": _BATCH_MARKER, "finished_at": now, "updated_at": now}
+    _transition_one(session, job, JobStatus.cancelled, values)
     return job
 
 
@@ -265,6 +302,7 @@ def requeue_job(session: Session, job: Job) -> Job:
         "error": None,
         "failure_class": None,
         "worker_host": None,
+        "final_seq": None,
         "enqueued_at": now,
         "started_at": None,
         "finished_at": None,
@@ -331,7 +369,8 @@ def cancel_batch(session: Session, batch: Batch) -> int:
     now = utcnow()
     # Batch first: a batch that already ended raises before any job is touched.
     _transition_one(session, batch, BatchStatus.cancelled, {"finished_at": now})
-    job_values = {"status": JobStatus.cancelled, "finished_at": now, "updated_at": now}
+    _bump_markers(session, [batch_id])
+    job_values = {"status": JobStatus.cancelled, "final_seq": _BATCH_MARKER, "finished_at": now, "updated_at": now}
     rows = _conditional_update(
         session, Job, [Job.batch_id == batch_id], allowed_sources(JOB_TRANSITIONS, JobStatus.cancelled), job_values
     )

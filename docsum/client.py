@@ -409,12 +409,17 @@ class Client:
         return self._as_completed(batch_id, timeout, poll_interval)
 
     def _as_completed(self, batch_id: int, timeout: float | None, poll_interval: float) -> Iterator[ResultRecord]:
+        # Each poll reads only the jobs made final since the last (a commit-ordered marker); `seen` keeps a job
+        # retried meanwhile (retry_failed) from coming out twice.
         seen: set[int] = set()
         new: list[int] = []
+        marker = 0
 
         def look() -> bool:
+            nonlocal marker
             with self.session_factory() as session:
-                new[:] = sorted(batches.final_job_ids(session, batch_id) - seen)
+                ids, marker = batches.final_since(session, batch_id, marker)
+            new[:] = [i for i in ids if i not in seen]
             return bool(new)
 
         for _report in self._polls(batch_id, timeout, poll_interval, look):

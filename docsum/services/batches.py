@@ -503,9 +503,17 @@ def _summary_of(job: type[Job]) -> ColumnElement[bool]:
 FINAL_STATES = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
-def final_job_ids(session: Session, batch_id: int) -> set[int]:
-    """Ids of the batch's jobs in a final state (succeeded, failed, cancelled)."""
-    return set(session.scalars(select(Job.id).where(Job.batch_id == batch_id, Job.status.in_(FINAL_STATES))))
+def final_since(session: Session, batch_id: int, marker: int) -> tuple[list[int], int]:
+    """Ids of the batch's jobs made final (succeeded, failed, cancelled) after change marker `marker`, in the order
+    they became final, and the marker to ask from next time. Reads only those jobs (the (batch_id, final_seq)
+    index), so that following a batch costs what changed, not the batch's size. Markers follow the commits
+    (Batch.final_seq), so a job that commits late still has a marker above any read before it."""
+    rows = session.execute(
+        select(Job.id, Job.final_seq)
+        .where(Job.batch_id == batch_id, Job.final_seq > marker, Job.status.in_(FINAL_STATES))
+        .order_by(Job.final_seq, Job.id)
+    ).all()
+    return [row.id for row in rows], max((row.final_seq for row in rows), default=marker)
 
 
 def recent_batches(session: Session, limit: int = 20) -> list[BatchReport]:

@@ -279,7 +279,8 @@ def test_0009_fills_sentence_skips_from_the_records_and_drops_them_on_downgrade(
 
 def test_0011_classes_earlier_failures_from_their_reasons(any_db_url: str) -> None:
     """Rows that failed before 0011 get a class from the wording of their reason, first match winning; rows that did
-    not fail get none; a reason no release wrote is "other". Jobs as documents."""
+    not fail get none; a reason no release wrote is "other". Jobs as documents. Then 0012 gives the jobs already
+    final their change marker."""
     from datetime import UTC, datetime
 
     from sqlalchemy import JSON, column, insert, select, table
@@ -346,7 +347,7 @@ def test_0011_classes_earlier_failures_from_their_reasons(any_db_url: str) -> No
                 column("error"),
                 column("updated_at"),
             )
-            for job_id, status, error in ((1, "failed", failed[6]), (2, "succeeded", None)):
+            for job_id, status, error in ((1, "failed", failed[6]), (2, "succeeded", None), (3, "queued", None)):
                 conn.execute(
                     insert(jobs).values(
                         id=job_id,
@@ -366,7 +367,14 @@ def test_0011_classes_earlier_failures_from_their_reasons(any_db_url: str) -> No
             documents = table("documents", column("id"), column("failure_class"))
             assert dict(conn.execute(select(documents.c.id, documents.c.failure_class)).all()) == expected
             classed = table("jobs", column("id"), column("failure_class"))
-            assert dict(conn.execute(select(classed.c.id, classed.c.failure_class)).all()) == {1: "unreadable", 2: None}
+            classes = {1: "unreadable", 2: None, 3: None}
+            assert dict(conn.execute(select(classed.c.id, classed.c.failure_class)).all()) == classes
+        # 0012: jobs already final get change marker 1, their batch counter 1; an open job none.
+        upgrade(any_db_url, "0012")
+        with engine.connect() as conn:
+            marked = table("jobs", column("id"), column("final_seq"))
+            assert dict(conn.execute(select(marked.c.id, marked.c.final_seq)).all()) == {1: 1, 2: 1, 3: None}
+            assert conn.execute(select(column("final_seq")).select_from(table("batches"))).scalar_one() == 1
         assert downgrade(any_db_url, "0010") == "0010"
         with engine.connect() as conn:
             for name in ("documents", "jobs"):

@@ -26,6 +26,7 @@ from docsum.db.models import (
 )
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
 from docsum.errors import FailureClass
+from docsum.services import batches as bsvc
 
 J = JobStatus
 # The contract in docs/ARCHITECTURE.md, written out independently of db.status.
@@ -325,3 +326,68 @@ def test_open_jobs_are_found_through_the_partial_index(factory: sessionmaker[Ses
             sql = check.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
             plan = "\n".join(session.execute(text(f"EXPLAIN {sql}")).scalars())
             assert "ix_jobs_open_batch_id" in plan, plan
+
+
+def test_final_markers_follow_the_commits(factory: sessionmaker[Session]) -> None:
+    """A job made final in a transaction that commits late still comes out after the marker a reader saw: the second
+    transaction waits for the first one's batch lock before it takes its marker, so markers are in commit order."""
+    with session_scope(factory) as s:
+        batch = Batch(name="b")
+        early, late = _new_job(s, batch), _new_job(s, batch)
+        for job in (early, late):
+            st.mark_job_running(s, job, "h")
+        s.flush()
+        batch_id, early_id, late_id = batch.id, early.id, late.id
+    first, second = factory(), factory()
+    try:
+        st.mark_job_succeeded(first, first.get(Job, early_id))  # marker taken, not yet committed
+
+        def other_worker() -> None:
+            st.mark_job_failed(second, second.get(Job, late_id), "boom", FailureClass.model)
+            second.commit()
+
+        thread = threading.Thread(target=other_worker)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), "the second transaction should wait for the first one's marker"
+        with session_scope(factory) as reader:
+            assert bsvc.final_since(reader, batch_id, 0) == ([], 0)
+        first.commit()
+        thread.join(30)
+        assert not thread.is_alive()
+        with session_scope(factory) as reader:
+            ids, marker = bsvc.final_since(reader, batch_id, 0)
+            assert ids == [early_id, late_id]
+            markers = dict(reader.execute(select(Job.id, Job.final_seq).where(Job.batch_id == batch_id)).all())
+            assert markers[early_id] < markers[late_id] == marker
+            assert bsvc.final_since(reader, batch_id, marker) == ([], marker)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_final_markers_of_cancel_and_retry(factory: sessionmaker[Session]) -> None:
+    """One cancel stamps all its jobs with one marker above the earlier ones; a retried job loses its marker and takes
+    a new one when it ends again; jobs of another batch are never read."""
+    with session_scope(factory) as s:
+        batch = Batch(name="b")
+        done, queued, running = (_new_job(s, batch) for _ in range(3))
+        other = _new_job(s)
+        for job in (done, running, other):
+            st.mark_job_running(s, job, "h")
+        st.mark_job_succeeded(s, done)
+        st.mark_job_succeeded(s, other)
+        s.flush()
+        first_ids, first_marker = bsvc.final_since(s, batch.id, 0)
+        assert first_ids == [done.id] and done.final_seq == first_marker
+        st.cancel_batch(s, batch)
+        ids, marker = bsvc.final_since(s, batch.id, first_marker)
+        assert ids == [queued.id, running.id] and marker > first_marker
+        assert queued.final_seq == running.final_seq == marker
+        st.requeue_job(s, queued)
+        assert queued.final_seq is None
+        assert bsvc.final_since(s, batch.id, 0)[0] == [done.id, running.id]
+        st.mark_job_running(s, queued, "h")
+        st.mark_job_failed(s, queued, "boom", FailureClass.model)
+        assert bsvc.final_since(s, batch.id, marker) == ([queued.id], queued.final_seq)
+        assert queued.final_seq > marker
