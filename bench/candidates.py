@@ -151,8 +151,9 @@ def main() -> None:
         offered_per_doc.append(offered if args.offer == "candidates" else list(range(len(doc.sentences))))
 
     from docsum.bertsum import ExtSummarizer
+    from docsum.services.models import model_path
 
-    model = ExtSummarizer.from_pretrained(None, device="cpu")
+    model = ExtSummarizer.from_pretrained(model_path(settings), device="cpu")  # DOCSUM_MODEL, else the shipped one
     start = time.perf_counter()
     offered_docs = [[doc.sentences[i] for i in offered] for (_, _, doc, _), offered in zip(docs, offered_per_doc)]
     picks = model.summarize(offered_docs, k=args.k)

@@ -14,7 +14,8 @@ sentence. `skip_reason` names why a sentence is not a candidate, or gives None f
   with no final punctuation ("Official - Subject to Final Review"), which a one- or two-page document never repeats.
 
 In a PDF, a sentence with no final punctuation that stops after a comma or a lowercase word ("The above-entitled
-matter came on for oral") was cut at a line end (by a figure, a column or a page break): a "fragment".
+matter came on for oral") was cut at a line end (by a figure, a column or a page break): a "fragment"; so is one
+that stops in a word hyphenated at the break ("... at the begin-"), whatever the document's casing.
 
 This module is pure Python (no docsum imports), so any layer may apply the rule.
 """
@@ -282,6 +283,12 @@ def cut_at_line_end(sentence: str) -> bool:
     return last.isalpha() and last.islower() and (len(last) > 1 or last == "a")
 
 
+def ends_in_word_break(sentence: str) -> bool:
+    """It ends in a word hyphenated at a line break ("... appearing at the begin-"): cut there in any text, lowercased
+    or not, so unlike a lowercase last word this needs no look at the document's casing."""
+    return bool(_HYPHEN_END.search(sentence.rstrip()))
+
+
 _NUMBER = re.compile(r"\d+")
 _PAGE_NUMBER = re.compile(
     r"^(?:page|p\.|pg\.?|seite|pagina|página)?\s*[-–—]?\s*\d+\s*(?:(?:of|/|von|de)\s*\d+)?\s*[-–—]?$", re.IGNORECASE
@@ -369,8 +376,8 @@ def skip_reasons(sentences: Sequence[str], pages: Sequence[int | None] | None = 
         reason = skip_reason(sentence)
         if reason is None and drop_lowercase and _starts_lowercase(sentence):
             reason = FRAGMENT
-        if reason is None and pages is not None and drop_lowercase and cut_at_line_end(sentence):
-            reason = FRAGMENT
+        if reason is None and pages is not None and (drop_lowercase or ends_in_word_break(sentence)):
+            reason = FRAGMENT if cut_at_line_end(sentence) else None
         if reason is None and i in edges and is_title_like(sentence):
             reason = BANNER
         reasons.append(reason)

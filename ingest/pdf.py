@@ -298,11 +298,35 @@ def _rotated_lines(chars: list[LTChar], box: int) -> list[_Line]:
 _OPEN_SENTENCE_GAP = 1.6
 
 
-def _continues(prev: _Line, line: _Line, current: str = "") -> bool:
+# A wrapped entry's next line starts at least this many line heights to the right of its first line (a hanging
+# indent), and no further than this many: more is another column or a centred line.
+_HANGING_INDENT = (0.5, 6.0)
+# A line at least this share of the page's full line width was wrapped, not ended: a heading is shorter.
+_LONG_LINE = 0.6
+
+
+def _hangs(prev: _Line, line: _Line, full_width: float) -> bool:
+    """`line` is the hanging-indented rest of a long line `prev` ("STEVEN E. MERCER, ESQ., Deputy Attorney General,
+    Los" + "    Angeles, Cal.; ..."): lists of appearances, references and entries wrap this way, and their lines
+    need not end mid-clause or go on in lowercase. A paragraph's own indent is on its first line, not its next."""
+    low, high = _HANGING_INDENT
+    indent = line.x0 - prev.x0
+    return low * prev.height <= indent <= high * prev.height and prev.x1 - prev.x0 >= _LONG_LINE * full_width
+
+
+def _full_width(lines: list[_Line]) -> float:
+    """The width of a full line on the page: the 90th percentile of its line widths (a wide table row or a rule
+    should not set it, nor should page numbers and short labels)."""
+    widths = sorted(line.x1 - line.x0 for line in lines)
+    return widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
+
+
+def _continues(prev: _Line, line: _Line, current: str = "", full_width: float = 0.0) -> bool:
     """Whether `line` continues the paragraph that `prev` ends (`current`: the paragraph's last line): same font, and
     the same text box or a box right below it (pdfminer splits widely spaced lines into separate boxes). When
     `current` leaves a sentence open ("... you will get no" + "information ..."), also a box a little further
-    below, the top of the next column, or a line of the same box in another font that starts in lowercase."""
+    below, the top of the next column, or a line of the same box in another font that starts in lowercase; and
+    without final punctuation, a hanging-indented line below a long one (`full_width`: a full line's width)."""
     if prev.font != line.font:
         # Within a box, a sentence left open goes on in another font or size ("... the beneficiary of an" +
         # "employee who died, ..."), when the next line starts with a lowercase word; otherwise a heading ends here.
@@ -314,9 +338,12 @@ def _continues(prev: _Line, line: _Line, current: str = "") -> bool:
     overlaps = min(prev.x1, line.x1) - max(prev.x0, line.x0) > 0
     if overlaps and -0.1 * line.height <= gap <= 1.0 * height:
         return True
+    near = overlaps and 0 < gap <= _OPEN_SENTENCE_GAP * height
+    if near and current and not ends_sentence(current) and _hangs(prev, line, full_width):
+        return True
     if not continues_sentence(current, " ".join(line.text.split())):
         return False
-    if overlaps and 0 < gap <= _OPEN_SENTENCE_GAP * height:
+    if near:
         return True  # double-spaced lines
     # The next column: it starts to the right of this line and higher up on the page, with a lowercase word.
     return starts_lowercase(line.text) and line.x0 >= prev.x1 - 0.05 * (prev.x1 - prev.x0) and line.y1 > prev.y1
@@ -330,12 +357,13 @@ def _page_paragraphs(page: LTLayoutContainer) -> list[str]:
     box = [0]
     _page_lines(page, lines, box, rotated)
     lines.extend(_rotated_lines(rotated, box[0]))
+    full_width = _full_width(lines)
     paragraphs: list[str] = []
     current = Paragraph()
     prev: _Line | None = None
     for line in lines:
         text = " ".join(line.text.split())
-        if current and prev is not None and not _continues(prev, line, current.tail):
+        if current and prev is not None and not _continues(prev, line, current.tail, full_width):
             if not continues_word(current.tail, text):
                 paragraphs.append(current.take())
         current.add(text, hyphen=SOFT_HYPHEN)

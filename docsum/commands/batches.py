@@ -72,6 +72,19 @@ def _progress_loop(
         return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
 
 
+def _wait_or_leave(client: Client, batch_id: int, console: Console, ctrl_c: threading.Event) -> BatchReport:
+    """The progress loop of a batch this command started; a Ctrl-C leaves the batch going on (in the fleet) and
+    says how to follow it, with exit code 130."""
+    try:
+        return _progress_loop(client, batch_id, console, ctrl_c)
+    except KeyboardInterrupt:
+        where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
+        console.print(
+            f"stopped waiting; batch {batch_id} {where}: `docsum status {batch_id} --watch`, `docsum cancel {batch_id}`"
+        )
+        raise typer.Exit(code=130) from None
+
+
 @contextlib.contextmanager
 def _remembered_ctrl_c() -> Iterator[threading.Event]:
     """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered, so that the next poll raises it again: Python
@@ -266,16 +279,8 @@ def run(
                 raise  # the configured model: a configuration error (exit 5, docsum.outages)
             except (ValueError, FileNotFoundError) as error:
                 raise fail(str(error)) from None
-            try:  # from here a Ctrl-C leaves the batch going on, and says how to follow it
-                console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
-                final = _progress_loop(client, batch_id, console, ctrl_c)
-            except KeyboardInterrupt:
-                where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
-                console.print(
-                    f"stopped waiting; batch {int(batch_id)} {where}: `docsum status {int(batch_id)} --watch`, "
-                    f"`docsum cancel {int(batch_id)}`"
-                )
-                raise typer.Exit(code=130) from None
+            console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
+            final = _wait_or_leave(client, int(batch_id), console, ctrl_c)
         # With `--out -` the results own stdout: the table goes to stderr with the progress.
         _results_table(client, batch_id, console if out is not None and target is None else stdout_console())
         _print_report(final, console)
@@ -304,7 +309,9 @@ def nightly(
     roots = roots or [Path(r) for r in get_settings().nightly_roots]
     if not roots:
         raise fail("no archive roots: pass ROOT... or set DOCSUM_NIGHTLY_ROOTS")
-    with Client() as client:
+    # Remembered from before the scan, as in `docsum run`: a Ctrl-C that Python drops under load still stops the
+    # waiting at the next poll, and leaves the batch going on.
+    with Client() as client, _remembered_ctrl_c() as ctrl_c:
         try:
             outcome = client.nightly(roots)
         except FileNotFoundError as error:
@@ -322,7 +329,7 @@ def nightly(
             f"{len(outcome.to_ingest)} files to ingest, {len(outcome.to_summarize)} stored documents to summarize"
         )
         if wait or client.app.embedded:
-            final = _progress_loop(client, outcome.batch_id, console)
+            final = _wait_or_leave(client, outcome.batch_id, console, ctrl_c)
             _print_report(final, console)
             _exit_if_failures(final)
 

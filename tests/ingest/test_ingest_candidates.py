@@ -191,3 +191,15 @@ def test_a_sentence_cut_at_a_line_end_is_a_fragment_in_a_pdf() -> None:
     assert skip_reasons(sentences, pages) == [None, FRAGMENT, FRAGMENT, None, None, FRAGMENT, None, FRAGMENT]
     # Text without pages keeps them: a headline or a list item has no final punctuation either.
     assert skip_reasons(sentences) == [None] * len(sentences)
+
+
+def test_a_word_hyphenated_at_the_break_cuts_a_sentence_in_lowercased_text_too() -> None:
+    # Mostly lowercase (as OCR of a two-column front page gives it): a lowercase last word proves nothing there,
+    # but a sentence that stops in "begin-" was cut at the line break all the same.
+    sentences = [
+        "for two-letter codes and other abbreviations, refer to the guidance notes.",
+        "ance notes on codes and abbreviations appearing at the begin-",
+        "ning of each regular issue of the gazette.",
+        "published with the international search report",
+    ]
+    assert skip_reasons(sentences, [1, 1, 1, 1]) == [None, FRAGMENT, None, None]

@@ -296,6 +296,30 @@ def test_pdf_double_spaced_lines_that_break_mid_sentence_are_joined() -> None:
     assert "The counsel for the petitioner spoke first." in doc.sentences
 
 
+def test_pdf_hanging_indented_rest_of_a_long_line_is_joined() -> None:
+    # A list of appearances wraps each entry with a hanging indent, double-spaced: the entry's first line stops after
+    # a capitalized word ("Los" + "Angeles"), so only the indent says that the next line goes on with it.
+    data = _placed_lines_pdf(
+        [
+            (20, 40, "The above-entitled matter came on for oral argument before the Court at 1:01 p.m.", 12),
+            (20, 50, "APPEARANCES", 12),
+            (20, 60, "STEVEN E. MERCER, ESQ., Deputy Attorney General, Los", 12),
+            (26, 70, "Angeles, Cal.; on behalf of the Petitioner.", 12),
+            (20, 80, "CHARLES M. SEVILLA, ESQ., San Diego, Cal.; on behalf", 12),
+            (26, 90, "of the Respondent.", 12),
+            (20, 100, "CONTENTS", 12),
+            (26, 110, "Oral argument of the counsel for the petitioner.", 12),
+        ]
+    )
+    doc = extract(data, "transcript.pdf")
+    assert "STEVEN E. MERCER, ESQ., Deputy Attorney General, Los Angeles, Cal.; on behalf of the Petitioner." in (
+        doc.sentences
+    )
+    assert "CHARLES M. SEVILLA, ESQ., San Diego, Cal.; on behalf of the Respondent." in doc.sentences
+    # A short heading above an indented line is no wrapped entry: it stays apart.
+    assert "CONTENTS" in doc.sentences and "APPEARANCES" in doc.sentences
+
+
 def test_pdf_sentence_that_goes_on_at_the_top_of_the_next_column_is_joined() -> None:
     left = [
         "Hello, here is some text without a meaning.",

@@ -225,3 +225,32 @@ def _submitted(client: Client, inputs: Path) -> bool:
 
     with client.session_factory() as session:
         return session.query(Document).filter(Document.source_uri.like(f"{inputs}%")).count() == 1
+
+
+def test_ctrl_c_leaves_the_nightly_batch_running_too(fleet: Fleet, client: Client, tmp_path: Path) -> None:
+    inputs = memos(tmp_path / "archive", 1, start=450)
+    assert client.app.control.cancel_consumer("summarize", destination=[node()], reply=True)
+    try:
+        proc = subprocess.Popen(
+            [DOCSUM, "nightly", "--wait", str(inputs)],
+            env=fleet.process_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        said = []
+        for line in proc.stderr:  # the scan's summary line, then the progress
+            said.append(line)
+            if "files to ingest" in line:
+                break
+        wait_for(lambda: _submitted(client, inputs), WAIT_S, "the document ingested")
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=WAIT_S)  # a bound for a stuck process, not a speed requirement
+        err = "".join(said) + rest
+    finally:
+        assert client.app.control.add_consumer("summarize", destination=[node()], reply=True)
+    assert proc.returncode == 130, err
+    batch_id = client.batches(1)[0].batch_id
+    assert f"stopped waiting; batch {batch_id} goes on in the worker fleet" in err
+    assert client.wait(batch_id, timeout=WAIT_S).counts["succeeded"] == 1
