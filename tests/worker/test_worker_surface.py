@@ -188,33 +188,41 @@ def test_run_says_when_no_worker_consumes_its_queue(fleet: Fleet, client: Client
     assert "2 succeeded" in (tmp_path / "run.err").read_text()
 
 
-def test_ctrl_c_leaves_the_batch_running_and_says_how_to_follow_it(
-    fleet: Fleet, client: Client, tmp_path: Path
-) -> None:
-    inputs = memos(tmp_path / "in", 1, start=400)
+def _interrupted(fleet: Fleet, client: Client, command: list[str], inputs: Path, started: str) -> tuple[int, str]:
+    """Run `command` with no summarize worker listening, send it Ctrl-C once it has printed `started` and the fleet
+    has ingested `inputs` (conditions, not a clock); its exit code and what it printed."""
     assert client.app.control.cancel_consumer("summarize", destination=[node()], reply=True)
     try:
         proc = subprocess.Popen(
-            [DOCSUM, "run", str(inputs)],
+            [DOCSUM, *command],
             env=fleet.process_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=REPO_ROOT,
         )
-        # Conditions, not a clock: the run has said which batch it waits on, and the fleet has ingested its file.
         said = []
-        for line in proc.stderr:  # ends at EOF too, should the run exit early (the assertions below then say why)
+        for line in proc.stderr:  # ends at EOF too, should the command exit early (the callers' asserts say why)
             said.append(line)
-            if "submitted" in line:
+            if started in line:
                 break
         wait_for(lambda: _submitted(client, inputs), WAIT_S, "the document ingested")
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=WAIT_S)  # a bound for a stuck process, not a speed requirement
-        err = "".join(said) + rest
+        return proc.returncode, "".join(said) + rest
     finally:
         assert client.app.control.add_consumer("summarize", destination=[node()], reply=True)
-    assert proc.returncode == 130, err
+
+
+@pytest.mark.parametrize(
+    ("command", "started"), [(["run"], "submitted"), (["nightly", "--wait"], "files to ingest")], ids=["run", "nightly"]
+)
+def test_ctrl_c_leaves_the_batch_running_and_says_how_to_follow_it(
+    fleet: Fleet, client: Client, tmp_path: Path, command: list[str], started: str
+) -> None:
+    inputs = memos(tmp_path / "in", 1, start=400 if command == ["run"] else 450)
+    code, err = _interrupted(fleet, client, [*command, str(inputs)], inputs, started)
+    assert code == 130, err
     batch_id = client.batches(1)[0].batch_id
     assert f"stopped waiting; batch {batch_id} goes on in the worker fleet" in err
     assert client.wait(batch_id, timeout=WAIT_S).counts["succeeded"] == 1  # the fleet finished it
@@ -225,32 +233,3 @@ def _submitted(client: Client, inputs: Path) -> bool:
 
     with client.session_factory() as session:
         return session.query(Document).filter(Document.source_uri.like(f"{inputs}%")).count() == 1
-
-
-def test_ctrl_c_leaves_the_nightly_batch_running_too(fleet: Fleet, client: Client, tmp_path: Path) -> None:
-    inputs = memos(tmp_path / "archive", 1, start=450)
-    assert client.app.control.cancel_consumer("summarize", destination=[node()], reply=True)
-    try:
-        proc = subprocess.Popen(
-            [DOCSUM, "nightly", "--wait", str(inputs)],
-            env=fleet.process_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-        said = []
-        for line in proc.stderr:  # the scan's summary line, then the progress
-            said.append(line)
-            if "files to ingest" in line:
-                break
-        wait_for(lambda: _submitted(client, inputs), WAIT_S, "the document ingested")
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=WAIT_S)  # a bound for a stuck process, not a speed requirement
-        err = "".join(said) + rest
-    finally:
-        assert client.app.control.add_consumer("summarize", destination=[node()], reply=True)
-    assert proc.returncode == 130, err
-    batch_id = client.batches(1)[0].batch_id
-    assert f"stopped waiting; batch {batch_id} goes on in the worker fleet" in err
-    assert client.wait(batch_id, timeout=WAIT_S).counts["succeeded"] == 1
