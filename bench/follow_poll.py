@@ -9,6 +9,7 @@ times one poll's read, the median of `--repeats`:
   every final id : the read of every final job id of the batch, which a poll made before change markers
   nothing new    : services.batches.final_since from the last marker, when nothing has changed
   one chunk new  : the same, right after one more chunk of 1,000 jobs ended
+  report         : services.batches.batch_report, the status and counts every poll reads as well
 Prints a table; `--json` also writes the figures. Nothing here is a test.
 """
 
@@ -32,7 +33,7 @@ from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
 from docsum.db.models import Batch, Job
 from docsum.db.session import dispose_engine, make_session_factory, session_scope
-from docsum.services.batches import FINAL_STATES, final_since
+from docsum.services.batches import FINAL_STATES, batch_report, final_since
 
 CHUNK = 1_000
 
@@ -100,6 +101,7 @@ def main() -> None:
             final_ids = select(Job.id).where(Job.batch_id == 1, Job.status.in_(FINAL_STATES))
             every_ms = median_ms(lambda: set(session.scalars(final_ids)), args.repeats)
             nothing_ms = median_ms(lambda: final_since(session, 1, marker), args.repeats)
+            report_ms = median_ms(lambda: batch_report(session, 1), args.repeats)
         with session_scope(sessions) as session:
             db_status.mark_jobs_succeeded(session, ids[-CHUNK:])
         with sessions() as session:
@@ -117,11 +119,13 @@ def main() -> None:
         "nothing_new_ms": round(nothing_ms, 3),
         "one_chunk_new_ms": round(chunk_ms, 3),
         "store_chunk_ms": round(store_ms, 2),
+        "batch_report_ms": round(report_ms, 3),
     }
     print(f"\none poll of a batch of {args.jobs:,} jobs (median of {args.repeats}, PostgreSQL)")
     print(f"  every final id (before markers): {every_ms:9.2f} ms")
     print(f"  nothing new                    : {nothing_ms:9.2f} ms")
     print(f"  one chunk of {CHUNK:,} new          : {chunk_ms:9.2f} ms")
+    print(f"  the batch's report (status and counts), read on every poll too: {report_ms:.2f} ms")
     print(f"  making a chunk final (a worker's store, with its marker): {store_ms:.2f} ms")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
