@@ -301,8 +301,10 @@ _OPEN_SENTENCE_GAP = 1.6
 # A wrapped entry's next line starts at least this many line heights to the right of its first line (a hanging
 # indent), and no further than this many: more is another column or a centred line.
 _HANGING_INDENT = (0.5, 6.0)
-# A line at least this share of the page's full line width was wrapped, not ended: a heading is shorter.
+# A line at least this share of the page's full line width, and of at least this many words, was wrapped, not
+# ended: a heading is shorter, and so is a table cell (on a page of short cells, the width alone would pass it).
 _LONG_LINE = 0.6
+_WRAPPED_WORDS = 6
 
 
 def _hangs(prev: _Line, line: _Line, full_width: float) -> bool:
@@ -311,7 +313,8 @@ def _hangs(prev: _Line, line: _Line, full_width: float) -> bool:
     need not end mid-clause or go on in lowercase. A paragraph's own indent is on its first line, not its next."""
     low, high = _HANGING_INDENT
     indent = line.x0 - prev.x0
-    return low * prev.height <= indent <= high * prev.height and prev.x1 - prev.x0 >= _LONG_LINE * full_width
+    long = prev.x1 - prev.x0 >= _LONG_LINE * full_width and len(prev.text.split()) >= _WRAPPED_WORDS
+    return long and low * prev.height <= indent <= high * prev.height
 
 
 def _full_width(lines: list[_Line]) -> float:

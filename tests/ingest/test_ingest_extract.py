@@ -318,6 +318,12 @@ def test_pdf_hanging_indented_rest_of_a_long_line_is_joined() -> None:
     assert "CHARLES M. SEVILLA, ESQ., San Diego, Cal.; on behalf of the Respondent." in doc.sentences
     # A short heading above an indented line is no wrapped entry: it stays apart.
     assert "CONTENTS" in doc.sentences and "APPEARANCES" in doc.sentences
+    # Nor is a table of short cells, where every line is as wide as a full one.
+    cells = _placed_lines_pdf(
+        [(20, 40 + 10 * i, text, 12) for i, text in enumerate(["145 MARSHALL TUCK", "78 TOM TORLAKSON"])]
+        + [(26, 60, "ASSESSOR", 12), (20, 70, "99 JEFFREY PRANG", 12)]
+    )
+    assert "78 TOM TORLAKSON" in extract(cells, "table.pdf").sentences
 
 
 def test_pdf_sentence_that_goes_on_at_the_top_of_the_next_column_is_joined() -> None:
