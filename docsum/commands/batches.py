@@ -72,11 +72,12 @@ def _progress_loop(
         return client.wait(batch_id, progress=show, progress_every_poll=True)  # the stall watch needs quiet polls
 
 
-def _wait_or_leave(client: Client, batch_id: int, console: Console, ctrl_c: threading.Event) -> BatchReport:
-    """The progress loop of a batch this command started; a Ctrl-C leaves the batch going on (in the fleet) and
-    says how to follow it, with exit code 130."""
+@contextlib.contextmanager
+def _leaving_on_ctrl_c(client: Client, batch_id: int, console: Console) -> Iterator[None]:
+    """Around everything a command does once its batch exists: a Ctrl-C leaves the batch going on (in the fleet)
+    and says how to follow it, with exit code 130, wherever it lands (between two prints as well as in the loop)."""
     try:
-        return _progress_loop(client, batch_id, console, ctrl_c)
+        yield
     except KeyboardInterrupt:
         where = "stopped with this process" if client.app.embedded else "goes on in the worker fleet"
         console.print(
@@ -279,8 +280,9 @@ def run(
                 raise  # the configured model: a configuration error (exit 5, docsum.outages)
             except (ValueError, FileNotFoundError) as error:
                 raise fail(str(error)) from None
-            console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
-            final = _wait_or_leave(client, int(batch_id), console, ctrl_c)
+            with _leaving_on_ctrl_c(client, int(batch_id), console):
+                console.print(f"batch {int(batch_id)} submitted (follow: docsum status {int(batch_id)} --watch)")
+                final = _progress_loop(client, batch_id, console, ctrl_c)
         # With `--out -` the results own stdout: the table goes to stderr with the progress.
         _results_table(client, batch_id, console if out is not None and target is None else stdout_console())
         _print_report(final, console)
@@ -318,20 +320,21 @@ def nightly(
             raise fail(str(error)) from None
         from docsum.services.nightly import describe_scan
 
-        console.print(f"nightly batch {outcome.batch_id}: {describe_scan(outcome.scan)}")
-        if not outcome.to_summarize and not outcome.to_ingest:
-            console.print("nothing to summarize")
-            final = client.status(outcome.batch_id)
-            _print_report(final, console)
-            _exit_if_failures(final)
-            return
-        console.print(
-            f"{len(outcome.to_ingest)} files to ingest, {len(outcome.to_summarize)} stored documents to summarize"
-        )
-        if wait or client.app.embedded:
-            final = _wait_or_leave(client, outcome.batch_id, console, ctrl_c)
-            _print_report(final, console)
-            _exit_if_failures(final)
+        with _leaving_on_ctrl_c(client, outcome.batch_id, console):
+            console.print(f"nightly batch {outcome.batch_id}: {describe_scan(outcome.scan)}")
+            if not outcome.to_summarize and not outcome.to_ingest:
+                console.print("nothing to summarize")
+                final = client.status(outcome.batch_id)
+            else:
+                console.print(
+                    f"{len(outcome.to_ingest)} files to ingest, {len(outcome.to_summarize)} stored documents to "
+                    "summarize"
+                )
+                if not (wait or client.app.embedded):
+                    return
+                final = _progress_loop(client, outcome.batch_id, console, ctrl_c)
+        _print_report(final, console)
+        _exit_if_failures(final)
 
 
 def status(
