@@ -275,7 +275,7 @@ def cut_at_line_end(sentence: str) -> bool:
     """No final punctuation, and it stops after a comma or a lowercase word: the rest went on after a line end
     that a figure, a column or a page break separates from it ("... came on for oral")."""
     text = sentence.rstrip()
-    if text.endswith(",") or _HYPHEN_END.search(text):  # "... at the begin-": a word hyphenated at the break
+    if text.endswith(",") or ends_in_word_break(text):
         return True
     if _FINAL.search(text) or text.endswith((")", "]")):
         return False
@@ -376,8 +376,12 @@ def skip_reasons(sentences: Sequence[str], pages: Sequence[int | None] | None = 
         reason = skip_reason(sentence)
         if reason is None and drop_lowercase and _starts_lowercase(sentence):
             reason = FRAGMENT
-        if reason is None and pages is not None and (drop_lowercase or ends_in_word_break(sentence)):
-            reason = FRAGMENT if cut_at_line_end(sentence) else None
+        if (
+            reason is None
+            and pages is not None
+            and (ends_in_word_break(sentence) or (drop_lowercase and cut_at_line_end(sentence)))
+        ):
+            reason = FRAGMENT
         if reason is None and i in edges and is_title_like(sentence):
             reason = BANNER
         reasons.append(reason)
