@@ -20,14 +20,15 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # servers.py
+
+from servers import pg_database
 
 from docsum.db import status as db_status
 from docsum.db.migrate import upgrade
@@ -81,12 +82,7 @@ def main() -> None:
     if args.jobs <= CHUNK:
         parser.error(f"--jobs must be above {CHUNK}")
 
-    name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with pg_database(args.pg_admin_url, "docsum_bench") as url:
         upgrade(url)
         fill(url, args.jobs)
         sessions = make_session_factory(url)
@@ -108,10 +104,7 @@ def main() -> None:
             news, _ = final_since(session, 1, marker)
             assert len(news) == CHUNK, len(news)
             chunk_ms = median_ms(lambda: final_since(session, 1, marker), args.repeats)
-    finally:
         dispose_engine(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     figures = {
         "jobs": args.jobs,

@@ -25,10 +25,10 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # servers.py
+
+from servers import create_pg_database, drop_pg_database
 
 from docsum.config import Settings
 from docsum.db.migrate import upgrade
@@ -84,11 +84,7 @@ def main() -> None:
 
     rng = random.Random(0)
     workdir = Path(tempfile.mkdtemp(prefix="docsum-nightly-"))
-    name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    url = create_pg_database(args.pg_admin_url, "docsum_bench")
     # The bench's own model-free settings: no tokenizing ahead would change what is measured, so the bundled
     # tokenizer's cost is part of the ingest figure, as it is on an ingest worker.
     settings = Settings(database_url=url)
@@ -110,8 +106,7 @@ def main() -> None:
         print(f"rerun, {args.changed:.0%} changed: {results[f'rerun_{args.changed:.0%}']}", flush=True)
     finally:
         dispose_engine(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_pg_database(args.pg_admin_url, url)
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(

@@ -42,14 +42,13 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # servers.py: the private redis-server the tests start too
 
-from servers import RedisServer  # noqa: E402
+from servers import RedisServer, create_pg_database, drop_pg_database  # noqa: E402
 
 from docsum.client import Client  # noqa: E402
 from docsum.config import Settings  # noqa: E402
@@ -276,11 +275,7 @@ def main() -> None:
     if args.repeat < 1 or args.workers < 1:
         parser.error("--repeat and --workers must be at least 1")
 
-    name = f"docsum_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db_url = make_url(args.pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    db_url = create_pg_database(args.pg_admin_url, "docsum_bench")
     var = REPO_ROOT / "var"
     var.mkdir(parents=True, exist_ok=True)
     logs = [var / "bench-pipeline-worker.log"]
@@ -303,8 +298,7 @@ def main() -> None:
         pipeline = run_pipeline(settings, warm, ids, logs, args.null_model, args.repeat)
     finally:
         dispose_engine(db_url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_pg_database(args.pg_admin_url, db_url)
         redis.stop()
 
     n = len(ids)

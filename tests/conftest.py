@@ -8,14 +8,12 @@ stopped at the end), so a developer's own Redis on 6379 is never written to or f
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import servers
 from servers import RedisServer
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from docsum.config import Settings
 
@@ -42,28 +40,18 @@ def shared_data() -> Path:
 
 def create_pg_database(prefix: str = "docsum_test") -> str:
     """Create an empty PostgreSQL database and return its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    return servers.create_pg_database(PG_ADMIN_URL, prefix)
 
 
 def drop_pg_database(url: str) -> None:
-    name = make_url(url).database
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    servers.drop_pg_database(PG_ADMIN_URL, url)
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (no tables) for one test."""
-    url = create_pg_database()
-    yield url
-    drop_pg_database(url)
+    with servers.pg_database(PG_ADMIN_URL, "docsum_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -78,9 +66,8 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'docsum.db'}"
     else:
-        url = create_pg_database()
-        yield url
-        drop_pg_database(url)
+        with servers.pg_database(PG_ADMIN_URL, "docsum_test") as url:
+            yield url
 
 
 def start_redis_server(workdir: Path) -> RedisServer:

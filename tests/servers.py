@@ -1,16 +1,25 @@
-"""Private servers for tests and benches: a free loopback port, and a `redis-server` of our own on one.
+"""Private servers for tests and benches: a free loopback port, a `redis-server` of our own on one, and PostgreSQL
+databases created for the caller and dropped after.
 
-Nothing here touches a server a user runs: the Redis is started on a free port with no persistence, and stopped by
-whoever started it. The tests (tests/conftest.py) and the pipeline bench (bench/pipeline.py) both import it.
+Nothing here touches what a user runs or keeps: the Redis is started on a free port with no persistence, and stopped
+by whoever started it; a database is created under a fresh random name and only that one is dropped. The tests
+(tests/conftest.py) and the benches that need a server (bench/pipeline.py, bench/nightly.py, bench/follow_poll.py)
+import it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 def free_port() -> int:
@@ -18,6 +27,34 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def create_pg_database(admin_url: str, prefix: str) -> str:
+    """Create an empty PostgreSQL database under a fresh name starting with `prefix`; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    """Drop the database of `url` (one create_pg_database made), its open connections with it."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@contextlib.contextmanager
+def pg_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for the block (its URL), dropped after it, however it ends."""
+    url = create_pg_database(admin_url, prefix)
+    try:
+        yield url
+    finally:
+        drop_pg_database(admin_url, url)
 
 
 class RedisServer:
