@@ -5,6 +5,7 @@
     python bench/inference.py --device cuda --max-batch-tokens 65536 --n 600
     python bench/inference.py --n 600 --export-docs docs.json.gz      # the documents, for a machine without the data
     python bench/inference.py --docs docs.json.gz --device cuda ...   # (bench/gpu_check.sh does both)
+    python bench/inference.py --n 60 --profile                        # also the engine's top operators, per dtype
 
 The documents are a mixed-length stream in shuffled order, equal thirds of: CNN/DM test articles (long: several
 512-token windows), BBC articles (medium) and the first one to three sentences of other CNN articles (short),
@@ -12,7 +13,9 @@ split by ingest.sentences.split_sentences. Modes, each timed from sentences to s
   (a) alone  : one document per forward pass (model.forward(collate([doc])))
   (b) naive  : fixed batches of 16 documents in input order, padded to the batch's longest window
   (c) engine : bertsum.engine.InferenceEngine (length-sorted windows, padded-token budget batches), once in fp32 and
-               once under bf16 autocast (what `auto` picks where the processor has native bf16: AMX, AVX512-BF16, CUDA)
+               once under bf16 autocast (what `auto` picks where the processor has native bf16: AMX, AVX512-BF16, CUDA),
+               to summaries (top 3 with trigram blocking); the engine's stats split its time into stages: preparing
+               batches, the encoder, the head, and the rest (selection)
 Padding waste = share of the tokens the encoder computed that were padding. FLOPs count the encoder on real
 tokens: 2 x linear-layer params x tokens + 4 x L^2 x H per layer and window (embeddings are lookups). The encoder's
 achieved FLOP/s (executed, padding included, timed around the encoder calls of a separate engine run) is compared
@@ -215,6 +218,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, help="read the documents (sentence lists, JSON .gz) instead of the data")
     parser.add_argument("--export-docs", type=Path, help="write the documents there and exit")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--profile", action="store_true", help="also profile one engine run per dtype (torch.profiler)")
     args = parser.parse_args()
 
     if args.export_docs:
@@ -257,18 +261,19 @@ def main() -> None:
             lambda: run_forward_batches(model, docs, NAIVE_BATCH),
         ),
     ]
-    engines, encoder_rates, stats = {}, {}, {}
+    engines, encoder_rates, stats, stages = {}, {}, {}, {}
     for dtype in ("fp32", "bf16"):
         engines[dtype] = InferenceEngine(model, max_batch_tokens=engine.max_batch_tokens, amp_dtype=dtype)
         engines[dtype].score(docs[:4])  # warm-up of this precision's kernels
 
         def run_engine(e: InferenceEngine = engines[dtype]) -> tuple[int, int]:
             e.reset_stats()
-            e.score(docs)
+            e.summarize(docs)
             return e.stats.real_tokens, e.stats.padded_tokens
 
         results.append(timed(f"(c) engine, {dtype}", device, len(docs), run_engine))
         stats[dtype] = engines[dtype].stats.as_dict()
+        stages[dtype] = stage_seconds(engines[dtype], results[-1].seconds)
         encoder_rates[dtype] = encoder_rate(model, docs, engines[dtype], flops_total)
 
     print()
@@ -287,12 +292,21 @@ def main() -> None:
     for dtype in ("fp32", "bf16"):
         shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in stats[dtype].items()}
         print(f"engine stats ({dtype}): {json.dumps(shown)}")
+    print(f"\nstages, ms per document (share of the engine's time): {', '.join(STAGES)}")
+    for dtype, seconds in stages.items():
+        total = sum(seconds.values())
+        shown = "  ".join(f"{1000 * v / len(docs):>7.2f} ({100 * v / total:>4.1f}%)" for v in seconds.values())
+        print(f"  {dtype}: {shown}")
     print(f"matmul {size}x{size}: fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s")
     for dtype, rate in encoder_rates.items():
         print(
             f"encoder in {dtype} (engine batches): {rate / 1e9:.1f} GFLOP/s executed = "
             f"{100 * rate / peaks['fp32']:.0f}% of the fp32 matmul peak, {100 * rate / peaks['bf16']:.0f}% of the bf16"
         )
+    if args.profile:
+        for dtype, e in engines.items():
+            print(f"\ntop operators of one engine run in {dtype}, by their own time:")
+            print(profile_table(e, docs))
     if device.type == "cpu":
         print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if args.json:
@@ -304,12 +318,36 @@ def main() -> None:
             "bf16_speedup": round(c32.seconds / c16.seconds, 3),
             "matmul_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()},
             "encoder_gflops": {k: round(v / 1e9, 1) for k, v in encoder_rates.items()},
+            "stage_ms_per_doc": {
+                dtype: {k: round(1000 * v / len(docs), 3) for k, v in seconds.items()}
+                for dtype, seconds in stages.items()
+            },
             "encoder_share_of_peak": {
                 dtype: {peak: round(rate / peaks[peak], 3) for peak in peaks} for dtype, rate in encoder_rates.items()
             },
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def profile_table(engine: InferenceEngine, docs: list[list[str]], rows: int = 12) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if engine.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        engine.summarize(docs)
+    sort = "self_cuda_time_total" if engine.device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=rows)
+
+
+STAGES = ("prepare", "encode", "head", "select")
+
+
+def stage_seconds(engine: InferenceEngine, seconds: float) -> dict[str, float]:
+    """Where an engine run's time went, from its stats: preparing batches (tokenizing, windows, packing), the encoder,
+    the inter-sentence head, and the rest, which is selection (top-k with trigram blocking) and the engine's loop."""
+    s = engine.stats
+    return dict(zip(STAGES, (s.prepare_s, s.encode_s, s.head_s, seconds - s.prepare_s - s.encode_s - s.head_s)))
 
 
 def encoder_rate(model: ExtSummarizer, docs: list[list[str]], engine: InferenceEngine, flops_total: float) -> float:

@@ -63,10 +63,16 @@ class EngineStats:
     windows: int = 0
     batches: int = 0  # encoder batches actually run (an OOM split adds one)
     ext_groups: int = 0  # inter-sentence head calls
+    head_sentences: int = 0  # sentences the head scored
+    head_slots: int = 0  # sentence slots it computed, padding included
     real_tokens: int = 0  # tokens of the windows themselves
     padded_tokens: int = 0  # tokens computed by the encoder, padding included
     oom_splits: int = 0  # batches halved after a CUDA out-of-memory error
     prepare_s: float = 0.0  # CPU time making batches: tokenizing (unless done ahead), windows, packing, tensors
+    # Time in the encoder calls and in the head (scores back to the documents included). On CUDA the host does not
+    # wait for the encoder's kernels, so its time shows up in the head's, at the copy of the scores to the host.
+    encode_s: float = 0.0
+    head_s: float = 0.0
     dtype: str = ""  # what the model computed in: "bf16" or "fp32" (set on the first call)
 
     @property
@@ -115,6 +121,7 @@ class InferenceEngine:
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS  # padded-token budget per encoder batch (count x longest)
     max_group_sentences: int = 8192  # padded sentence slots per head call (documents x most sentences)
     max_padding: float = 0.1  # a batch is also closed before a window that would make it more than 10% padding
+    max_head_padding: float = 0.1  # and a head group before a document that would make it more than 10% padding
     buffer_batches: int = 16  # documents are prepared and length-sorted in buffers of this many batches' tokens
     prefetch: bool | None = None  # prepare the next batch in a thread; None: on CUDA only
     # "auto": bf16 where the device multiplies it natively (CUDA since Ampere; CPUs with AMX or AVX512-BF16), else
@@ -195,16 +202,23 @@ class InferenceEngine:
         if was_training:  # dropout off: inference is deterministic even if called mid-training
             self.model.eval()  # (only then: eval() walks every module, a cost on each call of a serving loop)
         try:
-            with torch.inference_mode():
+            # One autocast region for the whole call: autocast keeps the bf16 copies it makes of the weights until
+            # its outermost region exits, but never under inference_mode, where it casts every weight again for each
+            # batch. So bf16 runs under no_grad, fp32 (no casts) under the leaner inference_mode.
+            no_grad = torch.no_grad() if self.compute_dtype is not None else torch.inference_mode()
+            with no_grad, self.autocast():
                 vectors: dict[tuple[int, int], torch.Tensor] = {}
                 for item in self._items(docs, tokens):
+                    began = time.perf_counter()
                     if isinstance(item, _EncoderBatch):
                         cls = self._encode(item)
                         for key, chunk in zip(item.keys, cls.split(item.cls_counts)):
                             vectors[key] = chunk
+                        self.stats.encode_s += time.perf_counter() - began
                     else:
                         self._score_buffer(item.docs, vectors, scores, usable)
                         vectors.clear()
+                        self.stats.head_s += time.perf_counter() - began
         finally:
             if was_training:
                 self.model.train()
@@ -226,8 +240,7 @@ class InferenceEngine:
     ) -> torch.Tensor:
         out_of_memory = False
         try:
-            with self.autocast():
-                hidden = self.model.encode_windows(ids, segs, mask)  # (W, L, H)
+            hidden = self.model.encode_windows(ids, segs, mask)  # (W, L, H), under _score's autocast
             self.stats.batches += 1
             self.stats.padded_tokens += ids.numel()
             return hidden[rows, cols]
@@ -265,13 +278,22 @@ class InferenceEngine:
         }
         order = sorted(sents, key=lambda slot: sents[slot].size(0))
         group: list[int] = []
+        real = 0
         for slot in order + [None]:
-            if slot is not None and (len(group) + 1) * sents[slot].size(0) <= self.max_group_sentences:
-                group.append(slot)
-                continue
+            # Ascending counts: the newest document is the longest, so the group's padded size is count x its count.
+            # The padding cap matters as much as in the encoder: the head runs in fp32, and one group of a buffer's
+            # documents padded to the longest computed five slots per real sentence on a mixed stream.
+            if slot is not None:
+                n = sents[slot].size(0)
+                padded = (len(group) + 1) * n
+                if padded <= self.max_group_sentences and padded - (real + n) <= self.max_head_padding * padded:
+                    group.append(slot)
+                    real += n
+                    continue
             if group:
                 self._score_group([sents[s] for s in group], [docs[s] for s in group], scores, usable)
             group = [slot] if slot is not None else []
+            real = sents[slot].size(0) if slot is not None else 0
 
     def _score_group(
         self,
@@ -289,9 +311,13 @@ class InferenceEngine:
         for i, v in enumerate(group):
             sents[i, : v.size(0)] = v
             mask[i, : v.size(0)] = True
-        logits = self.model.ext_layer(sents, mask)  # (D, S)
+        # Autocast off inside _score's region: the weights it has cast stay cached (only the outermost exit clears).
+        with torch.autocast(self.device.type, enabled=False):
+            logits = self.model.ext_layer(sents, mask)  # (D, S)
         probs = (torch.sigmoid(logits.float()) * mask).cpu().tolist()
         self.stats.ext_groups += 1
+        self.stats.head_sentences += sum(v.size(0) for v in group)
+        self.stats.head_slots += len(group) * longest
         for (doc_index, doc), p in zip(docs, probs):
             for j, sentence_index in enumerate(doc.kept):
                 scores[doc_index][sentence_index] = p[j]

@@ -72,6 +72,21 @@ def test_prefetch_thread_and_small_head_groups_give_the_same_scores(small_model)
         torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-4)
 
 
+def test_head_groups_keep_their_padding_under_the_cap(small_model):
+    """The head, like the encoder, groups documents of similar sentence counts: at most 10% padded slots by default,
+    where one group of the whole buffer computes several slots per real sentence; the scores do not change."""
+    model = small_model()
+    docs = _mixed_docs()
+    uncapped = InferenceEngine(model, max_head_padding=1.0, amp_dtype="fp32")
+    capped = InferenceEngine(model, amp_dtype="fp32")
+    expected, got = uncapped.score(docs), capped.score(docs)
+    assert uncapped.stats.head_slots > 3 * uncapped.stats.head_sentences  # one group, padded to its longest
+    assert capped.stats.head_sentences == uncapped.stats.head_sentences
+    assert capped.stats.head_slots <= 1.1 * capped.stats.head_sentences
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(torch.tensor(a), torch.tensor(b), atol=1e-5, rtol=1e-4)
+
+
 def test_out_of_memory_halves_the_batch_and_scores_stay_equal(small_model):
     """CUDA OOM cannot be produced on demand: the encoder raises torch.OutOfMemoryError on its first two calls."""
     model = small_model()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from docsum.bertsum.data import read_examples
 from docsum.bertsum.engine import InferenceEngine
@@ -88,3 +89,38 @@ def test_bf16_picks_the_sentences_fp32_picks(shared_data: Path) -> None:
     assert max(abs(a - b) for s32, s16 in zip(scores32, scores16) for a, b in zip(s32, s16)) < 0.05
     r1_32, r1_16 = bench.score(picks32)["model"]["rouge1"], bench.score(picks16)["model"]["rouge1"]
     assert abs(r1_32 - r1_16) <= 0.05
+
+
+class _WeightCasts(TorchDispatchMode):
+    """Counts dtype casts of the given tensors (by storage), as autocast issues them below itself."""
+
+    def __init__(self, weights: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.storages = {w.untyped_storage().data_ptr() for w in weights}
+        self.casts = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        source = args[0] if args else None
+        # aten.to reaches a dispatch mode whole under inference_mode, as _to_copy elsewhere: never both for one cast.
+        if func.overloadpacket in (torch.ops.aten._to_copy, torch.ops.aten.to) and isinstance(source, torch.Tensor):
+            self.casts += source.untyped_storage().data_ptr() in self.storages
+        return func(*args, **(kwargs or {}))
+
+
+def test_bf16_casts_each_weight_once_per_call_however_many_batches(small_model) -> None:
+    """Autocast caches its bf16 copy of a weight only for the region it is in, and never under inference_mode: the
+    engine holds one region, outside inference_mode, for the whole call, so a call of many encoder batches casts the
+    encoder's weights as often as a call of one."""
+    model = small_model()
+    linear = [m.weight for m in model.bert.model.modules() if isinstance(m, torch.nn.Linear)]
+    docs = [[f"Sentence {i} of document {d} says something about topic {d}." for i in range(12)] for d in range(6)]
+    casts = {}
+    for budget in (4096, 64):
+        engine = InferenceEngine(model, max_batch_tokens=budget, amp_dtype="bf16")
+        with _WeightCasts(linear) as counter:
+            bf16 = engine.score(docs)
+        casts[engine.stats.batches] = counter.casts
+    assert min(casts) == 1 and max(casts) > 4, casts  # one batch, then many
+    assert set(casts.values()) == {len(linear)}, casts
+    fp32 = InferenceEngine(model, amp_dtype="fp32").score(docs)
+    assert max(abs(a - b) for x, y in zip(fp32, bf16) for a, b in zip(x, y)) < 0.05
