@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 
 from celery.schedules import crontab
+from kombu import Consumer, Queue
 from fleet_harness import DOCSUM, REPO_ROOT
 
 from docsum.config import Settings
-from docsum.worker.app import create_app, nightly_schedule
+from docsum.worker.app import PromptMemoryTransport, create_app, nightly_schedule
 
 
 def test_app_is_configured_for_long_gpu_tasks() -> None:
@@ -37,6 +40,29 @@ def test_apps_keep_their_own_settings() -> None:
     b = create_app(Settings(broker_url="redis://127.0.0.1:1/9", database_url="sqlite:////tmp/b.db"))
     assert a.embedded and a.conf.broker_url == "memory://" and not b.embedded
     assert a.tasks["docsum.summarize_chunk"].app is a and b.tasks["docsum.summarize_chunk"].app is b
+
+
+def test_the_embedded_transport_comes_back_to_the_stop_flag_promptly() -> None:
+    """Celery's solo loop reads its stop flag between waits for a message, which it asks to last 2 s: the embedded
+    app's transport answers a wait of any length within a tenth of a second, so an embedded run exits when its work
+    is done. Here a wait asked for 60 s must come back well within 10 (the bound only catches the full wait)."""
+    app = create_app(Settings(broker_url=None, database_url="sqlite://"))
+    with app.connection_for_read() as connection:
+        assert isinstance(connection.transport, PromptMemoryTransport)
+        outcome: list[BaseException] = []
+        with Consumer(connection, queues=[Queue("docsum-test-empty")], callbacks=[lambda body, message: None]):
+            waiter = threading.Thread(target=_drain, args=(connection, outcome), daemon=True)
+            waiter.start()
+            waiter.join(10)
+        assert not waiter.is_alive(), "a 60 s wait on the embedded transport was not cut short"
+        assert len(outcome) == 1 and isinstance(outcome[0], socket.timeout)
+
+
+def _drain(connection, outcome: list[BaseException]) -> None:
+    try:
+        connection.drain_events(timeout=60)
+    except BaseException as error:  # noqa: BLE001 - the test reads what ended the wait
+        outcome.append(error)
 
 
 def test_nightly_schedule_from_settings() -> None:
