@@ -8,8 +8,8 @@ import subprocess
 import threading
 
 from celery.schedules import crontab
-from kombu import Consumer, Queue
 from fleet_harness import DOCSUM, REPO_ROOT
+from kombu import Consumer, Queue
 
 from docsum.config import Settings
 from docsum.worker.app import PromptMemoryTransport, create_app, nightly_schedule
