@@ -37,6 +37,9 @@ def _tune_gc(**_kwargs: object) -> None:
     gc.set_threshold(*GC_THRESHOLD)  # in the main process, before the pool forks: children inherit it
 
 
+EMBEDDED_WAIT_S = 0.1  # the longest the embedded transport waits for a message before returning to its caller
+
+
 class PromptMemoryTransport(memory.Transport):
     """kombu's in-memory transport (the same process-wide queues), whose waits for a message last at most a tenth of
     a second. Celery's solo loop waits up to 2 s in one wait before it reads the stop flag, which made an embedded run
@@ -44,9 +47,6 @@ class PromptMemoryTransport(memory.Transport):
 
     def drain_events(self, connection: object, timeout: float | None = None) -> None:
         return super().drain_events(connection, timeout=timeout and min(timeout, EMBEDDED_WAIT_S))
-
-
-EMBEDDED_WAIT_S = 0.1
 
 
 class DocsumCelery(Celery):
