@@ -182,8 +182,9 @@ def run_forward_batches(model: ExtSummarizer, docs: list[list[str]], batch_size:
     """Modes (a) and (b): prepare, collate in input order, forward, sigmoid."""
     real = computed = 0
     pad_id = model.tokenizer.pad_token_id
-    autocast = InferenceEngine(model, max_batch_tokens=8).autocast  # the engine's own precision choice
-    with torch.inference_mode():
+    engine = InferenceEngine(model, max_batch_tokens=8)  # the engine's own precision choice, and its one region:
+    # autocast casts the weights once per region, and keeps them only outside inference_mode
+    with torch.no_grad(), engine.autocast():
         for i in range(0, len(docs), batch_size):
             prepared = [prepare(d, model.tokenizer, model.config) for d in docs[i : i + batch_size]]
             usable = [p for p in prepared if p.windows]
@@ -192,8 +193,7 @@ def run_forward_batches(model: ExtSummarizer, docs: list[list[str]], batch_size:
             r, c = _padded(usable)
             real, computed = real + r, computed + c
             batch = collate(usable, pad_id).to(model.device, non_blocking=True)
-            with autocast():
-                probs = torch.sigmoid(model(*batch.as_tuple()).float())
+            probs = torch.sigmoid(model(*batch.as_tuple()).float())
             probs.cpu().tolist()
     return real, computed
 
