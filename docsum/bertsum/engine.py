@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from docsum.bertsum.model import ExtSummarizer
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -277,23 +278,11 @@ class InferenceEngine:
             if doc.windows
         }
         order = sorted(sents, key=lambda slot: sents[slot].size(0))
-        group: list[int] = []
-        real = 0
-        for slot in order + [None]:
-            # Ascending counts: the newest document is the longest, so the group's padded size is count x its count.
-            # The padding cap matters as much as in the encoder: the head runs in fp32, and one group of a buffer's
-            # documents padded to the longest computed five slots per real sentence on a mixed stream.
-            if slot is not None:
-                n = sents[slot].size(0)
-                padded = (len(group) + 1) * n
-                if padded <= self.max_group_sentences and padded - (real + n) <= self.max_head_padding * padded:
-                    group.append(slot)
-                    real += n
-                    continue
-            if group:
-                self._score_group([sents[s] for s in group], [docs[s] for s in group], scores, usable)
-            group = [slot] if slot is not None else []
-            real = sents[slot].size(0) if slot is not None else 0
+        # The padding cap matters as much as in the encoder: the head runs in fp32, and one group of a buffer's
+        # documents padded to the longest computed five slots per real sentence on a mixed stream.
+        counts = [sents[slot].size(0) for slot in order]
+        for group in _capped_groups(order, counts, self.max_group_sentences, self.max_head_padding):
+            self._score_group([sents[s] for s in group], [docs[s] for s in group], scores, usable)
 
     def _score_group(
         self,
@@ -429,23 +418,10 @@ class InferenceEngine:
             for w, window in enumerate(doc.windows)
         )
         self.stats.windows += len(entries)
-        multiple = self._pad_multiple
-        batch: list[tuple[int, int, int]] = []
-        real = 0
-        for entry in entries + [None]:
-            # Ascending lengths: the newest window is the longest, so the padded size is count x its rounded length.
-            # Where lengths are sparse (few documents), the padding cap keeps short windows out of long batches.
-            if entry is not None and (
-                (len(batch) + 1) * round_up(entry[0], multiple) <= self.max_batch_tokens
-                and (len(batch) + 1) * entry[0] - (real + entry[0]) <= self.max_padding * (len(batch) + 1) * entry[0]
-            ):
-                batch.append(entry)
-                real += entry[0]
-                continue
-            if batch:
-                yield self._make_batch(buffer, batch)
-            batch = [entry] if entry is not None else []
-            real = entry[0] if entry is not None else 0
+        # Where lengths are sparse (few documents), the padding cap keeps short windows out of long batches.
+        lengths = [length for length, _, _ in entries]
+        for batch in _capped_groups(entries, lengths, self.max_batch_tokens, self.max_padding, self._pad_multiple):
+            yield self._make_batch(buffer, batch)
         yield _BufferDone(buffer)
 
     def _make_batch(self, buffer: list[tuple[int, PreparedDoc]], batch: list[tuple[int, int, int]]) -> _EncoderBatch:
@@ -467,6 +443,26 @@ class InferenceEngine:
             cls_counts=counts,
             real_tokens=sum(length for length, _, _ in batch),
         )
+
+
+def _capped_groups(
+    items: list[_T], lengths: list[int], budget: int, max_padding: float, multiple: int = 1
+) -> Iterator[list[_T]]:
+    """`items` in ascending `lengths`, in consecutive groups padded to their longest: a group closes before an item
+    that would take its padded size (count x that item's length rounded up to `multiple`; ascending, the newest item
+    is the longest) past `budget`, or its padding past `max_padding` of its unrounded padded size. An item longer than
+    the budget is a group of its own."""
+    group: list[_T] = []
+    real = 0
+    for item, n in zip(items, lengths, strict=True):
+        count = len(group) + 1
+        if group and (count * round_up(n, multiple) > budget or count * n - (real + n) > max_padding * count * n):
+            yield group
+            group, real = [], 0
+        group.append(item)
+        real += n
+    if group:
+        yield group
 
 
 def _as_docs(docs: Iterable[Sequence[str]]) -> list[list[str]]:
