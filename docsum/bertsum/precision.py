@@ -2,7 +2,7 @@
 
 CPUs with AMX or AVX512-BF16 run bf16 matrix products several times faster than fp32 (oneDNN uses the tile or
 dot-product instructions); CPUs without them emulate bf16, which is slower than fp32. CUDA GPUs since Ampere run bf16
-natively. The same rule serves inference and training.
+natively; earlier ones emulate it. The same rule serves inference and training.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def cpu_has_native_bf16() -> bool:
     return bool(flags & wanted)
 
 
+def cuda_has_native_bf16(capability: tuple[int, int], rocm: bool = False) -> bool:
+    """True for GPUs whose matrix units take bf16: NVIDIA from Ampere (compute capability 8.0) on, and AMD's (ROCm).
+    Earlier NVIDIA GPUs (T4, V100) accept bf16 tensors but emulate the arithmetic, which is slower than fp32;
+    `torch.cuda.is_bf16_supported()` counts that emulation as support, so it cannot decide this."""
+    return rocm or capability >= (8, 0)
+
+
 def parse_precision(value: str | None) -> Precision:
     """A setting's value ('auto', 'fp32', 'bf16'; also 'float32', 'bfloat16'), or a ValueError naming the choices."""
     text = (value or "auto").strip().lower()
@@ -62,7 +69,8 @@ def compute_dtype(device: torch.device | str, precision: str | None = "auto") ->
     if choice == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        native = cuda_has_native_bf16(torch.cuda.get_device_capability(device), rocm=torch.version.hip is not None)
+        return torch.bfloat16 if native else None
     if device.type == "cpu":
         return torch.bfloat16 if cpu_has_native_bf16() else None
     return None

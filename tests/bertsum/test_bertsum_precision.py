@@ -12,7 +12,14 @@ from docsum.bertsum.data import read_examples
 from docsum.bertsum.engine import InferenceEngine
 from docsum.bertsum.evaluate import Benchmark
 from docsum.bertsum.model import ExtSummarizer
-from docsum.bertsum.precision import compute_dtype, cpu_flags, cpu_has_native_bf16, first_flip_gap, parse_precision
+from docsum.bertsum.precision import (
+    compute_dtype,
+    cpu_flags,
+    cpu_has_native_bf16,
+    cuda_has_native_bf16,
+    first_flip_gap,
+    parse_precision,
+)
 from docsum.bertsum.select import select_summary
 from docsum.config import SHIPPED_MODEL_DIR, Settings
 from docsum.ingest.extract import offered_sentences
@@ -45,6 +52,21 @@ def test_auto_is_bf16_exactly_where_the_cpu_multiplies_it_natively() -> None:
     assert compute_dtype("cpu", "auto") == (torch.bfloat16 if cpu_has_native_bf16() else None)
     native = bool(cpu_flags(Path("/proc/cpuinfo").read_text()) & {"amx_bf16", "avx512_bf16"})
     assert cpu_has_native_bf16() == native
+
+
+def test_auto_is_fp32_on_gpus_that_only_emulate_bf16() -> None:
+    # T4 (7.5) and V100 (7.0) accept bf16 tensors, and torch.cuda.is_bf16_supported() says yes for them, but their
+    # bf16 arithmetic is emulated: slower than fp32, so "auto" must not pick it there.
+    assert [cuda_has_native_bf16(c) for c in [(6, 1), (7, 0), (7, 5), (8, 0), (8, 6), (9, 0), (10, 0)]] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert cuda_has_native_bf16((0, 0), rocm=True)
 
 
 @pytest.mark.parametrize(("value", "expected"), [("fp32", None), ("bf16", torch.bfloat16)])
