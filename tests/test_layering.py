@@ -1,4 +1,4 @@
-"""Imports point one way: cli -> client -> worker -> services -> ingest, bertsum, db -> config.
+"""Imports point one way: cli -> client -> worker -> services -> ingest, bertsum, db -> config (and cpus, a leaf too).
 
 Every import of every module is read (those inside functions too), so a forbidden edge fails here rather than in a
 user's environment as an import cycle or a model library that reads the application's settings.
@@ -34,6 +34,7 @@ ANY_LAYER = ("docsum.errors",)
 # package -> the docsum packages it must never import
 FORBIDDEN = {
     "docsum.config": ("docsum.",),
+    "docsum.cpus": ("docsum.",),
     "docsum.bertsum": (
         "docsum.config",
         "docsum.db",
@@ -126,6 +127,7 @@ def test_every_package_is_seen() -> None:
     modules = module_files()
     for expected in (
         "docsum.config",
+        "docsum.cpus",
         "docsum.bertsum.model",
         "docsum.db.status",
         "docsum.ingest.pdf",

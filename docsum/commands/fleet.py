@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from docsum.commands.common import err_console, fail, require_broker
+from docsum.cpus import usable_cpus
 
 if TYPE_CHECKING:
     from docsum.config import Settings
@@ -30,7 +31,13 @@ class Pool(StrEnum):
 def worker(
     queue: Annotated[QueueName, typer.Option("--queue", "-Q", help="ingest (CPU) or summarize (GPU).")],
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-c", min=1, help="Default: CPUs for ingest, 1 for summarize.")
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Default: 1 for summarize; for ingest, the CPUs this process may use (affinity, CPU limit).",
+        ),
     ] = None,
     pool: Annotated[
         Pool | None, typer.Option("--pool", "-P", help="Default: prefork for ingest, solo for summarize.")
@@ -53,7 +60,7 @@ def worker(
         concurrency = concurrency or 1
     else:
         pool = pool or Pool.prefork
-        concurrency = concurrency or (os.cpu_count() or 1)
+        concurrency = concurrency or usable_cpus()
     from docsum.config import get_settings
 
     metrics_port = get_settings().metrics_port

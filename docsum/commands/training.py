@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from docsum.cpus import fit_torch_threads, usable_cpus
+
 
 def _shared(*names: str) -> list[str]:
     from docsum.config import get_settings
@@ -47,15 +49,15 @@ def pack(
         int, typer.Option(help="Of those, articles per file summarized whole for ROUGE at every evaluation.")
     ] = 500,
     test_docs: Annotated[int, typer.Option(help="Test articles sampled per file (0: all).")] = 1000,
-    workers: Annotated[int | None, typer.Option(help="Labelling processes (default: one per core).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Labelling processes (default: one per CPU this process may use).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the training order and the test samples.")] = 0,
 ) -> None:
     """Split, window and oracle-label the data once, into PACK: a training run then reads only arrays.
 
     Name the data: --train FILE --valid FILE (and --test FILE for articles to keep out), or --cnndm.
     """
-    import os
-
     from docsum.commands.common import err_console, fail
     from docsum.config import get_settings
     from docsum.services.packing import CNNDM_TEST, CNNDM_TRAIN, CNNDM_VALID, LeakedTestArticles, PackSpec, build_pack
@@ -85,7 +87,7 @@ def pack(
         valid_docs=valid_docs,
         valid_r1_docs=valid_r1_docs,
         test_docs=test_docs,
-        workers=workers or os.cpu_count() or 1,
+        workers=workers or usable_cpus(),
         seed=seed,
     )
     console = err_console()
@@ -123,7 +125,9 @@ def train(
     r1_docs: Annotated[int, typer.Option(help="Validation documents summarized for ROUGE (0: all packed).")] = 0,
     max_train_docs: Annotated[int, typer.Option(help="First N training documents only (0: all).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the data order.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: torch's).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads (default: torch's, within the CPUs this process may use).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda where available).")] = None,
     init: Annotated[
         Path | None,
@@ -178,7 +182,7 @@ def train(
         r1_docs=r1_docs,
         max_train_docs=max_train_docs,
         seed=seed,
-        threads=threads,
+        threads=threads or fit_torch_threads(),
         device=device,
         init=str(init) if init else None,
         skip_docs=skip_docs,

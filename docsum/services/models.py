@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docsum.config import DATA_DIR, Settings
+from docsum.cpus import fit_torch_threads
 from docsum.errors import ModelNotFound
 
 if TYPE_CHECKING:
@@ -155,7 +156,8 @@ def load_model(path: str | None, device: str | None) -> ExtSummarizer:
 
 def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
     """This process's summarizer for `path`, loaded on first use; a different path replaces it (one model in memory).
-    Its engine batches by `settings.max_batch_tokens` and computes in `settings.inference_dtype`."""
+    Its engine batches by `settings.max_batch_tokens` and computes in `settings.inference_dtype`; on a CPU, torch's
+    threads are kept within the CPUs this process may use (docsum.cpus)."""
     with _lock:
         summarizer = _loaded.get(path)
         if summarizer is None:
@@ -164,15 +166,18 @@ def get_summarizer(settings: Settings, path: str | None) -> ExtSummarizer:
 
             _loaded.clear()
             summarizer = load_model(path, settings.device)
+            # In a container with a CPU limit, torch would start a thread per core of the host.
+            threads = fit_torch_threads() if summarizer.device.type == "cpu" else None
             engine = InferenceEngine(
                 summarizer, max_batch_tokens=settings.max_batch_tokens, amp_dtype=settings.inference_dtype
             )
             summarizer.use_engine(engine)
             log.info(
-                "loaded model %s on %s in %s",
+                "loaded model %s on %s in %s%s",
                 path or "(bundled default)",
                 summarizer.device,
                 dtype_name(engine.compute_dtype),
+                f", {threads} threads" if threads else "",
             )
             _loaded[path] = summarizer
             _remember(fingerprint(path), summarizer.model_id)
